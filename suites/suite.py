@@ -1,0 +1,111 @@
+"""The contract every suite fulfils: a name, its axes, one function per cell, one report.
+
+A suite module (``suites/<name>.py``) defines one module-level ``SUITE = Suite(...)``. The matrix
+runner (``suites/runner.py``) expands the axes into cells, calls ``measure(cell, ctx)`` once per
+cell (by default in a fresh worker process), appends the returned row to ``rows.csv`` and, when
+every cell is done, calls ``report(table, run_dir)`` on the finished table.
+
+Row conventions (DESIGN.md):
+- column names carry units: ``_ms``, ``_mib``, ``_gmacs``, ``_img_s``, ``_bytes``, ``_s``;
+- where a column means what a column of timm's ``benchmark.py`` CSV means, it uses timm's name
+  (``model``, ``param_count`` in millions, ``infer_samples_per_sec``, ``infer_step_time`` in ms,
+  ``infer_batch_size``, ``infer_img_size``, ``infer_gmacs``, ``train_samples_per_sec``,
+  ``train_step_time``, ``train_batch_size``, ``train_img_size``);
+- the runner adds ``status`` (ok | oom | error | skipped), ``reason``, ``cell_id``, the axis values,
+  ``device_name``, ``wall_s`` and ``finished_utc``; ``measure`` returns only what it measured.
+- ``measure`` raises ``CellSkipped(reason)`` for a cell that does not apply (a model that cannot
+  take an input size, say); an out-of-memory error becomes ``status=oom``, any other exception
+  ``status=error`` with the exception as ``reason``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Cell = dict[str, Any]
+Row = dict[str, Any]
+
+
+class CellSkipped(Exception):
+    """Raised by ``measure`` when a cell does not apply; its message is the row's ``reason``."""
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One dimension of a suite's matrix.
+
+    ``default`` is the full profile (a GPU run), ``quick`` the profile that fits a CPU in about a
+    minute. ``choices``, when given, is the closed set of valid values (checked on the command
+    line); ``kind`` converts a command-line string to a value (``int`` for batch sizes, say).
+    """
+
+    name: str
+    default: Sequence[Any]
+    quick: Sequence[Any] | None = None
+    choices: Sequence[Any] | None = None
+    kind: Callable[[str], Any] = str
+    help: str = ""
+
+    def values(self, quick: bool) -> list[Any]:
+        return list(self.quick if quick and self.quick is not None else self.default)
+
+
+@dataclass
+class CellContext:
+    """What the runner hands ``measure`` besides the cell's axis values."""
+
+    device: str  # "cpu" or "cuda:<index>"
+    run_dir: Path  # the run's folder; a cell may write artifacts under run_dir / "cells" / cell_id
+    cell_id: str
+    quick: bool = False
+    seed: int = 0
+    options: Mapping[str, Any] = field(default_factory=dict)  # suite-specific command-line options
+
+    @property
+    def artifact_dir(self) -> Path:
+        path = self.run_dir / "cells" / self.cell_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A declarative benchmark: axes, one measurement per cell, one report over the table."""
+
+    name: str
+    description: str
+    axes: Sequence[Axis]
+    measure: Callable[[Cell, CellContext], Row]
+    report: Callable[[Any, Path], None] | None = None  # (pandas.DataFrame, run_dir) -> files
+    isolate: bool = True  # run each cell in its own worker process
+    cell_timeout_s: float = 900.0
+    examples: Sequence[str] = ()  # command lines shown by --help and --list
+
+    def axis(self, name: str) -> Axis:
+        for axis in self.axes:
+            if axis.name == name:
+                return axis
+        raise KeyError(f"suite {self.name!r} has no axis {name!r}; axes: {self.axis_names}")
+
+    @property
+    def axis_names(self) -> list[str]:
+        return [axis.name for axis in self.axes]
+
+    def cells(self, overrides: Mapping[str, Sequence[Any]] | None = None, quick: bool = False) -> list[Cell]:
+        """The cartesian product of the axes, in axis order; ``overrides`` replaces an axis's values."""
+        overrides = overrides or {}
+        unknown = set(overrides) - set(self.axis_names)
+        if unknown:
+            raise KeyError(f"suite {self.name!r} has no axis {sorted(unknown)}; axes: {self.axis_names}")
+        values = [list(overrides.get(a.name, a.values(quick))) for a in self.axes]
+        return [dict(zip(self.axis_names, combo)) for combo in itertools.product(*values)]
+
+
+def cell_id(cell: Mapping[str, Any]) -> str:
+    """A stable, filesystem-safe key for a cell: ``model=favit_b1,img_size=224,...``."""
+    text = ",".join(f"{k}={v}" for k, v in cell.items())
+    return "".join(c if c.isalnum() or c in "=,._-+:" else "_" for c in text)
