@@ -1,0 +1,304 @@
+"""One honest step timer for every suite, plus the GPU-busy share, OOM back-off and the device's peak.
+
+- ``time_steps``: warm-up steps, then timed steps, one sample per step. On CUDA each step sits between
+  two CUDA events recorded on the current stream and the host synchronizes once before reading
+  them; on the CPU each step is bracketed by ``time.perf_counter``. torch.utils.benchmark's
+  ``Timer`` times blocks of runs with a host clock and a synchronize per block, so it gives no
+  per-step distribution; we keep its habits (warm-up, enough runs, the median as the figure, a
+  spread beside it) and its adaptive idea in a simple form: a round runs at least ``timed_steps``
+  steps and at least ``min_round_s`` seconds (estimated from the warm-up), up to ``max_steps``.
+- ``TimingStats``: median, p10, p90, mean in ms, coefficient of variation (std / mean), n.
+- ``repeat_spread_pct``: two independent rounds of one cell, ``100 * |m1 - m2| / mean(m1, m2)``
+  over their medians.
+- ``gpu_busy_share``: device busy time (union of the intervals of every kernel, copy and memset the
+  profiler sees) over the wall time of the same few steps. Below ``LAUNCH_BOUND_BUSY_SHARE`` (0.7:
+  the GPU idles more than 30% of each step waiting for the host to launch work) a row is called
+  launch-bound.
+- ``find_max_batch``: timm's ``benchmark.py`` back-off (``timm.utils.decay_batch_step``) from a
+  start batch until a try fits, then a bisection between that batch and the last failure, so the
+  result is the largest batch that fits (not just the largest on timm's decay ladder).
+- ``device_peak_tflops``: the measured bf16 dense matmul rate (8192^3 on CUDA) for MFU, measured
+  once per run and cached as ``<run_dir>/device_peak.json``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+LAUNCH_BOUND_BUSY_SHARE = 0.7  # GPU busy share below this -> the row is launch-bound
+
+
+@dataclass(frozen=True)
+class TimingStats:
+    """Statistics of per-step times in milliseconds; ``cv`` is std / mean (population std)."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    mean_ms: float
+    cv: float
+    n: int
+
+    @classmethod
+    def from_samples(cls, samples_ms: list[float] | np.ndarray) -> TimingStats:
+        """Percentiles by linear interpolation between order statistics (numpy's default)."""
+        x = np.asarray(samples_ms, dtype=np.float64)
+        if x.ndim != 1 or x.size == 0:
+            raise ValueError(f"need a non-empty 1-d list of step times, got shape {x.shape}")
+        mean = float(x.mean())
+        p10, median, p90 = np.percentile(x, [10, 50, 90])
+        return cls(
+            median_ms=float(median),
+            p10_ms=float(p10),
+            p90_ms=float(p90),
+            mean_ms=mean,
+            cv=float(x.std() / mean) if mean > 0 else float("nan"),
+            n=int(x.size),
+        )
+
+
+def repeat_spread_pct(first: TimingStats, second: TimingStats) -> float:
+    """Spread between two rounds of one cell: ``100 * |m1 - m2| / mean(m1, m2)`` of their medians."""
+    mean = (first.median_ms + second.median_ms) / 2
+    return 100.0 * abs(first.median_ms - second.median_ms) / mean
+
+
+def is_cuda(device: str | torch.device) -> bool:
+    return torch.device(device).type == "cuda"
+
+
+def synchronize(device: str | torch.device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU); call before any host clock read."""
+    if is_cuda(device):
+        torch.cuda.synchronize(device)
+
+
+def _time_steps_cuda(step: Callable[[], Any], n: int, device: str | torch.device) -> list[float]:
+    stream = torch.cuda.current_stream(device)
+    events = [
+        (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+        for _ in range(n)
+    ]
+    for start, end in events:
+        start.record(stream)
+        step()
+        end.record(stream)
+    torch.cuda.synchronize(device)
+    return [start.elapsed_time(end) for start, end in events]
+
+
+def _time_steps_host(step: Callable[[], Any], n: int, clock: Callable[[], float]) -> list[float]:
+    samples_ms = []
+    for _ in range(n):
+        start = clock()
+        step()
+        samples_ms.append(1000.0 * (clock() - start))
+    return samples_ms
+
+
+def time_steps(
+    step: Callable[[], Any],
+    device: str | torch.device = "cpu",
+    warmup_steps: int = 10,
+    timed_steps: int = 50,
+    min_round_s: float = 0.0,
+    max_steps: int = 1000,
+    clock: Callable[[], float] = time.perf_counter,
+) -> TimingStats:
+    """Run ``step`` ``warmup_steps`` times untimed, then time one round of steps.
+
+    The round has ``max(timed_steps, ceil(min_round_s / warm-up step time))`` steps, at most
+    ``max_steps``. ``clock`` (seconds) is the host clock used on the CPU and for the warm-up
+    estimate; tests pass a fake one. On CUDA the samples come from CUDA events.
+    """
+    if warmup_steps < 0 or timed_steps < 1:
+        raise ValueError(
+            f"need warmup_steps >= 0 and timed_steps >= 1, got {warmup_steps}, {timed_steps}"
+        )
+    synchronize(device)
+    start = clock()
+    for _ in range(warmup_steps):
+        step()
+    synchronize(device)
+    warmup_s = clock() - start
+    n = timed_steps
+    if min_round_s > 0 and warmup_steps > 0 and warmup_s > 0:
+        n = max(n, math.ceil(min_round_s / (warmup_s / warmup_steps)))
+    n = min(n, max(max_steps, timed_steps))
+    if is_cuda(device):
+        samples_ms = _time_steps_cuda(step, n, device)
+    else:
+        samples_ms = _time_steps_host(step, n, clock)
+    return TimingStats.from_samples(samples_ms)
+
+
+def _interval_union_ns(intervals: list[tuple[int, int]]) -> int:
+    total, current_end = 0, None
+    current_start = 0
+    for start, end in sorted(intervals):
+        if current_end is None or start > current_end:
+            if current_end is not None:
+                total += current_end - current_start
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None:
+        total += current_end - current_start
+    return total
+
+
+def gpu_busy_share(step: Callable[[], Any], device: str | torch.device, steps: int = 5) -> float:
+    """Device busy time over wall time for ``steps`` steps, through torch.profiler; NaN on the CPU.
+
+    Busy time is the union of the device intervals of every kernel, memcpy and memset (overlapping
+    streams count once); wall time is host time from a synchronized start to a synchronized end.
+    """
+    if not is_cuda(device):
+        return float("nan")
+    from torch.profiler import ProfilerActivity, profile
+
+    step()  # keep one-time work (lazy init, autotuning) out of the window
+    synchronize(device)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        synchronize(device)
+        wall_start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        synchronize(device)
+        wall_s = time.perf_counter() - wall_start
+    device_intervals = [
+        (event.start_ns(), event.end_ns())
+        for event in prof.profiler.kineto_results.events()
+        if event.device_type() == torch.autograd.DeviceType.CUDA
+    ]
+    return min(1.0, _interval_union_ns(device_intervals) / 1e9 / wall_s)
+
+
+def is_oom(error: BaseException) -> bool:
+    """True for a CUDA out-of-memory error (typed, or a RuntimeError whose message says so)."""
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def free_device_memory(device: str | torch.device) -> None:
+    gc.collect()
+    if is_cuda(device):
+        torch.cuda.empty_cache()
+
+
+def find_max_batch(
+    try_batch: Callable[[int], T],
+    start_batch: int,
+    device: str | torch.device = "cpu",
+    num_intra_steps: int = 2,
+) -> tuple[int, T]:
+    """The largest batch ``b <= start_batch`` for which ``try_batch(b)`` does not run out of memory.
+
+    Backs off from ``start_batch`` along timm's ``decay_batch_step`` ladder until a try fits, then
+    bisects between that batch and the smallest failed one. Returns ``(batch, try_batch(batch))``.
+    Assumes memory grows with batch. Raises the last OOM when even batch 1 does not fit; any other
+    error propagates at once.
+    """
+    from timm.utils import decay_batch_step
+
+    if start_batch < 1:
+        raise ValueError(f"start_batch must be >= 1, got {start_batch}")
+
+    def attempt(batch: int) -> tuple[Any, BaseException | None]:
+        try:
+            return try_batch(batch), None
+        except Exception as error:
+            if not is_oom(error):
+                raise
+            # drop the traceback: its frames would pin the failed try's tensors
+            oom = error.with_traceback(None)
+        free_device_memory(device)
+        return None, oom
+
+    batch, failed_batch = start_batch, None
+    result, error = attempt(batch)
+    while error is not None:
+        failed_batch = batch
+        batch = decay_batch_step(batch, num_intra_steps=num_intra_steps)
+        if batch < 1:
+            raise error
+        result, error = attempt(batch)
+    best_batch, best_result = batch, result
+    low, high = batch, failed_batch  # low fits; high failed (None: start_batch fitted)
+    while high is not None and high - low > 1:
+        mid = (low + high) // 2
+        result, error = attempt(mid)
+        if error is None:
+            low, best_batch, best_result = mid, mid, result
+        else:
+            high = mid
+    return best_batch, best_result
+
+
+@dataclass(frozen=True)
+class DevicePeak:
+    """A measured dense matmul rate: ``tflops`` = 2 * size^3 / median time of ``reps`` runs."""
+
+    device_name: str
+    dtype: str
+    size: int
+    reps: int
+    tflops: float
+
+
+def device_name(device: str | torch.device) -> str:
+    if is_cuda(device):
+        return torch.cuda.get_device_name(torch.device(device))
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def measure_matmul_tflops(
+    device: str | torch.device,
+    size: int | None = None,
+    reps: int = 10,
+    dtype: torch.dtype = torch.bfloat16,
+) -> DevicePeak:
+    """Dense ``size x size @ size x size`` matmul rate on random inputs (8192 on CUDA, 512 on CPU)."""
+    size = size or (8192 if is_cuda(device) else 512)
+    generator = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(size, size, device=device, dtype=dtype, generator=generator)
+    b = torch.randn(size, size, device=device, dtype=dtype, generator=generator)
+    stats = time_steps(lambda: torch.mm(a, b), device=device, warmup_steps=3, timed_steps=reps)
+    tflops = 2 * size**3 / (stats.median_ms * 1e-3) / 1e12
+    return DevicePeak(device_name(device), str(dtype).removeprefix("torch."), size, stats.n, tflops)
+
+
+def device_peak_tflops(run_dir: Path, device: str | torch.device) -> DevicePeak:
+    """The bf16 matmul peak for MFU, measured once per run and device, cached in ``run_dir``.
+
+    The cache ``<run_dir>/device_peak.json`` maps device name -> ``DevicePeak``; workers of one run
+    read it instead of re-measuring (written atomically, so parallel workers at worst measure twice).
+    """
+    path = Path(run_dir) / "device_peak.json"
+    name = device_name(device)
+    cache: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.exists() else {}
+    if name in cache:
+        return DevicePeak(**cache[name])
+    peak = measure_matmul_tflops(device)
+    cache[name] = asdict(peak)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(cache, indent=2))
+    os.replace(tmp, path)
+    return peak
