@@ -1,0 +1,784 @@
+"""``bench.py compare BASE NEW``: compare two runs cell by cell and flag regressions.
+
+BASE and NEW are run folders (``results/runs/<suite>-<UTC>/`` holding ``rows.csv`` and
+``env.json``) or ``rows.csv`` paths. Cells are joined by ``cell_id``; every metric column present
+in both runs gets a ratio NEW/BASE and a verdict decided by its *class*. A column's class comes
+from its name, through the ordered pattern table ``METRIC_PATTERNS`` (first match wins; patterns
+are shell globs, matched case-insensitively); ``--threshold`` overrides a threshold per class or
+per column.
+
+| class        | columns (examples)                                  | verdict                                |
+|--------------|-----------------------------------------------------|----------------------------------------|
+| `exact`      | params, param_count, *gmacs, *gflops, *_bytes, ...  | any difference is a change (fails)     |
+| `memory`     | *_mib, *_gib, *_mb (allocator memory)               | relative, 2 % and 1 MiB, lower better  |
+| `timing`     | *_ms, *_step_time                                   | relative, noise-aware, lower better    |
+| `throughput` | *_samples_per_sec, *_img_s, *_per_sec               | relative, noise-aware, higher better   |
+| `accuracy`   | top1, top5, *_top1, *_acc                           | absolute points (0.5), higher better   |
+| `spread`     | *_cv, *_p10_ms, *_p90_ms, *_spread_pct, *_std_ms    | not judged; the noise of the timings   |
+| `info`       | anything else                                       | not judged; differences are listed     |
+
+Timings and throughputs follow asv's ``continuous`` (a change must exceed a factor *and* the
+measured spread) rather than pytest-benchmark's plain percentage: the allowed relative change is
+``max(threshold, k * sqrt(spread_base**2 + spread_new**2))``, where a row's spread is the largest
+of its relative spreads: ``*_cv`` (std/mean, a fraction), ``*_spread_pct / 100`` and
+``(p90 - p10) / (p90 + p10)`` for each ``*_p10_ms``/``*_p90_ms`` pair. ``k`` is ``--noise-k``.
+
+A status change away from ``ok`` is a regression, a change to ``ok`` an improvement, any other
+status change is reported as a change (and fails). Cells present in only one run are listed;
+``--require-all-cells`` makes cells missing from NEW fail too (CI uses it).
+
+Exit codes: 0 no regression, 1 at least one regression or change, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from suites.report import markdown_table
+
+# Columns the runner adds to every row; never metrics (``status`` is judged on its own).
+BOOKKEEPING_COLUMNS: tuple[str, ...] = (
+    "cell_id",
+    "status",
+    "reason",
+    "device_name",
+    "wall_s",
+    "finished_utc",
+    "gpu_index",
+)
+
+# Ordered (pattern, class) table: the first pattern that matches a column name decides its class.
+METRIC_PATTERNS: tuple[tuple[str, str], ...] = (
+    # spread descriptors of a timing: the noise allowance, never judged themselves
+    ("*_cv", "spread"),
+    ("*_p10_ms", "spread"),
+    ("*_p90_ms", "spread"),
+    ("*_spread_pct", "spread"),
+    ("*_std_ms", "spread"),
+    ("*_iqr_ms", "spread"),
+    # deterministic figures: counts and exact tensor accounting
+    ("params", "exact"),
+    ("param_count", "exact"),
+    ("*_params", "exact"),
+    ("*_param_count", "exact"),
+    ("*gmacs", "exact"),
+    ("*_macs", "exact"),
+    ("*gflops", "exact"),
+    ("*_flops", "exact"),
+    ("*_bytes", "exact"),
+    ("*_elements", "exact"),
+    # GPU allocator / NVML memory
+    ("*_mib", "memory"),
+    ("*_gib", "memory"),
+    ("*_mb", "memory"),
+    # throughputs before timings, so that "*_per_sec" never falls to a timing pattern
+    ("*_samples_per_sec", "throughput"),
+    ("*_img_s", "throughput"),
+    ("*_per_sec", "throughput"),
+    ("*_step_time", "timing"),
+    ("*_ms", "timing"),
+    # accuracy, in percent points
+    ("top1", "accuracy"),
+    ("top5", "accuracy"),
+    ("*_top1", "accuracy"),
+    ("*_top5", "accuracy"),
+    ("*_acc", "accuracy"),
+)
+
+
+@dataclass(frozen=True)
+class MetricClass:
+    """How one class of columns is judged.
+
+    ``threshold`` is in percent of BASE for relative classes, in the metric's own units (points)
+    when ``absolute``. ``higher_is_better`` is None for two-sided classes (any change beyond the
+    threshold is a change). ``min_abs_change`` ignores changes smaller than it, in metric units.
+    """
+
+    name: str
+    judged: bool
+    threshold: float = 0.0
+    higher_is_better: bool | None = None
+    absolute: bool = False
+    uses_noise: bool = False
+    min_abs_change: float = 0.0
+
+
+DEFAULT_CLASSES: dict[str, MetricClass] = {
+    "exact": MetricClass("exact", judged=True, threshold=0.0),
+    "memory": MetricClass(
+        "memory", judged=True, threshold=2.0, higher_is_better=False, min_abs_change=1.0
+    ),
+    "timing": MetricClass(
+        "timing", judged=True, threshold=5.0, higher_is_better=False, uses_noise=True
+    ),
+    "throughput": MetricClass(
+        "throughput", judged=True, threshold=5.0, higher_is_better=True, uses_noise=True
+    ),
+    "accuracy": MetricClass(
+        "accuracy", judged=True, threshold=0.5, higher_is_better=True, absolute=True
+    ),
+    "spread": MetricClass("spread", judged=False),
+    "info": MetricClass("info", judged=False),
+}
+JUDGED_CLASSES: tuple[str, ...] = ("exact", "memory", "timing", "throughput", "accuracy")
+
+VERDICT_FAILS: frozenset[str] = frozenset({"regression", "changed", "missing"})
+
+
+class RunLoadError(ValueError):
+    """A run folder or rows.csv that cannot be compared; its message is one line."""
+
+
+@dataclass
+class Run:
+    """One run: its rows indexed by ``cell_id``, its env.json (or {}), where it came from."""
+
+    path: Path
+    rows: pd.DataFrame  # index: cell_id
+    env: dict[str, Any]
+    duplicate_cells: int = 0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The verdict on one metric of one cell (``metric == "status"`` for a status change)."""
+
+    cell_id: str
+    metric: str
+    kind: str
+    base: Any
+    new: Any
+    ratio: float  # NEW / BASE (NaN when undefined)
+    change: float  # relative change in percent, or in points for absolute classes
+    allowed: float  # the allowance the change was held against, same units as ``change``
+    verdict: str  # regression | changed | missing | improvement | unchanged
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """Thresholds and switches of one comparison."""
+
+    classes: Mapping[str, MetricClass] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
+    column_thresholds: Mapping[str, float] = field(default_factory=dict)  # glob -> threshold
+    noise_k: float = 3.0
+    judge: tuple[str, ...] = JUDGED_CLASSES
+    require_all_cells: bool = False
+
+
+@dataclass
+class CompareResult:
+    base: Run
+    new: Run
+    comparisons: list[Comparison]
+    only_in_base: list[str]
+    only_in_new: list[str]
+    informational: dict[str, int]  # unjudged column -> number of common cells where it differs
+    columns_only_in_base: list[str]
+    columns_only_in_new: list[str]
+    warnings: list[str]
+    options: CompareOptions
+
+    @property
+    def regressions(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.verdict in VERDICT_FAILS]
+
+    @property
+    def improvements(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.verdict == "improvement"]
+
+    @property
+    def unchanged(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.verdict == "unchanged"]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressions) or (
+            self.options.require_all_cells and bool(self.only_in_base)
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder (or a ``rows.csv`` path) and the ``env.json`` beside it.
+
+    Raises ``RunLoadError`` with a one-line message for a missing path, a folder without
+    ``rows.csv``, an unreadable or empty CSV, or one without a ``cell_id`` column. Duplicate
+    ``cell_id`` rows (a resumed run that re-ran a cell) keep the last row.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RunLoadError(f"{path}: no such run folder or rows.csv")
+    csv_path = path / "rows.csv" if path.is_dir() else path
+    if not csv_path.is_file():
+        raise RunLoadError(
+            f"{path}: folder has no rows.csv (expected a run folder results/runs/<suite>-<UTC>/)"
+        )
+    try:
+        rows = pd.read_csv(csv_path, dtype={"cell_id": str, "status": str})
+    except pd.errors.EmptyDataError:
+        raise RunLoadError(f"{csv_path}: empty file, no header and no rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RunLoadError(f"{csv_path}: malformed CSV ({first_line})") from None
+    if "cell_id" not in rows.columns:
+        shown = ", ".join(map(str, rows.columns[:8]))
+        raise RunLoadError(f"{csv_path}: no 'cell_id' column (columns: {shown})")
+    if rows.empty:
+        raise RunLoadError(f"{csv_path}: no rows (header only)")
+    if rows["cell_id"].isna().any():
+        raise RunLoadError(
+            f"{csv_path}: {int(rows['cell_id'].isna().sum())} row(s) with an empty cell_id"
+        )
+    duplicates = int(rows["cell_id"].duplicated().sum())
+    rows = rows.drop_duplicates("cell_id", keep="last").set_index("cell_id", drop=False)
+
+    env: dict[str, Any] = {}
+    env_path = csv_path.parent / "env.json"
+    if env_path.is_file():
+        try:
+            loaded = json.loads(env_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise RunLoadError(f"{env_path}: malformed JSON ({err})") from None
+        env = loaded if isinstance(loaded, dict) else {}
+    return Run(path=path, rows=rows, env=env, duplicate_cells=duplicates)
+
+
+def _find_in_env(env: Any, keys: Sequence[str]) -> str | None:
+    """The first scalar (or list of scalars) stored under one of ``keys``, searched depth-first
+    through nested dicts, trying the keys in order of preference."""
+
+    def search(obj: Any, key: str) -> Any:
+        if isinstance(obj, dict):
+            if key in obj and not isinstance(obj[key], dict):
+                return obj[key]
+            for value in obj.values():
+                found = search(value, key)
+                if found is not None:
+                    return found
+        return None
+
+    for key in keys:
+        value = search(env, key)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            parts = [str(v.get("name", v)) if isinstance(v, dict) else str(v) for v in value]
+            return ", ".join(parts) if parts else None
+        return str(value)
+    return None
+
+
+def env_summary(run: Run) -> dict[str, str]:
+    """Machine, accelerator, commit and torch version of a run, from env.json (or the rows)."""
+    env = run.env
+    devices = None
+    if "device_name" in run.rows.columns:
+        names = sorted({str(v) for v in run.rows["device_name"].dropna()})
+        devices = ", ".join(names) if names else None
+    commit = _find_in_env(env, ("git_commit", "commit", "sha", "git"))
+    dirty = _find_in_env(env, ("git_dirty", "dirty"))
+    if commit and dirty and dirty.lower() in ("true", "1", "yes"):
+        commit += " (dirty)"
+    return {
+        "run": str(run.path),
+        "machine": _find_in_env(env, ("machine", "hostname", "host", "node")) or "-",
+        "device": _find_in_env(env, ("gpu_name", "gpu", "gpus", "cuda_device_name", "device_name"))
+        or devices
+        or "-",
+        "commit": commit or "-",
+        "torch": _find_in_env(env, ("torch", "torch_version")) or "-",
+        "cells": str(len(run.rows)),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# classification and judging
+
+
+def classify_column(name: str, patterns: Sequence[tuple[str, str]] = METRIC_PATTERNS) -> str:
+    """The class of a column by its name: the first matching pattern of ``patterns``, or "info"."""
+    lowered = name.lower()
+    for pattern, kind in patterns:
+        if fnmatch.fnmatchcase(lowered, pattern):
+            return kind
+    return "info"
+
+
+def axis_columns(cell_ids: Iterable[str]) -> set[str]:
+    """Axis names recovered from ``cell_id`` strings (``model=favit_b1,img_size=224,...``)."""
+    names: set[str] = set()
+    for cell in cell_ids:
+        for part in str(cell).split(","):
+            key, sep, _ = part.partition("=")
+            if sep and key.isidentifier():
+                names.add(key)
+    return names
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def row_relative_spread(row: Mapping[str, Any], columns: Iterable[str]) -> float:
+    """The largest relative spread a row reports (a fraction; 0.0 when it reports none).
+
+    ``*_cv`` is std/mean; ``*_spread_pct`` is in percent; a ``<p>_p10_ms``/``<p>_p90_ms`` pair gives
+    the half-width of the p10-p90 interval over its midpoint.
+    """
+    spreads = [0.0]
+    columns = list(columns)
+    for column in columns:
+        lowered = column.lower()
+        value = _as_float(row.get(column))
+        if math.isnan(value):
+            continue
+        if lowered.endswith("_cv"):
+            spreads.append(abs(value))
+        elif lowered.endswith("_spread_pct"):
+            spreads.append(abs(value) / 100.0)
+        elif lowered.endswith("_p10_ms"):
+            upper = _as_float(row.get(column[: -len("_p10_ms")] + "_p90_ms"))
+            if not math.isnan(upper) and upper + value > 0:
+                spreads.append(abs(upper - value) / (upper + value))
+    return max(spreads)
+
+
+def _threshold_for(column: str, kind: str, options: CompareOptions) -> float:
+    for pattern, threshold in options.column_thresholds.items():
+        if fnmatch.fnmatchcase(column.lower(), pattern.lower()):
+            return threshold
+    return options.classes[kind].threshold
+
+
+def judge_metric(
+    cell: str,
+    column: str,
+    kind: str,
+    base: Any,
+    new: Any,
+    options: CompareOptions,
+    noise: float = 0.0,
+) -> Comparison:
+    """The verdict on one metric of one cell. ``noise`` is the combined relative spread (fraction)."""
+    rule = options.classes[kind]
+    threshold = _threshold_for(column, kind, options)
+    base_missing, new_missing = _is_missing(base), _is_missing(new)
+    base_value, new_value = _as_float(base), _as_float(new)
+    ratio = new_value / base_value if base_value != 0.0 else math.nan  # NaN propagates
+
+    def result(change: float, allowed: float, verdict: str) -> Comparison:
+        return Comparison(cell, column, kind, base, new, ratio, change, allowed, verdict)
+
+    if base_missing and new_missing:
+        return result(math.nan, threshold, "unchanged")
+    if new_missing:
+        return result(math.nan, threshold, "missing")
+    if base_missing:
+        return result(math.nan, threshold, "changed")
+
+    if math.isnan(base_value) or math.isnan(new_value):  # text values: equal or changed
+        return result(math.nan, 0.0, "unchanged" if str(base) == str(new) else "changed")
+
+    if rule.absolute:
+        change = new_value - base_value
+        allowed = threshold
+    else:
+        if base_value == new_value:
+            change = 0.0
+        elif base_value == 0.0:
+            change = math.copysign(math.inf, new_value)
+        else:
+            change = (new_value - base_value) / abs(base_value) * 100.0
+        allowed = max(threshold, options.noise_k * noise * 100.0) if rule.uses_noise else threshold
+
+    if abs(new_value - base_value) <= rule.min_abs_change and base_value != new_value:
+        return result(change, allowed, "unchanged")
+    if rule.higher_is_better is None:  # two-sided: exact figures, or an overridden info column
+        return result(change, allowed, "changed" if abs(change) > allowed else "unchanged")
+    worse = -change if rule.higher_is_better else change
+    if worse > allowed:
+        return result(change, allowed, "regression")
+    if worse < -allowed:
+        return result(change, allowed, "improvement")
+    return result(change, allowed, "unchanged")
+
+
+def judge_status(cell: str, base: Any, new: Any) -> Comparison | None:
+    """A status change: away from ok is a regression, to ok an improvement, else a change."""
+    base_status, new_status = str(base), str(new)
+    if base_status == new_status:
+        return None
+    if base_status == "ok":
+        verdict = "regression"
+    elif new_status == "ok":
+        verdict = "improvement"
+    else:
+        verdict = "changed"
+    return Comparison(
+        cell, "status", "status", base_status, new_status, math.nan, math.nan, math.nan, verdict
+    )
+
+
+def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> CompareResult:
+    """Join two runs on ``cell_id`` and judge every metric column they share."""
+    options = options or CompareOptions()
+    base_cells, new_cells = list(base.rows.index), list(new.rows.index)
+    common = [c for c in base_cells if c in set(new_cells)]
+    only_in_base = [c for c in base_cells if c not in set(new_cells)]
+    only_in_new = [c for c in new_cells if c not in set(base_cells)]
+
+    skip = set(BOOKKEEPING_COLUMNS) | axis_columns(base_cells) | axis_columns(new_cells)
+    base_columns = [c for c in base.rows.columns if c not in skip]
+    new_columns = [c for c in new.rows.columns if c not in skip]
+    shared = [c for c in base_columns if c in set(new_columns)]
+    kinds = {c: classify_column(c) for c in shared}
+    for column in shared:  # an overridden threshold makes an unclassified column judged, two-sided
+        if kinds[column] == "info" and any(
+            fnmatch.fnmatchcase(column.lower(), p.lower()) for p in options.column_thresholds
+        ):
+            kinds[column] = "override"
+    classes = dict(options.classes)
+    classes["override"] = MetricClass("override", judged=True)
+    options = replace(options, classes=classes)
+    judged = set(options.judge) | {"override"}
+    base_spread_columns = [c for c in base.rows.columns if classify_column(c) == "spread"]
+    new_spread_columns = [c for c in new.rows.columns if classify_column(c) == "spread"]
+
+    comparisons: list[Comparison] = []
+    informational: dict[str, int] = {}
+    for cell in common:
+        base_row, new_row = base.rows.loc[cell].to_dict(), new.rows.loc[cell].to_dict()
+        status = judge_status(cell, base_row.get("status", "ok"), new_row.get("status", "ok"))
+        if status is not None:
+            comparisons.append(status)
+        both_ok = (
+            str(base_row.get("status", "ok")) == "ok" and str(new_row.get("status", "ok")) == "ok"
+        )
+        noise = math.hypot(
+            row_relative_spread(base_row, base_spread_columns),
+            row_relative_spread(new_row, new_spread_columns),
+        )
+        for column in shared:
+            kind = kinds[column]
+            b, n = base_row[column], new_row[column]
+            if kind in judged and classes[kind].judged:
+                if both_ok:
+                    comparisons.append(judge_metric(cell, column, kind, b, n, options, noise))
+            elif (
+                kind != "spread"
+                and not (_is_missing(b) and _is_missing(n))
+                and (_is_missing(b) != _is_missing(n) or str(b) != str(n))
+            ):
+                informational[column] = informational.get(column, 0) + 1
+
+    warnings = _warnings(base, new)
+    return CompareResult(
+        base=base,
+        new=new,
+        comparisons=comparisons,
+        only_in_base=only_in_base,
+        only_in_new=only_in_new,
+        informational=informational,
+        columns_only_in_base=[c for c in base_columns if c not in set(new_columns)],
+        columns_only_in_new=[c for c in new_columns if c not in set(base_columns)],
+        warnings=warnings,
+        options=options,
+    )
+
+
+def _warnings(base: Run, new: Run) -> list[str]:
+    warnings = []
+    base_env, new_env = env_summary(base), env_summary(new)
+    if base_env["device"] != new_env["device"]:
+        warnings.append(
+            f"runs come from different machines (BASE device {base_env['device']!r}, NEW device "
+            f"{new_env['device']!r}): timings and allocator memory are not comparable"
+        )
+    if base_env["torch"] != new_env["torch"] and "-" not in (base_env["torch"], new_env["torch"]):
+        warnings.append(
+            f"torch versions differ (BASE {base_env['torch']}, NEW {new_env['torch']}): "
+            "FLOP counts and accounted bytes may change with torch's kernels and decompositions"
+        )
+    for label, run in (("BASE", base), ("NEW", new)):
+        if run.duplicate_cells:
+            warnings.append(
+                f"{label} has {run.duplicate_cells} duplicate cell_id row(s); the last of each was kept"
+            )
+    return warnings
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def _format_value(value: Any, kind: str) -> str:
+    if _is_missing(value):
+        return "-"
+    number = _as_float(value)
+    if math.isnan(number):
+        return str(value)
+    if kind == "exact":
+        return repr(int(number)) if number.is_integer() else repr(number)
+    return f"{number:.4g}"
+
+
+def _format_change(comparison: Comparison) -> tuple[str, str, str]:
+    if comparison.kind == "status":
+        return "-", "-", "-"
+    ratio = "-" if math.isnan(comparison.ratio) else f"{comparison.ratio:.4f}"
+    unit = " pt" if comparison.kind in ("accuracy",) else " %"
+    change = "-" if math.isnan(comparison.change) else f"{comparison.change:+.2f}{unit}"
+    allowed = "-" if math.isnan(comparison.allowed) else f"±{comparison.allowed:.2f}{unit}"
+    return ratio, change, allowed
+
+
+def _comparison_table(comparisons: Sequence[Comparison], max_rows: int) -> str:
+    records = []
+    for c in comparisons[:max_rows]:
+        ratio, change, allowed = _format_change(c)
+        records.append(
+            {
+                "cell": f"`{c.cell_id}`",
+                "metric": f"`{c.metric}`",
+                "class": c.kind,
+                "BASE": _format_value(c.base, c.kind),
+                "NEW": _format_value(c.new, c.kind),
+                "NEW/BASE": ratio,
+                "change": change,
+                "allowed": allowed,
+                "verdict": c.verdict,
+            }
+        )
+    text = markdown_table(pd.DataFrame.from_records(records))
+    if len(comparisons) > max_rows:
+        text += f"\n... and {len(comparisons) - max_rows} more.\n"
+    return text
+
+
+def _cell_list(cells: Sequence[str], max_rows: int) -> str:
+    lines = [f"- `{c}`" for c in cells[:max_rows]]
+    if len(cells) > max_rows:
+        lines.append(f"- ... and {len(cells) - max_rows} more")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(result: CompareResult, max_rows: int = 200) -> str:
+    """A Markdown report fit for a pull-request comment."""
+    regressions, improvements = result.regressions, result.improvements
+    unchanged = result.unchanged
+    common = len(result.base.rows) - len(result.only_in_base)
+    verdict = "REGRESSION" if result.failed else "OK"
+    lines = [
+        f"## favit-bench compare: {verdict}",
+        "",
+        f"**{len(regressions)} regression(s), {len(improvements)} improvement(s), {len(unchanged)} unchanged** "
+        f"over {common} common cell(s); {len(result.only_in_base)} cell(s) only in BASE, "
+        f"{len(result.only_in_new)} only in NEW. Judged: {', '.join(result.options.judge)}.",
+        "",
+    ]
+    base_env, new_env = env_summary(result.base), env_summary(result.new)
+    header = pd.DataFrame(
+        {"": list(base_env), "BASE": list(base_env.values()), "NEW": list(new_env.values())}
+    )
+    lines += [markdown_table(header)]
+    lines += [f"> **warning:** {w}" for w in result.warnings]
+    if result.warnings:
+        lines.append("")
+    lines += [f"### Regressions ({len(regressions)})", ""]
+    lines += [_comparison_table(regressions, max_rows) if regressions else "None.\n"]
+    lines += [f"### Improvements ({len(improvements)})", ""]
+    lines += [_comparison_table(improvements, max_rows) if improvements else "None.\n"]
+    cells_unchanged = len({c.cell_id for c in unchanged})
+    lines += [f"### Unchanged: {len(unchanged)} metric(s) in {cells_unchanged} cell(s)", ""]
+    failing_missing = (
+        " (fails: --require-all-cells)"
+        if result.options.require_all_cells and result.only_in_base
+        else ""
+    )
+    lines += [f"### Only in BASE ({len(result.only_in_base)}){failing_missing}", ""]
+    lines += [_cell_list(result.only_in_base, max_rows) if result.only_in_base else "None.\n"]
+    lines += [f"### Only in NEW ({len(result.only_in_new)})", ""]
+    lines += [_cell_list(result.only_in_new, max_rows) if result.only_in_new else "None.\n"]
+    if result.informational or result.columns_only_in_base or result.columns_only_in_new:
+        lines += ["### Informational (not judged)", ""]
+        for column, count in sorted(result.informational.items()):
+            lines.append(
+                f"- `{column}` ({classify_column(column)}): differs in {count} common cell(s)"
+            )
+        if result.columns_only_in_base:
+            lines.append(
+                "- columns only in BASE: "
+                + ", ".join(f"`{c}`" for c in result.columns_only_in_base)
+            )
+        if result.columns_only_in_new:
+            lines.append(
+                "- columns only in NEW: " + ", ".join(f"`{c}`" for c in result.columns_only_in_new)
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _parse_threshold(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(
+            f"bad --threshold {text!r}; expected METRIC=PCT, e.g. timing=8 or infer_step_time=10"
+        )
+    try:
+        number = float(value.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bad --threshold value {value!r} in {text!r}; expected a number"
+        ) from None
+    if number < 0 or math.isnan(number):
+        raise argparse.ArgumentTypeError(
+            f"bad --threshold value {value!r} in {text!r}; expected a number >= 0"
+        )
+    return name, number
+
+
+def _parse_judge(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in JUDGED_CLASSES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"bad --judge {text!r}; valid classes: {', '.join(JUDGED_CLASSES)}"
+        )
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="bench.py compare",
+        description="Compare two runs cell by cell; exit 1 on a regression, 2 on bad input.",
+        epilog=(
+            "examples:\n"
+            "  python bench.py compare results/runs/memory-20250101T000000Z results/runs/memory-20250102T000000Z\n"
+            "  python bench.py compare BASE NEW --threshold timing=8 --threshold peak_alloc_mib=5 --out report.md\n"
+            "  python bench.py compare results/reference/flops-cpu-quick NEW --judge exact --require-all-cells\n"
+            "classes: "
+            + ", ".join(
+                f"{k} (default {v.threshold:g})" for k, v in DEFAULT_CLASSES.items() if v.judged
+            )
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("base", metavar="BASE", help="run folder or rows.csv of the reference run")
+    parser.add_argument("new", metavar="NEW", help="run folder or rows.csv of the run under test")
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        type=_parse_threshold,
+        default=[],
+        metavar="METRIC=PCT",
+        help="override a threshold: METRIC is a class (exact, memory, timing, throughput, accuracy) or a "
+        "column name/glob; percent for relative classes, points for accuracy (repeatable)",
+    )
+    parser.add_argument(
+        "--noise-k",
+        type=float,
+        default=3.0,
+        metavar="K",
+        help="timings may move by K x combined spread (default 3)",
+    )
+    parser.add_argument(
+        "--judge",
+        type=_parse_judge,
+        default=JUDGED_CLASSES,
+        metavar="CLASSES",
+        help=f"comma-separated classes to judge (default all: {','.join(JUDGED_CLASSES)}); statuses are always judged",
+    )
+    parser.add_argument(
+        "--require-all-cells", action="store_true", help="fail when a BASE cell is missing from NEW"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="also write the Markdown report to this file"
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="print only the summary line, not the report"
+    )
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> CompareOptions:
+    classes = dict(DEFAULT_CLASSES)
+    column_thresholds: dict[str, float] = {}
+    for name, value in args.threshold:
+        if name in classes and classes[name].judged:
+            classes[name] = replace(classes[name], threshold=value)
+        elif name in classes:
+            raise ValueError(
+                f"bad --threshold {name}={value:g}: class {name!r} is never judged; judged: {', '.join(JUDGED_CLASSES)}"
+            )
+        else:
+            column_thresholds[name] = value
+    if not (args.noise_k >= 0):
+        raise ValueError(f"bad --noise-k {args.noise_k}; expected a number >= 0")
+    return CompareOptions(
+        classes=classes,
+        column_thresholds=column_thresholds,
+        noise_k=args.noise_k,
+        judge=args.judge,
+        require_all_cells=args.require_all_cells,
+    )
+
+
+def main(argv: list[str]) -> int:
+    """``bench.py compare BASE NEW [--threshold METRIC=PCT ...] [--out report.md] [--noise-k K]``."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a bad option (already printed on one line)
+        return int(stop.code or 0)
+    try:
+        options = options_from_args(args)
+        base, new = load_run(args.base), load_run(args.new)
+    except (RunLoadError, ValueError) as err:
+        print(f"bench.py compare: error: {err}", file=sys.stderr)
+        return 2
+    result = compare_runs(base, new, options)
+    report = render_markdown(result)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(report)
+    if args.quiet:
+        print(report.splitlines()[2])
+    else:
+        print(report)
+    return 1 if result.failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,292 @@
+"""``bench.py compare``: planted regressions fail, unchanged runs and noise pass, bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from suites.compare import classify_column, load_run, main, row_relative_spread
+from suites.suite import cell_id
+
+CELLS = [
+    {"model": "favit_b0", "img_size": 224, "batch_size": 1, "mode": "infer"},
+    {"model": "favit_b0", "img_size": 224, "batch_size": 8, "mode": "train"},
+    {"model": "favit_b1", "img_size": 224, "batch_size": 1, "mode": "infer"},
+]
+
+
+def make_rows(**changes: dict) -> list[dict]:
+    """Three ok cells with every metric class; ``changes[i]`` updates row i."""
+    rows = []
+    for index, cell in enumerate(CELLS):
+        row = {
+            "cell_id": cell_id(cell),
+            **cell,
+            "status": "ok",
+            "reason": "",
+            "device_name": "NVIDIA H200",
+            "wall_s": 3.0 + index,
+            "finished_utc": f"2025-01-01T00:00:0{index}Z",
+            "gpu_index": 0,
+            "param_count": 3.42 + index,
+            "fvcore_gmacs": 0.6 + index * 1.8,
+            "peak_live_bytes": 1_000_000 * (index + 1),
+            "peak_alloc_mib": 500.0 * (index + 1),
+            "infer_step_time": 10.0 * (index + 1),
+            "infer_samples_per_sec": 100.0 / (index + 1),
+            "step_cv": 0.02,
+            "step_p10_ms": 9.9 * (index + 1),
+            "step_p90_ms": 10.1 * (index + 1),
+            "top1": 80.0,
+            "notes": "x",
+        }
+        row.update(changes.get(f"row{index}", {}))
+        rows.append(row)
+    return rows
+
+
+def write_run(
+    folder: Path, rows: list[dict], gpu: str = "NVIDIA H200", commit: str = "abc123"
+) -> Path:
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(folder / "rows.csv", index=False)
+    env = {
+        "machine": {"hostname": "box", "gpu_name": gpu},
+        "git": {"commit": commit},
+        "versions": {"torch": "2.11.0"},
+    }
+    (folder / "env.json").write_text(json.dumps(env))
+    return folder
+
+
+def run_compare(
+    tmp_path: Path, base_rows, new_rows, *extra: str, capsys=None, new_gpu="NVIDIA H200"
+):
+    base = write_run(tmp_path / "base", base_rows)
+    new = write_run(tmp_path / "new", new_rows, gpu=new_gpu, commit="def456")
+    out = tmp_path / "report.md"
+    code = main([str(base), str(new), "--out", str(out), *extra])
+    return code, out.read_text()
+
+
+def test_unchanged_run_passes(tmp_path):
+    code, report = run_compare(tmp_path, make_rows(), make_rows())
+    assert code == 0
+    assert "## favit-bench compare: OK" in report
+    assert "**0 regression(s), 0 improvement(s)" in report
+    # header carries both runs' env
+    assert "abc123" in report and "def456" in report and "NVIDIA H200" in report
+    # 3 cells x 7 judged metrics (param_count, gmacs, bytes, mib, step_time, samples/sec, top1)
+    assert "Unchanged: 21 metric(s) in 3 cell(s)" in report
+
+
+def test_timing_30_percent_slower_beyond_noise_fails(tmp_path):
+    slower = make_rows(row1={"infer_step_time": 20.0 * 1.3})
+    code, report = run_compare(tmp_path, make_rows(), slower)
+    assert code == 1
+    regressions = report.split("### Regressions (1)")[1].split("### Improvements")[0]
+    assert f"`{cell_id(CELLS[1])}`" in regressions and "`infer_step_time`" in regressions
+    assert "+30.00 %" in regressions
+
+
+def test_timing_within_noise_passes(tmp_path):
+    # 12% slower, but both runs measured a 10% CV: allowed = 3 * sqrt(0.1^2 + 0.1^2) = 42%
+    noisy = {"step_cv": 0.10}
+    base = make_rows(row0=noisy)
+    new = make_rows(row0={**noisy, "infer_step_time": 11.2})
+    code, report = run_compare(tmp_path, base, new)
+    assert code == 0, report
+    # the same 12% with the default 2% CV exceeds max(5%, 3 * 2.8%) and fails
+    code, _ = run_compare(
+        tmp_path / "tight", make_rows(), make_rows(row0={"infer_step_time": 11.2})
+    )
+    assert code == 1
+
+
+def test_faster_timing_and_higher_throughput_are_improvements(tmp_path):
+    new = make_rows(row2={"infer_step_time": 15.0, "infer_samples_per_sec": 50.0})
+    code, report = run_compare(tmp_path, make_rows(), new)
+    assert code == 0
+    assert "### Improvements (2)" in report
+
+
+def test_lower_throughput_is_a_regression(tmp_path):
+    code, report = run_compare(
+        tmp_path, make_rows(), make_rows(row0={"infer_samples_per_sec": 70.0})
+    )
+    assert code == 1
+    assert "`infer_samples_per_sec`" in report.split("### Improvements")[0]
+
+
+def test_changed_mac_count_fails_even_when_smaller(tmp_path):
+    code, report = run_compare(tmp_path, make_rows(), make_rows(row2={"fvcore_gmacs": 4.2 - 1e-6}))
+    assert code == 1
+    regressions = report.split("### Improvements")[0]
+    assert "`fvcore_gmacs`" in regressions and "changed" in regressions
+
+
+def test_changed_accounted_bytes_by_one_fails(tmp_path):
+    code, _ = run_compare(tmp_path, make_rows(), make_rows(row0={"peak_live_bytes": 1_000_001}))
+    assert code == 1
+
+
+def test_ok_to_oom_is_a_regression(tmp_path):
+    oom = {
+        "status": "oom",
+        "reason": "CUDA out of memory",
+        "infer_step_time": None,
+        "peak_alloc_mib": None,
+    }
+    code, report = run_compare(tmp_path, make_rows(), make_rows(row1=oom))
+    assert code == 1
+    regressions = report.split("### Improvements")[0]
+    assert "`status`" in regressions and "| ok " in regressions and "oom" in regressions
+    # the oom cell's missing metrics are not judged on top of the status change
+    assert "### Regressions (1)" in report
+
+
+def test_oom_to_ok_is_an_improvement(tmp_path):
+    code, report = run_compare(tmp_path, make_rows(row1={"status": "oom"}), make_rows())
+    assert code == 0
+    assert "### Improvements (1)" in report
+
+
+def test_allocator_memory_threshold_and_override(tmp_path):
+    grown = make_rows(row2={"peak_alloc_mib": 1500.0 * 1.03})  # +3% > default 2%
+    code, _ = run_compare(tmp_path / "a", make_rows(), grown)
+    assert code == 1
+    code, _ = run_compare(tmp_path / "b", make_rows(), grown, "--threshold", "memory=5")
+    assert code == 0
+    code, _ = run_compare(tmp_path / "c", make_rows(), grown, "--threshold", "peak_alloc_mib=4")
+    assert code == 0
+
+
+def test_accuracy_uses_absolute_points(tmp_path):
+    code, _ = run_compare(tmp_path / "a", make_rows(), make_rows(row0={"top1": 79.6}))  # -0.4 pt
+    assert code == 0
+    code, report = run_compare(tmp_path / "b", make_rows(), make_rows(row0={"top1": 79.0}))  # -1 pt
+    assert code == 1
+    assert "-1.00 pt" in report
+
+
+def test_cells_in_one_run_only_are_listed(tmp_path):
+    extra_cell = {"model": "favit_b2", "img_size": 224, "batch_size": 1, "mode": "infer"}
+    extra = make_rows()[2] | {"cell_id": cell_id(extra_cell), "model": "favit_b2"}
+    base_rows, new_rows = make_rows()[:2], [*make_rows()[1:], extra]
+    code, report = run_compare(tmp_path, base_rows, new_rows)
+    assert code == 0
+    only_base = report.split("### Only in BASE (1)")[1].split("### Only in NEW")[0]
+    only_new = report.split("### Only in NEW (2)")[1]
+    assert f"`{cell_id(CELLS[0])}`" in only_base
+    assert f"`{cell_id(CELLS[2])}`" in only_new and f"`{cell_id(extra_cell)}`" in only_new
+    # CI's mode: a reference cell missing from the new run fails
+    code, _ = run_compare(tmp_path / "strict", base_rows, new_rows, "--require-all-cells")
+    assert code == 1
+
+
+def test_judge_exact_ignores_timings_but_not_statuses(tmp_path):
+    slower = make_rows(row0={"infer_step_time": 100.0})
+    code, report = run_compare(tmp_path / "a", make_rows(), slower, "--judge", "exact")
+    assert code == 0
+    assert "`infer_step_time` (timing): differs in 1 common cell(s)" in report
+    errored = make_rows(row0={"status": "error", "reason": "RuntimeError"})
+    code, _ = run_compare(tmp_path / "b", make_rows(), errored, "--judge", "exact")
+    assert code == 1
+
+
+def test_unclassified_column_is_informational(tmp_path):
+    code, report = run_compare(tmp_path, make_rows(), make_rows(row0={"notes": "y"}))
+    assert code == 0
+    assert "`notes` (info): differs in 1 common cell(s)" in report
+
+
+def test_different_machines_warn(tmp_path, capsys):
+    code, report = run_compare(tmp_path, make_rows(), make_rows(), new_gpu="NVIDIA A100")
+    assert code == 0
+    assert "> **warning:** runs come from different machines" in report
+    assert "different machines" in capsys.readouterr().out
+
+
+def test_rows_csv_path_is_accepted(tmp_path):
+    base = write_run(tmp_path / "base", make_rows())
+    new = write_run(tmp_path / "new", make_rows(row0={"param_count": 9.0}))
+    assert main([str(base / "rows.csv"), str(new / "rows.csv")]) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such run folder or rows.csv"),
+        ("", "empty file"),
+        ("model,status\nfavit_b0,ok\n", "no 'cell_id' column"),
+        ("cell_id,status\n", "no rows (header only)"),
+        ('cell_id,status\n"a,ok\n', "malformed CSV"),
+    ],
+)
+def test_bad_results_file_exits_2_with_one_line(tmp_path, capsys, content, message):
+    good = write_run(tmp_path / "good", make_rows())
+    bad = tmp_path / "bad"
+    if content is not None:
+        bad.mkdir()
+        (bad / "rows.csv").write_text(content)
+    assert main([str(good), str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert message in err and "bad" in err
+
+
+def test_folder_without_rows_csv_exits_2(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    good = write_run(tmp_path / "good", make_rows())
+    assert main([str(tmp_path / "empty"), str(good)]) == 2
+    assert "folder has no rows.csv" in capsys.readouterr().err
+
+
+def test_bad_threshold_exits_2(tmp_path, capsys):
+    good = write_run(tmp_path / "good", make_rows())
+    assert main([str(good), str(good), "--threshold", "timing"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "METRIC=PCT" in err
+    assert main([str(good), str(good), "--judge", "speed"]) == 2
+    assert "valid classes: exact, memory, timing, throughput, accuracy" in capsys.readouterr().err
+
+
+def test_duplicate_cells_keep_last_row(tmp_path):
+    rows = make_rows()
+    rerun = rows[0] | {"param_count": 7.0}
+    write_run(tmp_path / "run", [*rows, rerun])
+    run = load_run(tmp_path / "run")
+    assert len(run.rows) == 3 and run.duplicate_cells == 1
+    assert run.rows.loc[cell_id(CELLS[0]), "param_count"] == 7.0
+
+
+@pytest.mark.parametrize(
+    ("column", "kind"),
+    [
+        ("param_count", "exact"),
+        ("flop_counter_gflops", "exact"),
+        ("attn_analytic_gmacs", "exact"),
+        ("score_elements", "exact"),
+        ("saved_for_backward_bytes", "exact"),
+        ("peak_alloc_mib", "memory"),
+        ("infer_step_time", "timing"),
+        ("step_median_ms", "timing"),
+        ("step_p90_ms", "spread"),
+        ("step_cv", "spread"),
+        ("repeat_spread_pct", "spread"),
+        ("train_samples_per_sec", "throughput"),
+        ("top1", "accuracy"),
+        ("reduction_ratio", "info"),
+    ],
+)
+def test_column_classes(column, kind):
+    assert classify_column(column) == kind
+
+
+def test_row_spread_is_the_largest_reported():
+    row = {"step_cv": 0.01, "step_p10_ms": 9.0, "step_p90_ms": 11.0, "repeat_spread_pct": 4.0}
+    assert row_relative_spread(row, row) == pytest.approx(0.1)  # (11 - 9) / (11 + 9)
+    assert row_relative_spread({"step_cv": float("nan")}, ["step_cv"]) == 0.0
