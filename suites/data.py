@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
 import pickle
 from concurrent.futures import ProcessPoolExecutor
@@ -154,7 +155,7 @@ def _decode_jpegs(job: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
 
     jpeg, offsets = job
     images = []
-    for start, end in zip(offsets[:-1], offsets[1:]):
+    for start, end in itertools.pairwise(offsets):
         with Image.open(io.BytesIO(jpeg[start:end].tobytes())) as image:
             images.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
     return np.stack(images)
