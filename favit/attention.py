@@ -1,0 +1,390 @@
+"""Factorized attention of FaViT (Qin et al., "FcaFormer/FaViT", ICCV 2023) with ProbSparse options.
+
+One block's attention splits the channels into groups (SEED-NOTES.md, "Factorized attention"):
+
+- a *global* group (one head) attends to a spatially reduced map (``Conv2d(k=sr, s=sr)``), through
+  one of four kernels chosen by ``global_attn``:
+
+  ``"probsparse_seed"``
+      the seed script's ProbSparse: 25 sampled keys per query (uniform, with replacement, shared
+      over batch and heads), sparsity ``M = max - mean`` of the sampled unscaled scores, the top
+      ``u = int(factor * ln N)`` queries get full attention, every other query gets ZERO output;
+      active only when ``N > 25`` (dense otherwise).
+  ``"probsparse"``
+      Informer's ProbSparse (Zhou et al., AAAI 2021): ``factor * ceil(ln L_K)`` sampled keys,
+      ``M = max - sum / L_K``, ``u = factor * ceil(ln N)``, unselected queries get the mean of V.
+  ``"dense"``
+      explicit ``softmax(Q K^T * scale) V`` with the score matrix materialized.
+  ``"sdpa"``
+      ``torch.nn.functional.scaled_dot_product_attention`` (same math as dense; PyTorch may pick a
+      fused kernel that never materializes the score matrix).
+
+- a *local window* group and, when ``sr > 1``, a *dilated window* group (``num_heads`` heads each):
+  every query attends to 49 tokens pooled from 7x7 windows of a conv-projected map.
+
+Small feature maps (the rule this package adds; at 224x224 input it never triggers, so 224 is
+numerically the published design): the window branches reflection-pad the map on the right and
+bottom up to a multiple of the window stride ``s = 6 * d + 1``. ``nn.ReflectionPad2d`` needs
+``pad < size``; the seed crashes when it is not (e.g. the dilated branch on an 8x8 map, pad 41).
+Here, when ``pad >= size`` the padding *keeps reflecting* (the periodic mirror extension that
+``numpy.pad(mode="reflect")`` uses for long pads: index ``i`` maps to ``i mod 2(size-1)`` folded
+back), and a map of size 1 is replicated. Window count, stride and dilation are unchanged, so the
+layout and the parameter shapes never depend on the input size. The global branch needs the map
+to be at least ``sr`` wide (``H // sr >= 1``), which holds from 32x32 input up.
+
+Tensor layouts: tokens are ``(B, N, C)`` with ``N = H * W`` in row-major order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+GLOBAL_ATTN_CHOICES: tuple[str, ...] = ("probsparse_seed", "probsparse", "dense", "sdpa")
+
+WINDOW_SIZE = 7  # window side of the local/dilated branches; 49 tokens per head
+SEED_SAMPLE_KEYS = 25  # keys the seed samples per query
+SEED_MIN_QUERIES = 25  # the seed uses ProbSparse only when N > 25
+
+
+def check_global_attn(global_attn: str) -> str:
+    """Return ``global_attn`` or raise ``ValueError`` listing the valid choices."""
+    if global_attn not in GLOBAL_ATTN_CHOICES:
+        raise ValueError(
+            f"unknown global_attn {global_attn!r}; valid choices: {', '.join(GLOBAL_ATTN_CHOICES)}"
+        )
+    return global_attn
+
+
+def channel_groups(dim: int, sr_ratio: int) -> tuple[int, ...]:
+    """Channel widths of the branches: (global, local, dilated) if ``sr_ratio > 1`` else (global, local).
+
+    ``mul = [2, 7, 7]`` or ``[1, 7]``; width ``i`` is ``dim // sum(mul) * mul[i]``.
+    """
+    mul = (2, 7, 7) if sr_ratio > 1 else (1, 7)
+    if sr_ratio < 1:
+        raise ValueError(f"sr_ratio must be >= 1, got {sr_ratio}")
+    if dim % sum(mul) != 0:
+        raise ValueError(f"dim {dim} must be divisible by {sum(mul)} for sr_ratio {sr_ratio}")
+    return tuple(dim // sum(mul) * m for m in mul)
+
+
+def probsparse_sizes(
+    global_attn: str, n_queries: int, n_keys: int, factor: int = 5
+) -> tuple[int, int] | None:
+    """``(sampled keys per query, top-u queries)`` of a ProbSparse kernel, or None when it runs dense.
+
+    Plain Python ints from shapes, so the forward never syncs with the device.
+    - ``probsparse_seed``: ``(min(25, L_K), clamp(int(factor * ln N), 1, N))``; None when N <= 25.
+    - ``probsparse``: ``(clamp(factor * ceil(ln L_K), 1, L_K), clamp(factor * ceil(ln N), 1, N))``.
+    - ``dense`` / ``sdpa``: None.
+    """
+    if global_attn == "probsparse_seed":
+        if n_queries <= SEED_MIN_QUERIES:
+            return None
+        n_top = int(factor * math.log(n_queries))
+        return min(SEED_SAMPLE_KEYS, n_keys), max(1, min(n_top, n_queries))
+    if global_attn == "probsparse":
+        n_sample = factor * math.ceil(math.log(n_keys))
+        n_top = factor * math.ceil(math.log(n_queries))
+        return max(1, min(n_sample, n_keys)), max(1, min(n_top, n_queries))
+    return None
+
+
+def reflect_pad_right_bottom(x: torch.Tensor, pad_bottom: int, pad_right: int) -> torch.Tensor:
+    """Reflection-pad ``x`` (B, C, H, W) on the right and bottom; pads may exceed the map size.
+
+    Equals ``nn.ReflectionPad2d((0, pad_right, 0, pad_bottom))`` whenever that is defined
+    (``pad < size``); beyond it the mirror keeps repeating (period ``2 * (size - 1)``), and a map
+    of size 1 is replicated.
+    """
+    height, width = x.shape[-2:]
+    if pad_bottom < height and pad_right < width:
+        if pad_bottom == 0 and pad_right == 0:
+            return x
+        return F.pad(x, (0, pad_right, 0, pad_bottom), mode="reflect")
+    rows = _reflected_indices(height, pad_bottom, x.device)
+    cols = _reflected_indices(width, pad_right, x.device)
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def _reflected_indices(size: int, pad: int, device: torch.device) -> torch.Tensor:
+    """Source index of each position 0 .. size + pad - 1 under a repeated mirror of 0 .. size - 1."""
+    positions = torch.arange(size + pad, device=device)
+    if size == 1:
+        return torch.zeros_like(positions)
+    period = 2 * (size - 1)
+    folded = positions % period
+    return torch.where(folded < size, folded, period - folded)
+
+
+def window_geometry(height: int, width: int, dilation: int) -> tuple[int, int, int, int]:
+    """``(stride, pad_bottom, pad_right, windows)`` of a 7x7 window branch with this dilation."""
+    stride = dilation * (WINDOW_SIZE - 1) + 1
+    pad_bottom = (stride - height % stride) % stride
+    pad_right = (stride - width % stride) % stride
+    windows = ((height + pad_bottom) // stride) * ((width + pad_right) // stride)
+    return stride, pad_bottom, pad_right, windows
+
+
+class GlobalAttention(nn.Module):
+    """The global branch: one head over ``width`` channels, keys from a spatially reduced map.
+
+    Args:
+        width: channels of the branch (``C_g``).
+        sr_ratio: spatial reduction; keys come from ``Conv2d(k=sr, s=sr)`` of the (H, W) map.
+        global_attn: one of ``GLOBAL_ATTN_CHOICES`` (see the module docstring).
+        probsparse_factor: ``factor`` of the ProbSparse kernels.
+        seed_compat: reproduce the seed's v layout before the depthwise conv (a reshape of v from
+            (tokens, channels) to (channels, H, W) without transposing, which scrambles space).
+        qkv_bias: bias of the kv projection.
+        attn_drop: dropout on attention probabilities.
+
+    ``forward(q, x, H, W)``: ``q`` (B, N, C_g) queries, ``x`` (B, N, C_g) the block input's global
+    channels, ``N = H * W``; returns (B, N, C_g). ``self.generator`` (set by ``favit.set_generator``,
+    default None) is the ``torch.Generator`` that ProbSparse sampling draws from; it must live on
+    the input's device.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        sr_ratio: int,
+        *,
+        global_attn: str = "probsparse",
+        probsparse_factor: int = 5,
+        seed_compat: bool = False,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.width = width
+        self.sr_ratio = sr_ratio
+        self.global_attn = check_global_attn(global_attn)
+        self.probsparse_factor = probsparse_factor
+        self.seed_compat = seed_compat
+        self.scale = width**-0.5
+        self.attn_drop_p = attn_drop
+        self.generator: torch.Generator | None = None
+        self.sr = nn.Conv2d(width, width, kernel_size=sr_ratio, stride=sr_ratio)
+        self.norm = nn.LayerNorm(width)  # eps 1e-5, as in the official code
+        self.kv = nn.Linear(width, 2 * width, bias=qkv_bias)
+        self.v_conv = nn.Conv2d(width, width, kernel_size=3, padding=1, groups=width)
+        self.attn_drop = nn.Dropout(attn_drop)
+
+    def extra_repr(self) -> str:
+        return (
+            f"global_attn={self.global_attn!r}, probsparse_factor={self.probsparse_factor}, "
+            f"seed_compat={self.seed_compat}"
+        )
+
+    def keys_values(
+        self, x: torch.Tensor, height: int, width: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values (B, 1, L_K, C_g) from the block input's global channels (B, N, C_g)."""
+        batch, _, channels = x.shape
+        grid = x.transpose(1, 2).reshape(batch, channels, height, width)
+        reduced = self.sr(grid)  # (B, C_g, H // sr, W // sr)
+        reduced_h, reduced_w = reduced.shape[-2:]
+        tokens = self.norm(reduced.flatten(2).transpose(1, 2))  # (B, L_K, C_g)
+        k, v = self.kv(tokens).unsqueeze(1).chunk(2, dim=-1)  # each (B, 1, L_K, C_g)
+        if self.seed_compat:
+            # the seed's layout: (L_K, C_g) memory read as (C_g, H', W'); the result goes back
+            # transposed, so the conv mixes scrambled positions
+            conv_in = v.reshape(batch, channels, reduced_h, reduced_w)
+        else:
+            conv_in = v.squeeze(1).transpose(1, 2).reshape(batch, channels, reduced_h, reduced_w)
+        v = v + self.v_conv(conv_in).flatten(2).transpose(1, 2).unsqueeze(1)
+        return k, v
+
+    def forward(self, q: torch.Tensor, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        batch, n_queries, channels = q.shape
+        k, v = self.keys_values(x, height, width)
+        q = q.unsqueeze(1)  # (B, 1, N, C_g)
+        sizes = probsparse_sizes(self.global_attn, n_queries, k.shape[2], self.probsparse_factor)
+        if sizes is not None:
+            out = self._probsparse(q, k, v, *sizes)
+        elif self.global_attn == "sdpa":
+            drop = self.attn_drop_p if self.training else 0.0
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
+        else:  # dense, and probsparse_seed at N <= 25
+            attn = (q @ k.transpose(-2, -1)) * self.scale  # (B, 1, N, L_K)
+            out = self.attn_drop(attn.softmax(dim=-1)) @ v
+        return out.reshape(batch, n_queries, channels)
+
+    def _probsparse(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_sample: int, n_top: int
+    ) -> torch.Tensor:
+        """ProbSparse attention; q (B, h, N, D), k and v (B, h, L_K, D) -> (B, h, N, D)."""
+        top_queries = self.probsparse_select_queries(q, k, n_sample, n_top)  # (B, h, u)
+        gather_index = top_queries.unsqueeze(-1).expand(-1, -1, -1, q.shape[-1])
+        q_top = q.gather(2, gather_index)  # (B, h, u, D)
+        attn = (q_top @ k.transpose(-2, -1)) * self.scale  # (B, h, u, L_K)
+        out_top = self.attn_drop(attn.softmax(dim=-1)) @ v  # (B, h, u, D)
+        if self.global_attn == "probsparse_seed":
+            fill = torch.zeros_like(q)
+        else:
+            fill = v.mean(dim=-2, keepdim=True).expand_as(q)
+        return fill.scatter(2, gather_index, out_top)
+
+    def probsparse_select_queries(
+        self, q: torch.Tensor, k: torch.Tensor, n_sample: int, n_top: int
+    ) -> torch.Tensor:
+        """Indices (B, h, u) of the ``n_top`` queries with the largest sparsity measurement M.
+
+        Each query scores ``n_sample`` keys drawn uniformly with replacement (one draw per query,
+        shared over batch and heads), on unscaled scores. ``M = max - mean`` (seed) or
+        ``M = max - sum / L_K`` (Informer).
+        """
+        n_queries, n_keys = q.shape[2], k.shape[2]
+        generator = self.generator
+        if generator is not None and generator.device != q.device:
+            raise ValueError(
+                f"the ProbSparse generator is on {generator.device} but the input is on "
+                f"{q.device}; pass a torch.Generator(device={str(q.device)!r})"
+            )
+        sample_index = torch.randint(
+            n_keys, (n_queries, n_sample), device=q.device, generator=generator
+        )
+        k_sample = k[:, :, sample_index, :]  # (B, h, N, n_sample, D)
+        scores_sample = (q.unsqueeze(-2) @ k_sample.transpose(-2, -1)).squeeze(-2)
+        if self.global_attn == "probsparse_seed":
+            sparsity = scores_sample.amax(dim=-1) - scores_sample.mean(dim=-1)
+        else:
+            sparsity = scores_sample.amax(dim=-1) - scores_sample.sum(dim=-1) / n_keys
+        return sparsity.topk(n_top, dim=-1, sorted=False).indices
+
+
+class WindowAttention(nn.Module):
+    """One window branch (local: dilation 1; dilated: dilation sr) over ``num_heads`` heads.
+
+    ``forward(q, kv_map)``: ``q`` (B, heads, N, w) queries, ``kv_map`` (B, heads * w, H, W) this
+    branch's channels of the conv-projected map; returns (B, N, heads * w). Every query attends to
+    the same 49 tokens per head, pooled from the 7x7 windows as the official FaViT does.
+    """
+
+    def __init__(
+        self, width: int, num_heads: int, dilation: int, *, qkv_bias: bool = True, attn_drop=0.0
+    ) -> None:
+        super().__init__()
+        if width % num_heads != 0:
+            raise ValueError(f"branch width {width} must be divisible by num_heads {num_heads}")
+        self.width = width
+        self.num_heads = num_heads
+        self.head_width = width // num_heads
+        self.dilation = dilation
+        self.scale = self.head_width**-0.5
+        self.fc = nn.Linear(self.head_width, self.head_width, bias=qkv_bias)
+        self.kv = nn.Linear(self.head_width, 2 * self.head_width, bias=qkv_bias)
+        self.v_conv = nn.Conv2d(width, width, kernel_size=3, padding=1, groups=width)
+        self.attn_drop = nn.Dropout(attn_drop)
+
+    def extra_repr(self) -> str:
+        return f"dilation={self.dilation}"
+
+    def pooled_window_tokens(self, kv_map: torch.Tensor) -> torch.Tensor:
+        """The official pooling: (B, heads * w, H, W) -> (B, heads, 49, w).
+
+        Unfold 7x7 windows (nW of them), lay them out as (B, heads, 49, nW * w) with the window
+        index outer and the channel inner, and average-pool that axis to w: output channel j is
+        the mean of entries j * nW .. (j + 1) * nW - 1, a run of neighbouring channels.
+        """
+        batch, _, height, width = kv_map.shape
+        stride, pad_bottom, pad_right, windows = window_geometry(height, width, self.dilation)
+        padded = reflect_pad_right_bottom(kv_map, pad_bottom, pad_right)
+        patches = F.unfold(padded, WINDOW_SIZE, dilation=self.dilation, stride=stride)
+        tokens = WINDOW_SIZE * WINDOW_SIZE
+        patches = patches.reshape(batch, self.num_heads, self.head_width, tokens, windows)
+        flat = patches.permute(0, 1, 3, 4, 2).reshape(batch, self.num_heads, tokens, -1)
+        # AdaptiveAvgPool to w over nW * w entries == mean over consecutive runs of nW
+        return flat.reshape(batch, self.num_heads, tokens, self.head_width, windows).mean(-1)
+
+    def forward(self, q: torch.Tensor, kv_map: torch.Tensor) -> torch.Tensor:
+        batch, heads, n_queries, head_width = q.shape
+        kv = self.kv(self.fc(self.pooled_window_tokens(kv_map)))  # (B, heads, 49, 2w)
+        k, v = kv.chunk(2, dim=-1)
+        v_grid = v.transpose(2, 3).reshape(batch, self.width, WINDOW_SIZE, WINDOW_SIZE)
+        v = v + self.v_conv(v_grid).reshape(batch, heads, head_width, -1).transpose(2, 3)
+        attn = (q @ k.transpose(-2, -1)) * self.scale  # (B, heads, N, 49)
+        out = self.attn_drop(attn.softmax(dim=-1)) @ v  # (B, heads, N, w)
+        return out.transpose(1, 2).reshape(batch, n_queries, self.width)
+
+
+class FactorizedAttention(nn.Module):
+    """FaViT's factorized attention for one block: global + local window (+ dilated window).
+
+    ``forward(x, H, W)``: x (B, N, C) with ``N = H * W`` -> (B, N, C). ``self.global_attn`` is the
+    ``GlobalAttention``; ``self.windows`` holds the local (and, when ``sr_ratio > 1``, dilated)
+    ``WindowAttention``. The global kernel options only change ``self.global_attn``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        sr_ratio: int,
+        *,
+        global_attn: str = "probsparse",
+        probsparse_factor: int = 5,
+        seed_compat: bool = False,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.num_heads = num_heads
+        self.sr_ratio = sr_ratio
+        self.groups = channel_groups(dim, sr_ratio)
+        global_width, *window_widths = self.groups
+        self.global_width = global_width
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.global_attn = GlobalAttention(
+            global_width,
+            sr_ratio,
+            global_attn=global_attn,
+            probsparse_factor=probsparse_factor,
+            seed_compat=seed_compat,
+            qkv_bias=qkv_bias,
+            attn_drop=attn_drop,
+        )
+        window_channels = dim - global_width
+        # one depthwise 3x3 + pointwise 1x1 map feeds both window branches
+        self.kv_depthwise = nn.Conv2d(
+            window_channels, window_channels, 3, padding=1, groups=window_channels
+        )
+        self.kv_pointwise = nn.Conv2d(window_channels, window_channels, 1)
+        dilations = (1, sr_ratio)[: len(window_widths)]
+        self.windows = nn.ModuleList(
+            WindowAttention(w, num_heads, d, qkv_bias=qkv_bias, attn_drop=attn_drop)
+            for w, d in zip(window_widths, dilations, strict=True)
+        )
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def branch_outputs(self, x: torch.Tensor, height: int, width: int) -> list[torch.Tensor]:
+        """Each branch's output before the projection: [global, local(, dilated)], each (B, N, group)."""
+        batch, n_tokens, _ = x.shape
+        q = self.q(x)
+        g = self.global_width
+        outputs = [self.global_attn(q[..., :g], x[..., :g], height, width)]
+        # q: heads first, each head's channels [local w, dilated w]
+        q_windows = q[..., g:].reshape(batch, n_tokens, self.num_heads, -1).transpose(1, 2)
+        # kv map: groups first (local channels, then dilated), heads inside each group
+        x_windows = x[..., g:].transpose(1, 2).reshape(batch, -1, height, width)
+        kv_map = self.kv_pointwise(self.kv_depthwise(x_windows))
+        q_start = map_start = 0
+        for branch in self.windows:
+            q_branch = q_windows[..., q_start : q_start + branch.head_width]
+            map_branch = kv_map[:, map_start : map_start + branch.width]
+            outputs.append(branch(q_branch, map_branch))
+            q_start += branch.head_width
+            map_start += branch.width
+        return outputs
+
+    def forward(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        out = torch.cat(self.branch_outputs(x, height, width), dim=-1)
+        return self.proj_drop(self.proj(out))
