@@ -13,6 +13,8 @@ Row conventions (DESIGN.md):
   ``train_step_time``, ``train_batch_size``, ``train_img_size``);
 - the runner adds ``status`` (ok | oom | error | skipped), ``reason``, ``cell_id``, the axis values,
   ``device_name``, ``wall_s`` and ``finished_utc``; ``measure`` returns only what it measured.
+- ``measure`` may return a list of rows when one cell measures several things at once (the four
+  stages of a model, say); each row gets the runner's columns and the cell's ``cell_id``;
 - ``measure`` raises ``CellSkipped(reason)`` for a cell that does not apply (a model that cannot
   take an input size, say); an out-of-memory error becomes ``status=oom``, any other exception
   ``status=error`` with the exception as ``reason``.
@@ -84,6 +86,8 @@ class Suite:
     isolate: bool = True  # run each cell in its own worker process
     cell_timeout_s: float = 900.0
     examples: Sequence[str] = ()  # command lines shown by --help and --list
+    # a cell for which this returns False is left out of the matrix (an axis that does not apply)
+    cell_filter: Callable[[Cell], bool] | None = None
 
     def axis(self, name: str) -> Axis:
         for axis in self.axes:
@@ -95,14 +99,38 @@ class Suite:
     def axis_names(self) -> list[str]:
         return [axis.name for axis in self.axes]
 
-    def cells(self, overrides: Mapping[str, Sequence[Any]] | None = None, quick: bool = False) -> list[Cell]:
+    def cells(
+        self, overrides: Mapping[str, Sequence[Any]] | None = None, quick: bool = False
+    ) -> list[Cell]:
         """The cartesian product of the axes, in axis order; ``overrides`` replaces an axis's values."""
         overrides = overrides or {}
         unknown = set(overrides) - set(self.axis_names)
         if unknown:
-            raise KeyError(f"suite {self.name!r} has no axis {sorted(unknown)}; axes: {self.axis_names}")
+            raise KeyError(
+                f"suite {self.name!r} has no axis {sorted(unknown)}; axes: {self.axis_names}"
+            )
         values = [list(overrides.get(a.name, a.values(quick))) for a in self.axes]
-        return [dict(zip(self.axis_names, combo)) for combo in itertools.product(*values)]
+        cells = [dict(zip(self.axis_names, combo)) for combo in itertools.product(*values)]
+        return [c for c in cells if self.cell_filter is None or self.cell_filter(c)]
+
+
+def image_size(text: str) -> int | str:
+    """An ``Axis.kind`` for input sizes: ``"224"`` -> 224, ``"320x224"`` -> ``"320x224"`` (W x H)."""
+    text = str(text).strip().lower()
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    width, sep, height = text.partition("x")
+    if sep and width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0:
+        return int(width) if width == height else f"{int(width)}x{int(height)}"
+    raise ValueError(f"expected a size like 224 or 320x224 (W x H), got {text!r}")
+
+
+def image_hw(size: int | str) -> tuple[int, int]:
+    """``(H, W)`` of an ``image_size`` value: 224 -> (224, 224), ``"320x224"`` -> (224, 320)."""
+    if isinstance(size, int):
+        return size, size
+    width, _, height = str(size).partition("x")
+    return (int(height), int(width)) if height else (int(width), int(width))
 
 
 def cell_id(cell: Mapping[str, Any]) -> str:

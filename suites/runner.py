@@ -1,0 +1,491 @@
+"""The matrix runner: expand a suite's cells, measure each in its own worker, keep every row.
+
+One worker process per cell by default (``spawn``: a clean CUDA context and an exact peak-memory
+reading); an OOM, a crash, a hang or a skip costs that cell only and becomes a row with a status.
+The parent process is the only writer of ``rows.csv`` and writes it the moment a cell ends, so
+an interrupted run keeps every finished row and ``resume_dir`` picks up where it stopped.
+Several GPUs: one worker per GPU, each pinned through ``CUDA_VISIBLE_DEVICES``; on the CPU,
+``workers`` runs that many cells at once (mostly for tests of the parallel path).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing as mp
+import os
+import random
+import signal
+import sys
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from suites.environment import collect_environment, git_state, utc_now, write_json
+from suites.suite import Cell, CellContext, CellSkipped, Row, Suite, cell_id
+
+STATUSES = ("ok", "oom", "error", "skipped")
+FAILED = ("oom", "error")
+RUNNER_COLUMNS = ("cell_id", "status", "reason")
+TRAILING_COLUMNS = ("device_name", "gpu_index", "wall_s", "finished_utc")
+ROWS_FILE = "rows.csv"
+ENV_FILE = "env.json"
+
+
+@dataclass
+class CellOutcome:
+    """What measuring one cell produced: its rows (ok) or why there are none."""
+
+    status: str
+    reason: str = ""
+    rows: list[Row] = field(default_factory=list)
+    traceback: str = ""
+    device_name: str = ""
+    wall_s: float = 0.0
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    from suites.environment import cpu_name
+
+    return cpu_name()
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def measure_cell(suite: Suite, cell: Cell, ctx: CellContext) -> CellOutcome:
+    """Run ``suite.measure`` on one cell and classify how it ended (KeyboardInterrupt propagates)."""
+    from suites.meters import is_out_of_memory
+
+    seed_everything(ctx.seed)
+    start = time.perf_counter()
+    try:
+        name = device_name(ctx.device)
+    except Exception as exc:
+        name = f"unknown ({type(exc).__name__})"
+    try:
+        result = suite.measure(dict(cell), ctx)
+        rows = list(result) if isinstance(result, list | tuple) else [result]
+        outcome = CellOutcome("ok", rows=[dict(r) for r in rows])
+    except CellSkipped as exc:
+        outcome = CellOutcome("skipped", reason=one_line(str(exc)))
+    except Exception as exc:
+        status = "oom" if is_out_of_memory(exc) else "error"
+        outcome = CellOutcome(
+            status,
+            reason=one_line(f"{type(exc).__name__}: {exc}"),
+            traceback=traceback.format_exc(),
+        )
+        if status == "oom":
+            _free_cuda_cache()
+    outcome.device_name = name
+    outcome.wall_s = time.perf_counter() - start
+    return outcome
+
+
+def _free_cuda_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _worker_main(
+    conn: Connection, suite: Suite, cell: Cell, ctx: CellContext, cuda_visible: str | None
+) -> None:
+    """Entry point of a cell's worker process: measure, send the outcome, exit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends workers
+    if cuda_visible is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = cuda_visible
+    outcome = measure_cell(suite, cell, ctx)
+    try:
+        conn.send(outcome)
+    except Exception as exc:  # an unpicklable row: report it instead of dying silently
+        conn.send(
+            CellOutcome(
+                "error",
+                reason=one_line(f"row could not be sent: {type(exc).__name__}: {exc}"),
+                device_name=outcome.device_name,
+                wall_s=outcome.wall_s,
+            )
+        )
+    conn.close()
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+class RowsFile:
+    """``rows.csv``, written by one process: appended while the columns stay the same, rewritten
+    atomically (temp file + ``os.replace``) when a row brings new columns; flushed to disk each time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.columns: list[str] = []
+        self.rows: list[dict[str, str]] = []
+        if path.exists():
+            with path.open(newline="") as f:
+                reader = csv.DictReader(f)
+                self.columns = list(reader.fieldnames or [])
+                self.rows = [dict(r) for r in reader]
+
+    def finished(self, statuses: Iterable[str]) -> set[str]:
+        wanted = set(statuses)
+        return {r["cell_id"] for r in self.rows if r.get("status") in wanted}
+
+    def add(self, rows: Sequence[Row]) -> None:
+        text_rows = [{k: _format_value(v) for k, v in row.items()} for row in rows]
+        new_columns = [c for r in text_rows for c in r if c not in self.columns]
+        self.rows.extend(text_rows)
+        if new_columns or not self.path.exists():
+            self.columns.extend(dict.fromkeys(new_columns))
+            self._rewrite()
+            return
+        with self.path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns, restval="")
+            writer.writerows(text_rows)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def drop(self, cell_ids: set[str]) -> None:
+        self.rows = [r for r in self.rows if r.get("cell_id") not in cell_ids]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns, restval="")
+            writer.writeheader()
+            writer.writerows(self.rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+
+def outcome_rows(cell: Cell, cid: str, outcome: CellOutcome, gpu_index: int | None) -> list[Row]:
+    """The rows of one finished cell: runner columns, axis values, measured values, trailer."""
+    measured = outcome.rows if outcome.status == "ok" else [{}]
+    reserved = set(RUNNER_COLUMNS) | set(TRAILING_COLUMNS) | set(cell)
+    rows = []
+    for values in measured:
+        row: Row = {"cell_id": cid, "status": outcome.status, "reason": outcome.reason, **cell}
+        row.update({k: v for k, v in values.items() if k not in reserved})
+        row.update(
+            device_name=outcome.device_name,
+            gpu_index=gpu_index,
+            wall_s=round(outcome.wall_s, 3),
+            finished_utc=utc_now(),
+        )
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class _Running:
+    process: Any
+    conn: Connection
+    cell: Cell
+    cid: str
+    gpu_index: int | None
+    deadline: float
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; ``cuda`` without one is an error."""
+    import torch
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"bad device {device!r}; valid: auto, cpu, cuda")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "device 'cuda' requested but no CUDA GPU is visible; valid here: auto, cpu"
+        )
+    return device
+
+
+def _cuda_visible_entry(index: int) -> str:
+    """The ``CUDA_VISIBLE_DEVICES`` value that pins a worker to the parent's visible GPU ``index``."""
+    entries = [
+        e.strip() for e in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if e.strip()
+    ]
+    return entries[index] if entries and index < len(entries) else str(index)
+
+
+def default_run_dir(suite_name: str) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = Path("results") / "runs" / f"{suite_name}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path("results") / "runs" / f"{suite_name}-{stamp}-{n}"
+    return path
+
+
+def run_suite(
+    suite: Suite,
+    overrides: Mapping[str, Sequence[Any]] | None = None,
+    *,
+    out_dir: str | Path | None = None,
+    resume_dir: str | Path | None = None,
+    device: str = "auto",
+    quick: bool | None = None,
+    isolate: bool | None = None,
+    cell_timeout_s: float | None = None,
+    gpus: Sequence[int] | None = None,
+    workers: int | None = None,
+    seed: int = 0,
+    options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    retry_failed: bool = False,
+) -> Path:
+    """Measure every cell of ``suite`` and return the run's folder (``rows.csv``, ``env.json``, report).
+
+    ``overrides`` maps axis names to the values to use instead of the profile's. ``quick`` defaults
+    to True on the CPU. ``resume_dir`` continues a run: cells with a row are skipped (``oom``/``error``
+    ones re-run when ``retry_failed``), axes and profile come from its ``env.json`` unless given.
+    ``gpus`` (CUDA; default all visible) or ``workers`` (CPU; default 1) cells run in parallel when
+    isolated. ``isolate=False`` measures in this process (no time limit then). Ctrl-C raises
+    ``KeyboardInterrupt`` after ending the workers; every finished row is already on disk.
+    """
+    import torch
+
+    device = resolve_device(device)
+    previous_run: dict[str, Any] = {}
+    if resume_dir is not None:
+        run_dir = Path(resume_dir)
+        if not run_dir.is_dir():
+            raise FileNotFoundError(f"cannot resume {str(run_dir)!r}: no such folder")
+        env_path = run_dir / ENV_FILE
+        if env_path.exists():
+            previous_run = json.loads(env_path.read_text()).get("run", {})
+        if overrides is None:
+            overrides = previous_run.get("axes")
+        if quick is None and "quick" in previous_run:
+            quick = bool(previous_run["quick"])
+    else:
+        run_dir = Path(out_dir) if out_dir is not None else default_run_dir(suite.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    quick = (device == "cpu") if quick is None else quick
+    isolate = suite.isolate if isolate is None else isolate
+    timeout_s = float(cell_timeout_s if cell_timeout_s is not None else suite.cell_timeout_s)
+    overrides = {k: list(v) for k, v in (overrides or {}).items()}
+    cells = suite.cells(overrides, quick=quick)
+
+    if device == "cuda":
+        visible = torch.cuda.device_count()
+        slots: list[int | None] = list(gpus) if gpus else list(range(visible))
+        bad = [g for g in slots if not 0 <= g < visible]
+        if bad:
+            raise ValueError(
+                f"bad GPU index {bad[0]}; valid: {', '.join(map(str, range(visible)))}"
+            )
+    else:
+        if gpus:
+            raise ValueError("--gpus needs device cuda; this run is on the CPU")
+        slots = [None] * max(1, workers or 1)
+    if not isolate:
+        slots = slots[:1]
+
+    axes = {a.name: overrides.get(a.name, a.values(quick)) for a in suite.axes}
+    run_record = {
+        "suite": suite.name,
+        "axes": axes,
+        "quick": quick,
+        "device": device,
+        "seed": seed,
+        "isolate": isolate,
+        "gpus": [s for s in slots if s is not None],
+        "workers": len(slots),
+        "cell_timeout_s": timeout_s,
+        "options": dict(options or {}),
+        "num_cells": len(cells),
+    }
+    env_path = run_dir / ENV_FILE
+    if resume_dir is not None and env_path.exists():
+        env = json.loads(env_path.read_text())
+        env.setdefault("resumes", []).append(
+            {
+                "started_utc": utc_now(),
+                "command": [sys.executable, *sys.argv],
+                "git": git_state(),
+                "run": run_record,
+            }
+        )
+    else:
+        env = collect_environment(run_record)
+    write_json(env, env_path)
+
+    rows_file = RowsFile(run_dir / ROWS_FILE)
+    if retry_failed:
+        failed = rows_file.finished(FAILED) - rows_file.finished(("ok", "skipped"))
+        if failed:
+            rows_file.drop(failed)
+    done = rows_file.finished(STATUSES)
+    pending = deque((c, cell_id(c)) for c in cells if cell_id(c) not in done)
+    counts = {s: 0 for s in STATUSES}
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=len(cells),
+        initial=len(cells) - len(pending),
+        unit="cell",
+        desc=suite.name,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+
+    def record(cell: Cell, cid: str, outcome: CellOutcome, gpu_index: int | None) -> None:
+        if outcome.traceback:
+            err_dir = run_dir / "errors"
+            err_dir.mkdir(exist_ok=True)
+            (err_dir / f"{cid}.txt").write_text(outcome.traceback)
+        rows_file.add(outcome_rows(cell, cid, outcome, gpu_index))
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        bar.update(1)
+        bar.set_postfix_str(f"{cid}: {outcome.status}", refresh=True)
+
+    def context(cid: str, dev: str) -> CellContext:
+        return CellContext(
+            device=dev,
+            run_dir=run_dir,
+            cell_id=cid,
+            quick=quick,
+            seed=seed,
+            options=dict(options or {}),
+        )
+
+    running: dict[int, _Running] = {}
+    try:
+        if not isolate:
+            dev = "cpu" if slots[0] is None else f"cuda:{slots[0]}"
+            while pending:
+                cell, cid = pending.popleft()
+                record(cell, cid, measure_cell(suite, cell, context(cid, dev)), slots[0])
+        else:
+            _run_isolated(suite, pending, slots, running, context, record, timeout_s)
+    except KeyboardInterrupt:
+        for job in running.values():
+            job.process.kill()
+            job.process.join()
+        bar.close()
+        print(
+            f"\nInterrupted: {len(rows_file.rows)} rows kept in {run_dir / ROWS_FILE}; "
+            f"{len(pending) + len(running)} cells not run. Resume with: python bench.py --resume {run_dir}",
+            file=sys.stderr,
+        )
+        raise
+    bar.close()
+
+    env = json.loads(env_path.read_text())
+    env["finished_utc"] = utc_now()
+    write_json(env, env_path)
+    _report(suite, run_dir)
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    print(f"{suite.name}: {summary or 'nothing to run'}; results in {run_dir}")
+    for path in sorted(run_dir.iterdir()):
+        if path.is_file() and path.suffix in (".csv", ".json", ".md"):
+            print(f"  {path}")
+    return run_dir
+
+
+def _run_isolated(suite, pending, slots, running, context, record, timeout_s) -> None:
+    """Keep one worker per slot busy until every pending cell has an outcome."""
+    spawn = mp.get_context("spawn")
+    while pending or running:
+        for slot, gpu in enumerate(slots):
+            if slot in running or not pending:
+                continue
+            cell, cid = pending.popleft()
+            receiver, sender = spawn.Pipe(duplex=False)
+            pin = None if gpu is None else _cuda_visible_entry(gpu)
+            dev = "cpu" if gpu is None else "cuda:0"
+            process = spawn.Process(
+                target=_worker_main, args=(sender, suite, cell, context(cid, dev), pin), daemon=True
+            )
+            process.start()
+            sender.close()
+            running[slot] = _Running(
+                process, receiver, cell, cid, gpu, time.monotonic() + timeout_s
+            )
+        nearest = min(job.deadline for job in running.values())
+        wait(
+            [job.conn for job in running.values()]
+            + [job.process.sentinel for job in running.values()],
+            timeout=max(0.05, min(1.0, nearest - time.monotonic())),
+        )
+        for slot, job in list(running.items()):
+            outcome = None
+            if job.conn.poll():
+                try:
+                    outcome = job.conn.recv()
+                except (EOFError, OSError):
+                    outcome = None
+            if outcome is None and job.process.is_alive() and time.monotonic() < job.deadline:
+                continue
+            if outcome is None:
+                if job.process.is_alive():  # past its deadline
+                    job.process.kill()
+                    job.process.join()
+                    outcome = CellOutcome("error", reason=f"timed out after {timeout_s:g} s")
+                else:
+                    job.process.join()
+                    code = job.process.exitcode
+                    how = (
+                        f"signal {signal.Signals(-code).name}"
+                        if code is not None and code < 0
+                        else f"exit code {code}"
+                    )
+                    outcome = CellOutcome("error", reason=f"worker died without a row ({how})")
+            else:
+                job.process.join(timeout=30)
+                if job.process.is_alive():
+                    job.process.kill()
+            job.conn.close()
+            del running[slot]
+            record(job.cell, job.cid, outcome, job.gpu_index)
+
+
+def _report(suite: Suite, run_dir: Path) -> None:
+    """Call the suite's report on the finished table; a failure is printed, never fatal."""
+    if suite.report is None or not (run_dir / ROWS_FILE).exists():
+        return
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(run_dir / ROWS_FILE, keep_default_na=True)
+        suite.report(table, run_dir)
+    except Exception as exc:
+        (run_dir / "errors").mkdir(exist_ok=True)
+        (run_dir / "errors" / "report.txt").write_text(traceback.format_exc())
+        print(
+            f"report failed ({type(exc).__name__}: {one_line(str(exc))}); traceback in {run_dir / 'errors' / 'report.txt'}",
+            file=sys.stderr,
+        )

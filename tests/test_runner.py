@@ -1,0 +1,208 @@
+"""The matrix runner: cell expansion, rows, failures as rows, time limits, resume, interruption."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from suites.runner import run_suite
+from suites.suite import Axis, CellSkipped, Suite, cell_id, image_hw, image_size
+
+
+def toy_measure(cell, ctx):
+    """A toy cell: ``behaviour`` says how it ends; every call leaves a marker file."""
+    calls = ctx.run_dir / "calls"
+    calls.mkdir(exist_ok=True)
+    (calls / f"{ctx.cell_id}-{time.monotonic_ns()}").touch()
+    behaviour = cell["behaviour"]
+    if ctx.options.get("interrupt_at") == cell["x"]:
+        raise KeyboardInterrupt
+    if behaviour == "raise":
+        raise ValueError("bad thing\nsecond line")
+    if behaviour == "exit":
+        os._exit(3)
+    if behaviour == "oom":
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    if behaviour == "skip":
+        raise CellSkipped("does not apply")
+    if behaviour == "hang":
+        time.sleep(600)
+    if behaviour == "multi":
+        return [{"value": cell["x"], "part": p} for p in ("a", "b")]
+    return {"value": cell["x"] * 10, "device_seen": ctx.device, "seed_draw": torch.rand(1).item()}
+
+
+TOY = Suite(
+    name="toy",
+    description="a toy suite for the runner's tests",
+    axes=[
+        Axis("x", default=[1, 2, 3], quick=[1, 2], kind=int),
+        Axis(
+            "behaviour",
+            default=["ok"],
+            choices=["ok", "raise", "exit", "oom", "skip", "hang", "multi"],
+        ),
+    ],
+    measure=toy_measure,
+    cell_timeout_s=60,
+)
+
+
+def read_rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "rows.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def calls(run_dir: Path) -> int:
+    return len(list((run_dir / "calls").iterdir()))
+
+
+def test_cells_expand_axes_in_order_with_overrides_quick_and_filter():
+    assert TOY.cells() == [{"x": x, "behaviour": "ok"} for x in (1, 2, 3)]
+    assert TOY.cells(quick=True) == [{"x": 1, "behaviour": "ok"}, {"x": 2, "behaviour": "ok"}]
+    assert TOY.cells({"x": [5], "behaviour": ["ok", "skip"]}) == [
+        {"x": 5, "behaviour": "ok"},
+        {"x": 5, "behaviour": "skip"},
+    ]
+    with pytest.raises(KeyError, match="no axis"):
+        TOY.cells({"nope": [1]})
+    filtered = Suite("f", "", TOY.axes, toy_measure, cell_filter=lambda c: c["x"] != 2)
+    assert [c["x"] for c in filtered.cells()] == [1, 3]
+    assert (
+        cell_id({"model": "favit_b1:dense+sr1", "img_size": "320x224"})
+        == "model=favit_b1:dense+sr1,img_size=320x224"
+    )
+
+
+def test_image_size_kind_accepts_square_and_width_by_height():
+    assert image_size("224") == 224
+    assert image_size("320x224") == "320x224"
+    assert image_size("224x224") == 224
+    assert image_hw("320x224") == (224, 320)
+    assert image_hw(384) == (384, 384)
+    with pytest.raises(ValueError, match="0x5"):
+        image_size("0x5")
+
+
+def test_in_process_run_writes_one_row_per_cell_with_runner_columns(tmp_path):
+    run_dir = run_suite(
+        TOY,
+        {"behaviour": ["ok", "multi"]},
+        out_dir=tmp_path / "run",
+        isolate=False,
+        progress=False,
+        seed=7,
+    )
+    rows = read_rows(run_dir)
+    assert [r["cell_id"] for r in rows] == [
+        "x=1,behaviour=ok", "x=1,behaviour=multi", "x=1,behaviour=multi",
+        "x=2,behaviour=ok", "x=2,behaviour=multi", "x=2,behaviour=multi",
+    ]  # fmt: skip
+    ok = rows[0]
+    assert (
+        ok["status"] == "ok"
+        and ok["reason"] == ""
+        and ok["value"] == "10"
+        and ok["device_seen"] == "cpu"
+    )
+    assert {"gpu_index", "wall_s", "finished_utc", "device_name"} <= set(ok)
+    assert [r["part"] for r in rows[1:3]] == ["a", "b"]  # a later row's new column joins the header
+    torch.manual_seed(7)
+    assert float(ok["seed_draw"]) == pytest.approx(torch.rand(1).item())  # seeded per cell
+    env = json.loads((run_dir / "env.json").read_text())
+    assert (
+        env["run"]["suite"] == "toy"
+        and env["run"]["quick"] is True
+        and env["run"]["axes"]["x"] == [1, 2]
+    )
+    assert {"git", "packages", "command", "started_utc", "finished_utc", "python"} <= set(env)
+
+
+def test_isolated_failures_become_rows_and_the_run_goes_on(tmp_path):
+    run_dir = run_suite(
+        TOY,
+        {"x": [1], "behaviour": ["raise", "exit", "oom", "skip", "hang", "ok"]},
+        out_dir=tmp_path / "run",
+        cell_timeout_s=4,
+        workers=2,
+        progress=False,
+    )
+    rows = {r["behaviour"]: r for r in read_rows(run_dir)}
+    assert rows["raise"]["status"] == "error"
+    assert rows["raise"]["reason"] == "ValueError: bad thing second line"
+    assert "ValueError" in (run_dir / "errors" / "x=1,behaviour=raise.txt").read_text()
+    assert rows["exit"]["status"] == "error" and "exit code 3" in rows["exit"]["reason"]
+    assert rows["oom"]["status"] == "oom" and "out of memory" in rows["oom"]["reason"]
+    assert rows["skip"]["status"] == "skipped" and rows["skip"]["reason"] == "does not apply"
+    assert rows["hang"]["status"] == "error" and rows["hang"]["reason"] == "timed out after 4 s"
+    assert rows["ok"]["status"] == "ok" and rows["ok"]["value"] == "10"
+    assert len(read_rows(run_dir)) == 6
+
+
+def test_resume_skips_finished_cells_and_retries_failed_on_request(tmp_path):
+    run_dir = run_suite(
+        TOY,
+        {"x": [1, 2], "behaviour": ["ok", "raise"]},
+        out_dir=tmp_path / "run",
+        isolate=False,
+        progress=False,
+    )
+    assert calls(run_dir) == 4
+    run_suite(
+        TOY,
+        {"x": [1, 2, 3], "behaviour": ["ok", "raise"]},
+        resume_dir=run_dir,
+        isolate=False,
+        progress=False,
+    )
+    assert calls(run_dir) == 6  # only x=3's two cells ran
+    ids = [r["cell_id"] for r in read_rows(run_dir)]
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 6
+    run_suite(
+        TOY,
+        {"x": [1, 2, 3], "behaviour": ["ok", "raise"]},
+        resume_dir=run_dir,
+        isolate=False,
+        progress=False,
+        retry_failed=True,
+    )
+    assert calls(run_dir) == 9  # the three error cells again, nothing else
+    rows = read_rows(run_dir)
+    assert len(rows) == 6 and sum(r["status"] == "error" for r in rows) == 3
+
+
+def test_interrupted_run_keeps_its_rows_and_resume_finishes(tmp_path, capsys):
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(
+            TOY,
+            None,
+            out_dir=tmp_path / "run",
+            quick=False,
+            isolate=False,
+            progress=False,
+            options={"interrupt_at": 3},
+        )
+    run_dir = tmp_path / "run"
+    assert [r["x"] for r in read_rows(run_dir)] == ["1", "2"]
+    assert f"--resume {run_dir}" in capsys.readouterr().err
+    run_suite(TOY, None, resume_dir=run_dir, isolate=False, progress=False)  # axes from env.json
+    assert [r["x"] for r in read_rows(run_dir)] == ["1", "2", "3"]
+    assert calls(run_dir) == 4  # x=1, x=2, the interrupted x=3, then x=3 again
+
+
+def test_report_failure_is_printed_not_fatal(tmp_path, capsys):
+    def broken_report(table, run_dir):
+        raise RuntimeError("no plot today")
+
+    suite = Suite("toy", "", TOY.axes, toy_measure, report=broken_report)
+    run_dir = run_suite(suite, {"x": [1]}, out_dir=tmp_path / "run", isolate=False, progress=False)
+    captured = capsys.readouterr()
+    assert "report failed (RuntimeError: no plot today)" in captured.err
+    assert str(run_dir) in captured.out
+    assert len(read_rows(run_dir)) == 1
