@@ -145,12 +145,11 @@ class RunLoadError(ValueError):
 
 @dataclass
 class Run:
-    """One run: its rows indexed by ``cell_id``, its env.json (or {}), where it came from."""
+    """One run: its rows as written (a cell may have several), its env.json (or {}), its path."""
 
     path: Path
-    rows: pd.DataFrame  # index: cell_id
+    rows: pd.DataFrame
     env: dict[str, Any]
-    duplicate_cells: int = 0
 
 
 @dataclass(frozen=True)
@@ -186,11 +185,13 @@ class CompareResult:
     comparisons: list[Comparison]
     only_in_base: list[str]
     only_in_new: list[str]
-    informational: dict[str, int]  # unjudged column -> number of common cells where it differs
+    informational: dict[str, int]  # unjudged column -> number of common rows where it differs
     columns_only_in_base: list[str]
     columns_only_in_new: list[str]
     warnings: list[str]
     options: CompareOptions
+    key_columns: list[str] = field(default_factory=list)
+    common_rows: int = 0
 
     @property
     def regressions(self) -> list[Comparison]:
@@ -219,8 +220,7 @@ def load_run(path: str | Path) -> Run:
     """Read a run folder (or a ``rows.csv`` path) and the ``env.json`` beside it.
 
     Raises ``RunLoadError`` with a one-line message for a missing path, a folder without
-    ``rows.csv``, an unreadable or empty CSV, or one without a ``cell_id`` column. Duplicate
-    ``cell_id`` rows (a resumed run that re-ran a cell) keep the last row.
+    ``rows.csv``, an unreadable or empty CSV, or one without a ``cell_id`` column.
     """
     path = Path(path)
     if not path.exists():
@@ -246,8 +246,6 @@ def load_run(path: str | Path) -> Run:
         raise RunLoadError(
             f"{csv_path}: {int(rows['cell_id'].isna().sum())} row(s) with an empty cell_id"
         )
-    duplicates = int(rows["cell_id"].duplicated().sum())
-    rows = rows.drop_duplicates("cell_id", keep="last").set_index("cell_id", drop=False)
 
     env: dict[str, Any] = {}
     env_path = csv_path.parent / "env.json"
@@ -257,7 +255,7 @@ def load_run(path: str | Path) -> Run:
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise RunLoadError(f"{env_path}: malformed JSON ({err})") from None
         env = loaded if isinstance(loaded, dict) else {}
-    return Run(path=path, rows=rows, env=env, duplicate_cells=duplicates)
+    return Run(path=path, rows=rows, env=env)
 
 
 def _find_in_env(env: Any, keys: Sequence[str]) -> str | None:
@@ -304,7 +302,7 @@ def env_summary(run: Run) -> dict[str, str]:
         or "-",
         "commit": commit or "-",
         "torch": _find_in_env(env, ("torch", "torch_version")) or "-",
-        "cells": str(len(run.rows)),
+        "cells (rows)": f"{run.rows['cell_id'].nunique()} ({len(run.rows)})",
     }
 
 
@@ -330,6 +328,46 @@ def axis_columns(cell_ids: Iterable[str]) -> set[str]:
             if sep and key.isidentifier():
                 names.add(key)
     return names
+
+
+def row_key_columns(frames: Sequence[pd.DataFrame]) -> list[str]:
+    """The columns that, beside ``cell_id``, tell apart the rows of one cell.
+
+    A suite's ``measure`` may return several rows per cell (one per stage, say), told apart by
+    columns that are neither axes, bookkeeping nor metrics (``stage``, ``level``, ...). Candidates
+    are tried in column order and kept while they reduce the duplicates, in every run at once.
+    """
+    shared = [c for c in frames[0].columns if all(c in f.columns for f in frames)]
+    skip = set(BOOKKEEPING_COLUMNS)
+    for frame in frames:
+        skip |= axis_columns(frame["cell_id"])
+    candidates = [c for c in shared if c not in skip and classify_column(c) == "info"]
+
+    def duplicates(columns: list[str]) -> int:
+        return sum(int(f[["cell_id", *columns]].astype(str).duplicated().sum()) for f in frames)
+
+    chosen: list[str] = []
+    remaining = duplicates(chosen)
+    for column in candidates:
+        if remaining == 0:
+            break
+        fewer = duplicates([*chosen, column])
+        if fewer < remaining:
+            chosen.append(column)
+            remaining = fewer
+    return chosen
+
+
+def keyed_rows(rows: pd.DataFrame, key_columns: Sequence[str]) -> tuple[pd.DataFrame, int]:
+    """Rows indexed by their key (``cell_id``, then ``|col=value`` per key column), and how many
+    duplicate keys were dropped (the last row of each key is kept)."""
+    keys = rows["cell_id"].astype(str)
+    for column in key_columns:
+        keys = keys + ("|" if column == key_columns[0] else ",") + column + "="
+        keys = keys + rows[column].astype(str).where(rows[column].notna(), "")
+    indexed = rows.set_axis(pd.Index(keys, name="row_key"), axis=0)
+    duplicated = indexed.index.duplicated(keep="last")
+    return indexed[~duplicated], int(duplicated.sum())
 
 
 def _as_float(value: Any) -> float:
@@ -446,12 +484,17 @@ def judge_status(cell: str, base: Any, new: Any) -> Comparison | None:
 def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> CompareResult:
     """Join two runs on ``cell_id`` and judge every metric column they share."""
     options = options or CompareOptions()
-    base_cells, new_cells = list(base.rows.index), list(new.rows.index)
-    common = [c for c in base_cells if c in set(new_cells)]
-    only_in_base = [c for c in base_cells if c not in set(new_cells)]
-    only_in_new = [c for c in new_cells if c not in set(base_cells)]
+    key_columns = row_key_columns([base.rows, new.rows])
+    base_rows, base_dropped = keyed_rows(base.rows, key_columns)
+    new_rows, new_dropped = keyed_rows(new.rows, key_columns)
+    base_keys, new_keys = list(base_rows.index), list(new_rows.index)
+    base_key_set, new_key_set = set(base_keys), set(new_keys)
+    common = [k for k in base_keys if k in new_key_set]
+    only_in_base = [k for k in base_keys if k not in new_key_set]
+    only_in_new = [k for k in new_keys if k not in base_key_set]
 
-    skip = set(BOOKKEEPING_COLUMNS) | axis_columns(base_cells) | axis_columns(new_cells)
+    skip = set(BOOKKEEPING_COLUMNS) | set(key_columns)
+    skip |= axis_columns(base.rows["cell_id"]) | axis_columns(new.rows["cell_id"])
     base_columns = [c for c in base.rows.columns if c not in skip]
     new_columns = [c for c in new.rows.columns if c not in skip]
     shared = [c for c in base_columns if c in set(new_columns)]
@@ -471,7 +514,7 @@ def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> 
     comparisons: list[Comparison] = []
     informational: dict[str, int] = {}
     for cell in common:
-        base_row, new_row = base.rows.loc[cell].to_dict(), new.rows.loc[cell].to_dict()
+        base_row, new_row = base_rows.loc[cell].to_dict(), new_rows.loc[cell].to_dict()
         status = judge_status(cell, base_row.get("status", "ok"), new_row.get("status", "ok"))
         if status is not None:
             comparisons.append(status)
@@ -496,6 +539,11 @@ def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> 
                 informational[column] = informational.get(column, 0) + 1
 
     warnings = _warnings(base, new)
+    for label, dropped in (("BASE", base_dropped), ("NEW", new_dropped)):
+        if dropped:
+            warnings.append(
+                f"{label} has {dropped} row(s) with a repeated key; the last of each was kept"
+            )
     return CompareResult(
         base=base,
         new=new,
@@ -507,6 +555,8 @@ def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> 
         columns_only_in_new=[c for c in new_columns if c not in set(base_columns)],
         warnings=warnings,
         options=options,
+        key_columns=key_columns,
+        common_rows=len(common),
     )
 
 
@@ -523,11 +573,6 @@ def _warnings(base: Run, new: Run) -> list[str]:
             f"torch versions differ (BASE {base_env['torch']}, NEW {new_env['torch']}): "
             "FLOP counts and accounted bytes may change with torch's kernels and decompositions"
         )
-    for label, run in (("BASE", base), ("NEW", new)):
-        if run.duplicate_cells:
-            warnings.append(
-                f"{label} has {run.duplicate_cells} duplicate cell_id row(s); the last of each was kept"
-            )
     return warnings
 
 
@@ -590,16 +635,20 @@ def render_markdown(result: CompareResult, max_rows: int = 200) -> str:
     """A Markdown report fit for a pull-request comment."""
     regressions, improvements = result.regressions, result.improvements
     unchanged = result.unchanged
-    common = len(result.base.rows) - len(result.only_in_base)
     verdict = "REGRESSION" if result.failed else "OK"
+    unit = "row(s)" if result.key_columns else "cell(s)"  # several rows per cell: keyed rows
     lines = [
         f"## favit-bench compare: {verdict}",
         "",
-        f"**{len(regressions)} regression(s), {len(improvements)} improvement(s), {len(unchanged)} unchanged** "
-        f"over {common} common cell(s); {len(result.only_in_base)} cell(s) only in BASE, "
-        f"{len(result.only_in_new)} only in NEW. Judged: {', '.join(result.options.judge)}.",
+        f"**{len(regressions)} regression(s), {len(improvements)} improvement(s), "
+        f"{len(unchanged)} unchanged** over {result.common_rows} common {unit}; "
+        f"{len(result.only_in_base)} {unit} only in BASE, {len(result.only_in_new)} only in NEW. "
+        f"Judged: {', '.join(result.options.judge)}.",
         "",
     ]
+    if result.key_columns:
+        keys = ", ".join(f"`{c}`" for c in ["cell_id", *result.key_columns])
+        lines += [f"A cell has several rows here; rows are matched on {keys}.", ""]
     base_env, new_env = env_summary(result.base), env_summary(result.new)
     header = pd.DataFrame(
         {"": list(base_env), "BASE": list(base_env.values()), "NEW": list(new_env.values())}
@@ -613,7 +662,7 @@ def render_markdown(result: CompareResult, max_rows: int = 200) -> str:
     lines += [f"### Improvements ({len(improvements)})", ""]
     lines += [_comparison_table(improvements, max_rows) if improvements else "None.\n"]
     cells_unchanged = len({c.cell_id for c in unchanged})
-    lines += [f"### Unchanged: {len(unchanged)} metric(s) in {cells_unchanged} cell(s)", ""]
+    lines += [f"### Unchanged: {len(unchanged)} metric(s) in {cells_unchanged} {unit}", ""]
     failing_missing = (
         " (fails: --require-all-cells)"
         if result.options.require_all_cells and result.only_in_base
@@ -627,7 +676,7 @@ def render_markdown(result: CompareResult, max_rows: int = 200) -> str:
         lines += ["### Informational (not judged)", ""]
         for column, count in sorted(result.informational.items()):
             lines.append(
-                f"- `{column}` ({classify_column(column)}): differs in {count} common cell(s)"
+                f"- `{column}` ({classify_column(column)}): differs in {count} common {unit}"
             )
         if result.columns_only_in_base:
             lines.append(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suites.compare import classify_column, load_run, main, row_relative_spread
+from suites.compare import classify_column, compare_runs, load_run, main, row_relative_spread
 from suites.suite import cell_id
 
 CELLS = [
@@ -254,13 +254,35 @@ def test_bad_threshold_exits_2(tmp_path, capsys):
     assert "valid classes: exact, memory, timing, throughput, accuracy" in capsys.readouterr().err
 
 
-def test_duplicate_cells_keep_last_row(tmp_path):
+def stage_rows() -> list[dict]:
+    """Each cell measured per stage: four rows sharing a cell_id, told apart by ``stage``."""
+    return [
+        row | {"stage": stage, "attn_analytic_gmacs": 0.1 * stage}
+        for row in make_rows()
+        for stage in range(1, 5)
+    ]
+
+
+def test_cells_with_several_rows_match_on_their_distinguishing_column(tmp_path):
+    code, report = run_compare(tmp_path / "same", stage_rows(), stage_rows())
+    assert code == 0
+    assert "over 12 common row(s)" in report and "matched on `cell_id`, `stage`" in report
+    new = stage_rows()
+    new[2]["attn_analytic_gmacs"] = 0.31  # cell 0, stage 3
+    code, report = run_compare(tmp_path / "changed", stage_rows(), new)
+    assert code == 1
+    regressions = report.split("### Improvements")[0]
+    assert f"`{cell_id(CELLS[0])}|stage=3`" in regressions and "### Regressions (1)" in report
+
+
+def test_repeated_rows_keep_the_last_and_warn(tmp_path):
     rows = make_rows()
     rerun = rows[0] | {"param_count": 7.0}
-    write_run(tmp_path / "run", [*rows, rerun])
-    run = load_run(tmp_path / "run")
-    assert len(run.rows) == 3 and run.duplicate_cells == 1
-    assert run.rows.loc[cell_id(CELLS[0]), "param_count"] == 7.0
+    base = write_run(tmp_path / "base", [*rows, rerun])
+    new = write_run(tmp_path / "new", make_rows(row0={"param_count": 7.0}))
+    result = compare_runs(load_run(base), load_run(new))
+    assert not result.regressions  # the kept BASE row is the re-run one, equal to NEW
+    assert any("1 row(s) with a repeated key" in w for w in result.warnings)
 
 
 @pytest.mark.parametrize(
