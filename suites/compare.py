@@ -276,9 +276,11 @@ def _find_in_env(env: Any, keys: Sequence[str]) -> str | None:
         value = search(env, key)
         if value is None:
             continue
-        if isinstance(value, list):
+        if isinstance(value, list):  # e.g. env.json's "gpus": [{"name": ...}, ...]
             parts = [str(v.get("name", v)) if isinstance(v, dict) else str(v) for v in value]
-            return ", ".join(parts) if parts else None
+            if parts:
+                return ", ".join(parts)
+            continue
         return str(value)
     return None
 
@@ -296,6 +298,7 @@ def env_summary(run: Run) -> dict[str, str]:
         commit += " (dirty)"
     return {
         "run": str(run.path),
+        "suite": _find_in_env(env, ("suite",)) or "-",
         "machine": _find_in_env(env, ("machine", "hostname", "host", "node")) or "-",
         "device": _find_in_env(env, ("gpu_name", "gpu", "gpus", "cuda_device_name", "device_name"))
         or devices
@@ -358,13 +361,23 @@ def row_key_columns(frames: Sequence[pd.DataFrame]) -> list[str]:
     return chosen
 
 
+def _key_text(value: Any) -> str:
+    """A key value as text, the same whether pandas read its column as int, float or text
+    (a column with an empty entry, such as an oom row's, is read as float: 1 -> 1.0)."""
+    if _is_missing(value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def keyed_rows(rows: pd.DataFrame, key_columns: Sequence[str]) -> tuple[pd.DataFrame, int]:
     """Rows indexed by their key (``cell_id``, then ``|col=value`` per key column), and how many
     duplicate keys were dropped (the last row of each key is kept)."""
     keys = rows["cell_id"].astype(str)
     for column in key_columns:
         keys = keys + ("|" if column == key_columns[0] else ",") + column + "="
-        keys = keys + rows[column].astype(str).where(rows[column].notna(), "")
+        keys = keys + rows[column].map(_key_text)
     indexed = rows.set_axis(pd.Index(keys, name="row_key"), axis=0)
     duplicated = indexed.index.duplicated(keep="last")
     return indexed[~duplicated], int(duplicated.sum())

@@ -315,3 +315,36 @@ def test_row_spread_is_the_largest_reported():
     row = {"step_cv": 0.01, "step_p10_ms": 9.0, "step_p90_ms": 11.0, "repeat_spread_pct": 4.0}
     assert row_relative_spread(row, row) == pytest.approx(0.1)  # (11 - 9) / (11 + 9)
     assert row_relative_spread({"step_cv": float("nan")}, ["step_cv"]) == 0.0
+
+
+def _toy_measure(cell: dict, ctx) -> list[dict]:
+    """Two rows per cell (per stage) with a deterministic count and a timing."""
+    if cell["size"] == 3:
+        raise MemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    return [
+        {
+            "stage": s,
+            "analytic_gmacs": cell["size"] * s * 1e-3,
+            "step_median_ms": 1.0,
+            "step_cv": 0.01,
+        }
+        for s in (1, 2)
+    ]
+
+
+def test_compare_reads_the_runners_run_folders(tmp_path):
+    from suites.runner import run_suite
+    from suites.suite import Axis, Suite
+
+    suite = Suite(
+        "toy", "toy", [Axis("size", default=[1, 2, 3])], measure=_toy_measure, isolate=False
+    )
+    base = run_suite(suite, out_dir=tmp_path / "base", device="cpu", progress=False)
+    new = run_suite(suite, {"size": [1, 2]}, out_dir=tmp_path / "new", device="cpu", progress=False)
+    result = compare_runs(load_run(base), load_run(new))
+    assert result.key_columns == ["stage"]
+    assert [c.verdict for c in result.comparisons].count("unchanged") == 8  # 4 rows x 2 metrics
+    assert (
+        not result.regressions and len(result.only_in_base) == 1
+    )  # the size=3 cell (its status row)
+    assert main([str(base), str(new), "--require-all-cells"]) == 1
