@@ -1,0 +1,483 @@
+"""CIFAR-10 training: the seed's loop made fast, repeatable, resumable and data-parallel.
+
+What one epoch does (the seed's ``New_WN_PY.py`` ``main``, with the fixes SEED-NOTES lists):
+AdamW; the learning rate set per epoch by the seed's ``LambdaLR`` (``epoch / warmup`` for the first
+``warmup`` epochs, then ``0.5 (1 + cos(pi (epoch - warmup) / (epochs - warmup)))``), stepped after
+each epoch, so epoch 0 trains at lr 0 exactly as the seed's did; label-smoothed cross-entropy
+(soft-target cross-entropy when Mixup/CutMix is on); an EMA of the weights (timm's ``ModelEmaV3``,
+updated after every step) evaluated beside the raw model after every epoch; drop_last batches.
+Added: bf16 autocast on CUDA, augmentation on the device, a checkpoint after every epoch, and DDP.
+
+Repeatability: the data order, the augmentation generator, torch's global RNG (dropout, drop
+path) and an optional model generator (ProbSparse sampling) are all re-seeded at the start of each
+epoch from ``(seed, epoch, rank)``, so a run stopped after any epoch and resumed from its checkpoint
+ends with the same weights as an unbroken run. The checkpoint also records those RNG states.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suites.augment import AugmentConfig, eval_batch, train_batch
+from suites.data import Cifar10
+
+CHECKPOINT_NAME = "checkpoint.pt"
+EPOCHS_CSV = "epochs.csv"
+EPOCH_COLUMNS = (
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_acc",
+    "test_acc",
+    "test_acc_ema",
+    "epoch_s",
+    "eval_s",
+    "train_img_s",
+    "peak_mem_mib",
+)
+AMP_CHOICES = ("bf16", "fp32")
+# config fields that must match for a checkpoint to be resumed
+RESUME_KEYS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "warmup_epochs",
+    "seed",
+    "img_size",
+    "ema_decay",
+    "label_smoothing",
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. ``batch_size`` is the global batch (split over DDP ranks)."""
+
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_epochs: int = 5
+    label_smoothing: float = 0.1
+    ema_decay: float = 0.999  # 0 turns the EMA off
+    eval_batch_size: int = 500
+    img_size: int = 224
+    amp: str = "bf16"  # bf16 autocast on CUDA; always fp32 on the CPU
+    compile: bool = False
+    seed: int = 0
+    progress: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if self.amp not in AMP_CHOICES:
+            raise ValueError(f"amp {self.amp!r} is not valid; choices: {', '.join(AMP_CHOICES)}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1"
+            )
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(
+                f"warmup_epochs {self.warmup_epochs} must lie in 0..epochs-1 = {self.epochs - 1}"
+            )
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits in a torchrun launch (world_size 1 when not launched by torchrun)."""
+
+    world_size: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class TrainResult:
+    summary: dict[str, Any]  # the run's final row
+    history: list[dict[str, float]]  # one row per epoch
+    model: nn.Module  # the raw (unwrapped) model
+    ema_model: nn.Module | None
+
+
+def seed_lr_factor(epoch: int, warmup_epochs: int, total_epochs: int) -> float:
+    """The seed's LambdaLR factor for ``epoch`` (0-based): linear warmup from 0, then cosine."""
+    if epoch < warmup_epochs:
+        return epoch / warmup_epochs
+    return 0.5 * (1 + math.cos(math.pi * (epoch - warmup_epochs) / (total_epochs - warmup_epochs)))
+
+
+def derive_seed(seed: int, epoch: int, stream: int, rank: int = 0) -> int:
+    """A distinct, reproducible seed per (run seed, epoch, random stream, rank)."""
+    return (((seed * 1_000_003 + epoch) * 101 + stream) * 8191 + rank) % (2**62)
+
+
+def distributed_from_env() -> DistInfo:
+    """Read torchrun's ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``."""
+    return DistInfo(
+        int(os.environ.get("WORLD_SIZE", "1")),
+        int(os.environ.get("RANK", "0")),
+        int(os.environ.get("LOCAL_RANK", "0")),
+    )
+
+
+def init_distributed(device: str) -> tuple[DistInfo, torch.device]:
+    """Join the process group when launched by torchrun (nccl on CUDA, gloo on the CPU).
+
+    Returns the rank layout and this rank's device (``cuda:<LOCAL_RANK>`` on CUDA).
+    """
+    info = distributed_from_env()
+    torch_device = torch.device(device)
+    if not info.enabled:
+        return info, torch_device
+    import torch.distributed as dist
+
+    if torch_device.type == "cuda":
+        torch_device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(torch_device)
+    if not dist.is_initialized():
+        dist.init_process_group(
+            "nccl" if torch_device.type == "cuda" else "gloo",
+            rank=info.rank,
+            world_size=info.world_size,
+        )
+    return info, torch_device
+
+
+def _all_reduce_sum(values: torch.Tensor, dist_info: DistInfo) -> torch.Tensor:
+    if dist_info.enabled:
+        import torch.distributed as dist
+
+        values = values.clone()
+        dist.all_reduce(values)
+    return values
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _autocast(device: torch.device, amp: str):
+    enabled = device.type == "cuda" and amp == "bf16"
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, data: Cifar10, config: TrainConfig, device: torch.device, dist_info: DistInfo
+) -> float:
+    """Top-1 accuracy in % on the test split; each rank scores its shard, counts are summed."""
+    model.eval()
+    images, labels = data.test.images, data.test.labels
+    shard = torch.arange(dist_info.rank, len(data.test), dist_info.world_size, device=labels.device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    for start in range(0, shard.numel(), config.eval_batch_size):
+        index = shard[start : start + config.eval_batch_size]
+        x = eval_batch(
+            images[index].to(device), config.img_size, config.augment.mean, config.augment.std
+        )
+        with _autocast(device, config.amp):
+            logits = model(x)
+        correct += (logits.argmax(1) == labels[index].to(device)).sum()
+    correct = _all_reduce_sum(correct, dist_info)
+    return 100.0 * correct.item() / len(data.test)
+
+
+def _loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    logits = logits.float()
+    if targets.ndim == 2:  # soft targets from Mixup/CutMix, smoothing already folded in
+        return F.cross_entropy(logits, targets)
+    return F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    temporary = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, temporary)
+    os.replace(temporary, path)
+
+
+def _write_epochs_csv(path: Path, history: list[dict[str, float]]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def _append_epoch_row(path: Path, row: dict[str, float]) -> None:
+    new_file = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS)
+        if new_file:
+            writer.writeheader()
+        writer.writerow(row)
+        handle.flush()
+
+
+def find_checkpoint(artifact_dir: Path | None) -> Path | None:
+    if artifact_dir is None:
+        return None
+    path = Path(artifact_dir) / CHECKPOINT_NAME
+    return path if path.is_file() else None
+
+
+def train(
+    model: nn.Module,
+    data: Cifar10,
+    config: TrainConfig,
+    device: str | torch.device = "cpu",
+    artifact_dir: Path | None = None,
+    model_generator: torch.Generator | None = None,
+    on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``data`` (uint8 tensors, any device) and return the final summary row.
+
+    ``artifact_dir`` receives ``epochs.csv`` and ``checkpoint.pt`` (rank 0 only); when it already
+    holds a checkpoint the run continues from it. ``model_generator`` (e.g. the one given to
+    ``favit.set_generator``) is re-seeded every epoch. ``on_epoch_end`` sees each epoch's row after
+    its checkpoint is on disk (tests use it to stop a run).
+    """
+    from timm.utils import ModelEmaV3
+    from tqdm import tqdm
+
+    dist_info, device = init_distributed(str(device))
+    if config.batch_size % dist_info.world_size:
+        raise ValueError(
+            f"batch_size {config.batch_size} must be divisible by the world size {dist_info.world_size}"
+        )
+    local_batch = config.batch_size // dist_info.world_size
+    steps_per_epoch = len(data.train) // config.batch_size  # drop_last, as the seed's loader
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"batch_size {config.batch_size} exceeds the {len(data.train)} training images"
+        )
+    data = data.to(device)
+    artifact_dir = Path(artifact_dir) if artifact_dir is not None else None
+    if artifact_dir is not None and dist_info.is_main:
+        artifact_dir.mkdir(parents=True, exist_ok=True)
+
+    raw_model = model.to(device)
+    ema = ModelEmaV3(raw_model, decay=config.ema_decay) if config.ema_decay > 0 else None
+    optimizer = torch.optim.AdamW(
+        raw_model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        partial(seed_lr_factor, warmup_epochs=config.warmup_epochs, total_epochs=config.epochs),
+    )
+    scaler = torch.amp.GradScaler(
+        device.type, enabled=False
+    )  # bf16 and fp32 need no loss scaling; kept for fp16 checkpoints
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+
+    checkpoint_path = find_checkpoint(artifact_dir) if dist_info.is_main else None
+    if dist_info.enabled:  # every rank loads what rank 0 found
+        import torch.distributed as dist
+
+        shared = [str(checkpoint_path) if checkpoint_path else ""]
+        dist.broadcast_object_list(shared, src=0)
+        checkpoint_path = Path(shared[0]) if shared[0] else None
+    if checkpoint_path is not None:
+        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        saved = state["config"]
+        mismatched = {
+            key: (saved.get(key), getattr(config, key))
+            for key in RESUME_KEYS
+            if saved.get(key) != getattr(config, key)
+        }
+        if mismatched:
+            raise ValueError(
+                f"checkpoint {str(checkpoint_path)!r} was written with other settings (saved, now): {mismatched}"
+            )
+        raw_model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.module.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        history = [dict(row) for row in state["history"]]
+        start_epoch = int(state["epoch"])
+        if artifact_dir is not None and dist_info.is_main:
+            _write_epochs_csv(artifact_dir / EPOCHS_CSV, history)  # drop rows of an epoch cut short
+
+    train_model: nn.Module = raw_model
+    if dist_info.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(
+            raw_model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if config.compile:
+        train_model = torch.compile(train_model)
+
+    augment = config.augment
+    augment_generator = torch.Generator(device=device)
+    order_generator = torch.Generator()
+    progress = tqdm(
+        total=config.epochs * steps_per_epoch,
+        initial=start_epoch * steps_per_epoch,
+        disable=not (config.progress and dist_info.is_main),
+        desc="train",
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
+    for epoch in range(start_epoch, config.epochs):
+        order_generator.manual_seed(derive_seed(config.seed, epoch, 0))
+        augment_generator.manual_seed(derive_seed(config.seed, epoch, 1, dist_info.rank))
+        torch.manual_seed(derive_seed(config.seed, epoch, 2, dist_info.rank))
+        if model_generator is not None:
+            model_generator.manual_seed(derive_seed(config.seed, epoch, 3, dist_info.rank))
+        lr = optimizer.param_groups[0]["lr"]
+        order = torch.randperm(len(data.train), generator=order_generator).to(device)
+        train_model.train()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        _synchronize(device)
+        epoch_start = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        for step in range(steps_per_epoch):
+            first = step * config.batch_size + dist_info.rank * local_batch
+            index = order[first : first + local_batch]
+            x, targets = train_batch(
+                data.train.images[index], data.train.labels[index], augment, augment_generator
+            )
+            with _autocast(device, config.amp):
+                logits = train_model(x)
+            loss = _loss(logits, targets, config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            if ema is not None:
+                ema.update(raw_model)
+            loss_sum += loss.detach() * index.numel()
+            hard = targets.argmax(1) if targets.ndim == 2 else targets
+            correct += (logits.detach().argmax(1) == hard).sum()
+            progress.update(1)
+            if progress.disable is False and (step % 50 == 0 or step == steps_per_epoch - 1):
+                progress.set_postfix(
+                    epoch=f"{epoch + 1}/{config.epochs}",
+                    loss=f"{loss.item():.3f}",
+                    test_acc=f"{history[-1]['test_acc']:.2f}" if history else "-",
+                )
+        _synchronize(device)
+        train_s = time.perf_counter() - epoch_start
+        totals = _all_reduce_sum(torch.stack([loss_sum.float(), correct.float()]), dist_info)
+        seen = steps_per_epoch * config.batch_size
+        eval_start = time.perf_counter()
+        test_acc = evaluate(raw_model, data, config, device, dist_info)
+        test_acc_ema = (
+            evaluate(ema.module, data, config, device, dist_info)
+            if ema is not None
+            else float("nan")
+        )
+        _synchronize(device)
+        row = {
+            "epoch": epoch + 1,
+            "lr": lr,
+            "train_loss": totals[0].item() / seen,
+            "train_acc": 100.0 * totals[1].item() / seen,
+            "test_acc": test_acc,
+            "test_acc_ema": test_acc_ema,
+            "epoch_s": train_s,
+            "eval_s": time.perf_counter() - eval_start,
+            "train_img_s": seen / train_s,
+            "peak_mem_mib": torch.cuda.max_memory_allocated(device) / 2**20
+            if device.type == "cuda"
+            else float("nan"),
+        }
+        history.append(row)
+        scheduler.step()
+        if dist_info.is_main and artifact_dir is not None:
+            rng = {
+                "torch_cpu": torch.get_rng_state(),
+                "torch_cuda": torch.cuda.get_rng_state(device)
+                if device.type == "cuda"
+                else torch.empty(0, dtype=torch.uint8),
+                "augment": augment_generator.get_state(),
+                "data_order": order_generator.get_state(),
+            }
+            if model_generator is not None:
+                rng["model"] = model_generator.get_state()
+            checkpoint = {
+                "epoch": epoch + 1,
+                "model": raw_model.state_dict(),
+                "ema": ema.module.state_dict() if ema is not None else {},
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": rng,
+                "history": history,
+                "config": {key: value for key, value in asdict(config).items() if key != "augment"},
+            }
+            _atomic_save(checkpoint, artifact_dir / CHECKPOINT_NAME)
+            _append_epoch_row(artifact_dir / EPOCHS_CSV, row)
+        if dist_info.enabled:
+            import torch.distributed as dist
+
+            dist.barrier()
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+    progress.close()
+    return TrainResult(
+        summarize(history, config, raw_model, dist_info),
+        history,
+        raw_model,
+        ema.module if ema is not None else None,
+    )
+
+
+def summarize(
+    history: list[dict[str, float]], config: TrainConfig, model: nn.Module, dist_info: DistInfo
+) -> dict[str, Any]:
+    """The final row: the last epoch's accuracy is THE result; the test-picked best is optimistic."""
+    last = history[-1]
+    best = max(history, key=lambda row: row["test_acc"])
+    best_ema = max(
+        history,
+        key=lambda row: row["test_acc_ema"] if not math.isnan(row["test_acc_ema"]) else -1.0,
+    )
+    train_s = sum(row["epoch_s"] for row in history)
+    peaks = [row["peak_mem_mib"] for row in history if not math.isnan(row["peak_mem_mib"])]
+    return {
+        "top1": last["test_acc"],
+        "top1_ema": last["test_acc_ema"],
+        "top1_best_optimistic": best["test_acc"],
+        "best_epoch": best["epoch"],
+        "top1_ema_best_optimistic": best_ema["test_acc_ema"],
+        "best_epoch_ema": best_ema["epoch"],
+        "final_train_loss": last["train_loss"],
+        "epochs": len(history),
+        "train_s": train_s,
+        "train_wall_s": sum(row["epoch_s"] + row["eval_s"] for row in history),
+        "train_samples_per_sec": sum(row["train_img_s"] * row["epoch_s"] for row in history)
+        / train_s,
+        "param_count": sum(p.numel() for p in model.parameters()) / 1e6,
+        "peak_mem_mib": max(peaks) if peaks else float("nan"),
+        "train_batch_size": config.batch_size,
+        "train_img_size": config.img_size,
+        "lr": config.lr,
+        "world_size": dist_info.world_size,
+    }
