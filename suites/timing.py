@@ -29,7 +29,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,6 +51,7 @@ class TimingStats:
     mean_ms: float
     cv: float
     n: int
+    samples_ms: tuple[float, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def from_samples(cls, samples_ms: list[float] | np.ndarray) -> TimingStats:
@@ -67,7 +68,12 @@ class TimingStats:
             mean_ms=mean,
             cv=float(x.std() / mean) if mean > 0 else float("nan"),
             n=int(x.size),
+            samples_ms=tuple(float(v) for v in x),
         )
+
+    def pooled_with(self, other: TimingStats) -> TimingStats:
+        """Statistics over the samples of both rounds."""
+        return TimingStats.from_samples([*self.samples_ms, *other.samples_ms])
 
 
 def repeat_spread_pct(first: TimingStats, second: TimingStats) -> float:

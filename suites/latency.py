@@ -1,0 +1,626 @@
+"""Latency and throughput suite (``--suite latency``): inference and training steps of every model.
+
+One cell = (model, img_size, batch_size, dtype, mode, channels_last, compile). The step is the same
+code for every model:
+- ``infer``: ``model.eval()``; under ``torch.no_grad()`` and autocast, ``model(x)``.
+- ``train``: ``model.train()``; ``zero_grad``; under autocast, ``model(x)``; cross-entropy on fp32
+  logits; backward; ``torch.optim.AdamW`` step (lr 1e-3, weight decay 0.05, PyTorch's default
+  implementation); fp16 goes through ``torch.amp.GradScaler``, which is a no-op for bf16/fp32.
+- ``dtype``: weights stay fp32; ``bf16``/``fp16`` run the step under ``torch.autocast``; ``fp32``
+  runs without autocast at PyTorch's default float32 matmul precision (recorded per row).
+- ``compile``: ``eager``; ``compile`` = ``torch.compile(model, dynamic=False)`` in inductor's
+  default mode (option ``inductor_mode`` picks e.g. ``max-autotune-no-cudagraphs``); ``cudagraph`` =
+  ``torch.compile(model, mode="reduce-overhead", dynamic=False)``, inductor with CUDA graphs for
+  the fixed shapes (CUDA only). Only the model is compiled; the loss and optimizer step stay eager.
+- ``batch_size`` ``max``: the largest batch that fits, found by backing off on OOM from
+  ``max_batch_start`` (timm's ladder, then a bisection); the row's ``batch_found`` says which.
+
+Per cell (see ``suites.timing``): a first step (``first_step_s``: lazy init and compilation), two
+independent rounds of warm-up + timed steps; the step statistics pool both rounds, and
+``repeat_spread_pct`` is the spread of the two rounds' medians (GPU target <= 3%). Then one step
+after a peak-memory reset (``peak_mem_mib``: allocator peak of a steady-state step including weights,
+gradients and optimizer state; ``step_mem_mib``: that peak above the memory held between steps), and
+a few profiled steps for ``gpu_busy_share``/``launch_bound``. FLOPs come from
+``torch.utils.flop_counter.FlopCounterMode`` on one eager step at batch 2 (forward, plus backward in
+train mode; the optimizer's elementwise work is not counted), scaled to the batch.
+``mfu`` = achieved TFLOP/s over the device's measured bf16 matmul rate, whatever the cell's dtype.
+
+Options (``ctx.options``): ``warmup_steps``, ``timed_steps``, ``min_round_s``, ``max_steps``,
+``busy_steps``, ``max_batch_start``, ``inductor_mode``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suites.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
+from suites.timing import (
+    LAUNCH_BOUND_BUSY_SHARE,
+    device_peak_tflops,
+    find_max_batch,
+    free_device_memory,
+    gpu_busy_share,
+    is_cuda,
+    repeat_spread_pct,
+    synchronize,
+    time_steps,
+)
+
+DTYPES: dict[str, torch.dtype | None] = {
+    "fp32": None,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
+MODES = ("infer", "train")
+COMPILE_MODES = ("eager", "compile", "cudagraph")
+CHANNELS_LAST = ("off", "on")
+MAX_BATCH = "max"
+REFERENCE_MODEL = "pvt_v2_b1"  # issue 5's targets are ratios against it
+NUM_CLASSES = 1000
+MIB = 2**20
+
+FAVIT_VARIANTS = ("probsparse_seed", "probsparse", "dense", "sdpa")
+DEFAULT_MODELS = (
+    "favit_b0",
+    "favit_b1",
+    "favit_b2",
+    "favit_b3",
+    *(f"favit_b1:{variant}" for variant in FAVIT_VARIANTS),
+    "deit_tiny",
+    "vit_small",
+    "swin_t",
+    "pvt_v2_b0",
+    "pvt_v2_b1",
+    "pvt_v2_b2",
+    "resnet50",
+)
+
+
+def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"bad {what} {value!r}; valid: {', '.join(choices)}")
+    return value
+
+
+def parse_model_name(name: str) -> str:
+    """A model name ``baselines`` knows; ``baselines.validate_name`` raises on any other."""
+    import baselines
+
+    baselines.validate_name(name)
+    return name
+
+
+def parse_batch_size(value: str | int) -> int | str:
+    """A positive int, or ``"max"`` (the largest batch that fits)."""
+    if value == MAX_BATCH:
+        return MAX_BATCH
+    try:
+        batch = int(value)
+    except (TypeError, ValueError):
+        batch = 0
+    if batch < 1 or str(batch) != str(value).strip():
+        raise ValueError(f"bad batch_size {value!r}; valid: a positive integer or {MAX_BATCH!r}")
+    return batch
+
+
+def parse_img_size(value: str | int) -> int:
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if size < 1 or str(size) != str(value).strip():
+        raise ValueError(f"bad img_size {value!r}; valid: a positive integer (pixels per side)")
+    return size
+
+
+def parse_dtype(value: str) -> str:
+    return _choice(value, tuple(DTYPES), "dtype")
+
+
+def parse_mode(value: str) -> str:
+    return _choice(value, MODES, "mode")
+
+
+def parse_compile(value: str) -> str:
+    return _choice(value, COMPILE_MODES, "compile")
+
+
+def parse_channels_last(value: str) -> str:
+    return _choice(value, CHANNELS_LAST, "channels_last")
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step to measure: the axis values of a latency (or scaling) cell, validated."""
+
+    model: str
+    img_size: int
+    batch_size: int | str  # int or "max"
+    dtype: str = "bf16"
+    mode: str = "infer"
+    channels_last: str = "off"
+    compile: str = "eager"
+
+    @classmethod
+    def from_cell(cls, cell: Mapping[str, Any]) -> StepSpec:
+        """Validate a cell's values; a bad one raises ``ValueError`` naming it and the valid choices."""
+        names = {f.name for f in fields(cls)}
+        defaults = {"dtype": "bf16", "mode": "infer", "channels_last": "off", "compile": "eager"}
+        values = {**defaults, **{k: v for k, v in cell.items() if k in names}}
+        return cls(
+            model=parse_model_name(values["model"]),
+            img_size=parse_img_size(values["img_size"]),
+            batch_size=parse_batch_size(values["batch_size"]),
+            dtype=parse_dtype(values["dtype"]),
+            mode=parse_mode(values["mode"]),
+            channels_last=parse_channels_last(values["channels_last"]),
+            compile=parse_compile(values["compile"]),
+        )
+
+
+@dataclass(frozen=True)
+class TimingOptions:
+    """How long to measure; ``for_device`` picks GPU or CPU defaults, ``ctx.options`` override."""
+
+    warmup_steps: int = 10
+    timed_steps: int = 50
+    min_round_s: float = 1.0
+    max_steps: int = 2000
+    busy_steps: int = 5
+    max_batch_start: int = 2048
+    inductor_mode: str | None = None
+
+    @classmethod
+    def for_device(
+        cls, device: str, quick: bool, options: Mapping[str, Any] | None = None
+    ) -> TimingOptions:
+        base = (
+            {}
+            if is_cuda(device) and not quick
+            else {"warmup_steps": 2, "timed_steps": 5, "min_round_s": 0.0, "max_steps": 50}
+        )
+        known = {f.name: f.type for f in fields(cls)}
+        given = {k: v for k, v in (options or {}).items() if k in known and v is not None}
+        for key, value in given.items():
+            given[key] = value if key == "inductor_mode" else type(getattr(cls, key))(value)
+        return cls(**{**base, **given})
+
+
+def create_model(name: str, img_size: int) -> nn.Module:
+    """``baselines.create`` at 1000 classes; a model that cannot take the size becomes ``CellSkipped``."""
+    import baselines
+
+    try:
+        return baselines.create(name, num_classes=NUM_CLASSES, img_size=img_size)
+    except baselines.UnsupportedInput as error:
+        raise CellSkipped(str(error)) from error
+
+
+def _autocast(device: str, dtype: str) -> Callable[[], contextlib.AbstractContextManager]:
+    amp_dtype = DTYPES[dtype]
+    if amp_dtype is None:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(torch.device(device).type, dtype=amp_dtype)
+
+
+def prepare_model(
+    model: nn.Module, spec: StepSpec, device: str, options: TimingOptions
+) -> nn.Module:
+    """Move to the device (channels_last if asked) and wrap for the cell's compile mode."""
+    if spec.compile == "cudagraph" and not is_cuda(device):
+        raise CellSkipped("compile=cudagraph needs a CUDA device")
+    memory_format = torch.channels_last if spec.channels_last == "on" else torch.contiguous_format
+    model = model.to(device=device, memory_format=memory_format)
+    model.train(spec.mode == "train")
+    if spec.compile == "compile":
+        return torch.compile(model, mode=options.inductor_mode, dynamic=False)
+    if spec.compile == "cudagraph":
+        return torch.compile(model, mode="reduce-overhead", dynamic=False)
+    return model
+
+
+def build_step(
+    model: nn.Module, spec: StepSpec, batch_size: int, device: str, seed: int = 0
+) -> Callable[[], None]:
+    """The cell's step as a closure over its inputs (B, 3, H, W), targets (B,) and optimizer."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    x = torch.randn(batch_size, 3, spec.img_size, spec.img_size, device=device, generator=generator)
+    if spec.channels_last == "on":
+        x = x.contiguous(memory_format=torch.channels_last)
+    autocast = _autocast(device, spec.dtype)
+    mark_step = (
+        torch.compiler.cudagraph_mark_step_begin if spec.compile == "cudagraph" else (lambda: None)
+    )
+
+    if spec.mode == "infer":
+
+        def infer_step() -> None:
+            mark_step()
+            with torch.no_grad(), autocast():
+                model(x)
+
+        return infer_step
+
+    targets = torch.randint(0, NUM_CLASSES, (batch_size,), device=device, generator=generator)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    scaler = torch.amp.GradScaler(torch.device(device).type, enabled=spec.dtype == "fp16")
+
+    def train_step() -> None:
+        mark_step()
+        optimizer.zero_grad(set_to_none=True)
+        with autocast():
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), targets)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    return train_step
+
+
+def count_flops_per_sample(model: nn.Module, spec: StepSpec, device: str) -> tuple[float, float]:
+    """(forward FLOPs, step FLOPs) per sample from ``FlopCounterMode`` on one eager step at batch 2.
+
+    The step is the forward in ``infer`` mode and forward + backward in ``train`` mode.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    batch = 2
+    x = torch.randn(batch, 3, spec.img_size, spec.img_size, device=device)
+    if spec.channels_last == "on":
+        x = x.contiguous(memory_format=torch.channels_last)
+    autocast = _autocast(device, spec.dtype)
+    was_training = model.training
+    model.eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad(), autocast():
+        model(x)
+    forward_flops = counter.get_total_flops() / batch
+    step_flops = forward_flops
+    if spec.mode == "train":
+        model.train()
+        with FlopCounterMode(display=False) as counter:
+            with autocast():
+                logits = model(x)
+            F.cross_entropy(
+                logits.float(), torch.zeros(batch, dtype=torch.long, device=device)
+            ).backward()
+        step_flops = counter.get_total_flops() / batch
+        model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return forward_flops, step_flops
+
+
+def _memory_mib(device: str, step: Callable[[], None]) -> dict[str, float]:
+    """Allocator figures of one steady-state step on CUDA (NaN on the CPU)."""
+    if not is_cuda(device):
+        nan = float("nan")
+        return {
+            "peak_mem_mib": nan,
+            "step_mem_mib": nan,
+            "steady_mem_mib": nan,
+            "reserved_mem_mib": nan,
+        }
+    synchronize(device)
+    steady = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step()
+    synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device)
+    return {
+        "peak_mem_mib": peak / MIB,
+        "step_mem_mib": (peak - steady) / MIB,
+        "steady_mem_mib": steady / MIB,
+        "reserved_mem_mib": torch.cuda.max_memory_reserved(device) / MIB,
+    }
+
+
+def measure_step(
+    spec: StepSpec, ctx: CellContext, options: TimingOptions, busy_share: bool = True
+) -> Row:
+    """Build, time and meter one cell's step; the row every latency/scaling cell returns."""
+    device = ctx.device
+    torch.manual_seed(ctx.seed)
+    eager_model = create_model(spec.model, spec.img_size)
+    param_count_m = sum(p.numel() for p in eager_model.parameters()) / 1e6
+    if spec.batch_size == MAX_BATCH and not is_cuda(device):
+        raise CellSkipped(
+            "batch_size=max backs off on CUDA out-of-memory errors; it needs a CUDA device"
+        )
+
+    model = prepare_model(eager_model, spec, device, options)
+    forward_flops, step_flops_per_sample = count_flops_per_sample(eager_model, spec, device)
+    free_device_memory(device)
+
+    def first_step(batch: int) -> tuple[Callable[[], None], float]:
+        if spec.compile != "eager":
+            torch._dynamo.reset()  # one compilation per tried batch, never the recompile limit
+        step = build_step(model, spec, batch, device, seed=ctx.seed)
+        synchronize(device)
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        return step, time.perf_counter() - start
+
+    row: Row = {}
+    if spec.batch_size == MAX_BATCH:
+        batch, (step, first_step_s) = find_max_batch(first_step, options.max_batch_start, device)
+        row["batch_found"] = batch
+    else:
+        batch = int(spec.batch_size)
+        step, first_step_s = first_step(batch)
+
+    timing = {
+        "device": device,
+        "warmup_steps": options.warmup_steps,
+        "timed_steps": options.timed_steps,
+        "min_round_s": options.min_round_s,
+        "max_steps": options.max_steps,
+    }
+    first_round = time_steps(step, **timing)
+    second_round = time_steps(step, **timing)
+    stats = first_round.pooled_with(second_round)
+    memory = _memory_mib(device, step)
+    busy = (
+        gpu_busy_share(step, device, options.busy_steps)
+        if busy_share and options.busy_steps > 0
+        else float("nan")
+    )
+
+    gflops_per_step = step_flops_per_sample * batch / 1e9
+    achieved_tflops = gflops_per_step / stats.median_ms  # GFLOP per ms = TFLOP/s
+    peak = device_peak_tflops(ctx.run_dir, device)
+    prefix = spec.mode
+    row.update(
+        {
+            "param_count": round(param_count_m, 3),
+            f"{prefix}_samples_per_sec": batch / (stats.median_ms / 1e3),
+            f"{prefix}_step_time": stats.median_ms,
+            f"{prefix}_batch_size": batch,
+            f"{prefix}_img_size": spec.img_size,
+            "infer_gmacs": forward_flops / 2 / 1e9,
+            "step_p10_ms": stats.p10_ms,
+            "step_p90_ms": stats.p90_ms,
+            "step_mean_ms": stats.mean_ms,
+            "step_cv": stats.cv,
+            "timed_steps_n": stats.n,
+            "round1_median_ms": first_round.median_ms,
+            "round2_median_ms": second_round.median_ms,
+            "repeat_spread_pct": repeat_spread_pct(first_round, second_round),
+            "first_step_s": first_step_s,
+            **memory,
+            "gflops_per_step": gflops_per_step,
+            "achieved_tflops": achieved_tflops,
+            "device_peak_bf16_tflops": peak.tflops,
+            "mfu": achieved_tflops / peak.tflops,
+            "gpu_busy_share": busy,
+            "launch_bound": bool(busy < LAUNCH_BOUND_BUSY_SHARE) if not math.isnan(busy) else None,
+            "fp32_matmul_precision": torch.get_float32_matmul_precision(),
+        }
+    )
+    return row
+
+
+def measure(cell: Cell, ctx: CellContext) -> Row:
+    """One latency cell: see the module docstring for what is measured and how."""
+    spec = StepSpec.from_cell(cell)
+    return measure_step(spec, ctx, TimingOptions.for_device(ctx.device, ctx.quick, ctx.options))
+
+
+# ----------------------------------------------------------------------------- report
+
+
+AXIS_COLUMNS = ("img_size", "batch_size", "dtype", "mode", "channels_last", "compile")
+
+
+def tidy(table: Any) -> Any:
+    """The ok rows with mode-independent columns: ``batch`` (found or fixed), ``samples_per_sec``, ``step_ms``."""
+    import pandas as pd
+
+    ok = table[table["status"] == "ok"].copy() if "status" in table else table.copy()
+    if ok.empty:
+        return ok
+    for prefix in MODES:
+        for column in (f"{prefix}_samples_per_sec", f"{prefix}_step_time", f"{prefix}_batch_size"):
+            if column not in ok:
+                ok[column] = float("nan")
+    is_train = ok["mode"] == "train"
+    ok["samples_per_sec"] = (
+        ok["train_samples_per_sec"].where(is_train, ok["infer_samples_per_sec"]).astype(float)
+    )
+    ok["step_ms"] = ok["train_step_time"].where(is_train, ok["infer_step_time"]).astype(float)
+    ok["batch"] = pd.to_numeric(
+        ok["train_batch_size"].where(is_train, ok["infer_batch_size"]), errors="coerce"
+    )
+    ok["batch_size"] = ok["batch_size"].astype(str)
+    return ok
+
+
+def add_reference_ratios(ok: Any, reference: str = REFERENCE_MODEL) -> Any:
+    """``vs_<reference>`` (throughput ratio) and ``mem_vs_<reference>`` (peak-memory ratio) per row,
+    against the reference model's row with the same axis values in the same run (NaN where absent)."""
+    import pandas as pd
+
+    keys = [c for c in AXIS_COLUMNS if c in ok]
+    ref = ok[ok["model"] == reference][[*keys, "samples_per_sec", "peak_mem_mib"]]
+    ref = ref.drop_duplicates(subset=keys, keep="last").rename(
+        columns={"samples_per_sec": "_ref_samples_per_sec", "peak_mem_mib": "_ref_peak_mem_mib"}
+    )
+    merged = pd.merge(ok, ref, on=keys, how="left")
+    merged[f"vs_{reference}"] = merged["samples_per_sec"] / merged["_ref_samples_per_sec"]
+    merged[f"mem_vs_{reference}"] = merged["peak_mem_mib"].astype(float) / merged[
+        "_ref_peak_mem_mib"
+    ].astype(float)
+    return merged.drop(columns=["_ref_samples_per_sec", "_ref_peak_mem_mib"])
+
+
+def pareto_front(gmacs: list[float], throughput: list[float]) -> list[bool]:
+    """True for points no other point beats on both axes (fewer or equal GMACs and more img/s)."""
+    points = list(zip(gmacs, throughput, strict=True))
+    return [
+        not any((g2 <= g and t2 >= t) and (g2, t2) != (g, t) for g2, t2 in points)
+        for g, t in points
+    ]
+
+
+TABLE_COLUMNS = (
+    "model", "mode", "dtype", "compile", "channels_last", "img_size", "batch", "samples_per_sec",
+    "step_ms", "step_p10_ms", "step_p90_ms", "step_cv", "repeat_spread_pct", "peak_mem_mib",
+    "infer_gmacs", "achieved_tflops", "mfu", "gpu_busy_share", "launch_bound",
+    f"vs_{REFERENCE_MODEL}", f"mem_vs_{REFERENCE_MODEL}",
+)  # fmt: skip
+
+
+def _plot_by_batch(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
+    import seaborn as sns
+
+    from suites.report import save_figure
+
+    data = ok.dropna(subset=["batch", y])
+    if data.empty:
+        return
+    grid = sns.relplot(
+        data=data, x="batch", y=y, hue="model", style="compile", col="mode", row="dtype",
+        kind="line", marker="o", facet_kws={"sharey": False},
+    )  # fmt: skip
+    grid.set(xscale="log", yscale="log")
+    grid.set_axis_labels("batch size", ylabel)
+    save_figure(grid.figure, path_stem)
+
+
+def _plot_pareto(ok: Any, path_stem: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from suites.report import save_figure
+
+    data = ok.dropna(subset=["infer_gmacs", "samples_per_sec"])
+    if data.empty:
+        return
+    # each model's best throughput over batch sizes, per (mode, dtype, compile)
+    best = data.loc[data.groupby(["mode", "dtype", "compile", "model"])["samples_per_sec"].idxmax()]
+    facets = sorted(best.groupby(["mode", "dtype", "compile"]).groups)
+    fig, axes = plt.subplots(1, len(facets), figsize=(6 * len(facets), 4.5), squeeze=False)
+    for ax, facet in zip(axes[0], facets, strict=True):
+        points = best[(best[["mode", "dtype", "compile"]] == list(facet)).all(axis=1)]
+        front = points[
+            pareto_front(points["infer_gmacs"].tolist(), points["samples_per_sec"].tolist())
+        ]
+        ax.scatter(points["infer_gmacs"], points["samples_per_sec"])
+        for _, point in points.iterrows():
+            ax.annotate(
+                point["model"], (point["infer_gmacs"], point["samples_per_sec"]), fontsize=7
+            )
+        front = front.sort_values("infer_gmacs")
+        ax.step(
+            front["infer_gmacs"],
+            front["samples_per_sec"],
+            where="post",
+            color="C3",
+            label="Pareto front",
+        )
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="GMACs per image (flop counter / 2)",
+            ylabel="img/s (best batch)",
+        )
+        ax.set_title(" / ".join(facet))
+        ax.legend()
+    save_figure(fig, path_stem)
+
+
+def report(table: Any, run_dir: Path) -> None:
+    """Table (.md/.tex) with ratios against PVT v2-B1; plots of throughput and memory against batch
+    size and an accuracy-free Pareto of img/s against GMACs."""
+    from suites.report import plot_style, write_table
+
+    run_dir = Path(run_dir)
+    ok = tidy(table)
+    if ok.empty:
+        return
+    ok = add_reference_ratios(ok)
+    ok = ok.sort_values(["mode", "dtype", "compile", "channels_last", "model", "batch"])
+    columns = [c for c in TABLE_COLUMNS if c in ok]
+    write_table(
+        ok[columns].reset_index(drop=True),
+        run_dir / "latency",
+        caption=(
+            "Latency and throughput. step_ms: median over two rounds; repeat_spread_pct: spread of the "
+            f"two rounds' medians; vs_{REFERENCE_MODEL}: img/s ratio to {REFERENCE_MODEL} at the same "
+            f"settings; launch_bound: GPU busy share < {LAUNCH_BOUND_BUSY_SHARE}."
+        ),
+        digits={
+            "step_cv": 3,
+            "mfu": 3,
+            "gpu_busy_share": 2,
+            "infer_gmacs": 3,
+            "batch": 0,
+            "img_size": 0,
+        },
+    )
+    plot_style()
+    _plot_by_batch(ok, "samples_per_sec", "img/s", run_dir / "throughput_vs_batch")
+    _plot_by_batch(ok, "peak_mem_mib", "peak memory (MiB)", run_dir / "memory_vs_batch")
+    _plot_pareto(ok, run_dir / "pareto_throughput_gmacs")
+
+
+SUITE = Suite(
+    name="latency",
+    description="Inference/training step time, throughput, memory, TFLOP/s and MFU per model and setting.",
+    axes=(
+        Axis(
+            "model",
+            DEFAULT_MODELS,
+            quick=("favit_b0", "pvt_v2_b0", "resnet50"),
+            kind=parse_model_name,
+            help="baselines name, e.g. favit_b1, favit_b1:sdpa, pvt_v2_b1",
+        ),
+        Axis("img_size", (224,), quick=(64,), kind=parse_img_size, help="input pixels per side"),
+        Axis(
+            "batch_size",
+            (1, 32, 128, 256, MAX_BATCH),
+            quick=(1, 2),
+            kind=parse_batch_size,
+            help="positive integer, or 'max' (largest that fits, CUDA only)",
+        ),
+        Axis(
+            "dtype",
+            ("bf16", "fp32"),
+            quick=("fp32",),
+            choices=tuple(DTYPES),
+            kind=parse_dtype,
+            help="fp32, or bf16/fp16 autocast",
+        ),
+        Axis(
+            "mode",
+            MODES,
+            quick=MODES,
+            choices=MODES,
+            kind=parse_mode,
+            help="infer: forward; train: forward + cross-entropy + backward + AdamW step",
+        ),
+        Axis("channels_last", ("off",), choices=CHANNELS_LAST, kind=parse_channels_last),
+        Axis(
+            "compile",
+            ("eager",),
+            choices=COMPILE_MODES,
+            kind=parse_compile,
+            help="eager; compile (inductor); cudagraph (inductor reduce-overhead, CUDA only)",
+        ),
+    ),
+    measure=measure,
+    report=report,
+    examples=(
+        "python bench.py --suite latency --quick",
+        "python bench.py --suite latency --model favit_b1 pvt_v2_b1 --batch_size 128 256 --dtype bf16 --compile eager compile",
+    ),
+)

@@ -1,0 +1,185 @@
+"""The latency suite on tiny stand-in models (CPU): columns, relations, ratios, bad axis values."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import baselines
+from suites import latency
+from suites.suite import CellContext, CellSkipped
+
+
+class TinyNet(nn.Module):
+    """(B, 3, H, W) -> (B, num_classes): one conv, global mean, one linear."""
+
+    def __init__(self, num_classes: int = 1000, width: int = 8) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, padding=1)
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x).relu().mean(dim=(2, 3)))
+
+
+class Unsupported(Exception):
+    pass
+
+
+@pytest.fixture
+def stand_in_baselines(monkeypatch):
+    """``baselines.create``/``validate_name`` replaced by two tiny models, whatever baselines holds."""
+    widths = {"tiny_a": 8, "pvt_v2_b1": 16}
+
+    def create(name: str, num_classes: int = 1000, img_size: int = 224) -> nn.Module:
+        if img_size > 64:
+            raise Unsupported(f"{name} takes at most 64 px, got {img_size}")
+        return TinyNet(num_classes, widths[name])
+
+    def validate_name(name: str) -> str:
+        if name not in widths:
+            raise ValueError(f"unknown model {name!r}; valid: {', '.join(widths)}")
+        return name
+
+    monkeypatch.setattr(baselines, "create", create, raising=False)
+    monkeypatch.setattr(baselines, "validate_name", validate_name, raising=False)
+    monkeypatch.setattr(baselines, "UnsupportedInput", Unsupported, raising=False)
+    monkeypatch.setattr(latency, "device_peak_tflops", lambda run_dir, device: _FakePeak())
+    return widths
+
+
+class _FakePeak:
+    tflops = 0.5
+
+
+def _ctx(tmp_path) -> CellContext:
+    return CellContext(device="cpu", run_dir=tmp_path, cell_id="c", quick=True)
+
+
+def _cell(**overrides):
+    cell = dict(
+        model="tiny_a",
+        img_size=16,
+        batch_size=2,
+        dtype="fp32",
+        mode="infer",
+        channels_last="off",
+        compile="eager",
+    )
+    cell.update(overrides)
+    return cell
+
+
+@pytest.mark.parametrize("mode", ["infer", "train"])
+def test_measure_returns_documented_columns_with_sane_relations(stand_in_baselines, tmp_path, mode):
+    row = latency.measure(_cell(mode=mode), _ctx(tmp_path))
+    median_ms = row[f"{mode}_step_time"]
+    assert row["step_p10_ms"] <= median_ms <= row["step_p90_ms"]
+    assert row[f"{mode}_samples_per_sec"] == pytest.approx(2 / (median_ms / 1000))
+    assert row[f"{mode}_batch_size"] == 2 and row[f"{mode}_img_size"] == 16
+    assert row["timed_steps_n"] == 2 * 5  # two rounds of the quick profile's 5 steps, pooled
+    assert row["repeat_spread_pct"] >= 0 and row["step_cv"] >= 0
+    assert row["achieved_tflops"] == pytest.approx(row["gflops_per_step"] / median_ms)
+    assert row["mfu"] == pytest.approx(row["achieved_tflops"] / 0.5)
+    assert math.isnan(row["gpu_busy_share"]) and row["launch_bound"] is None  # no GPU here
+    assert math.isnan(row["peak_mem_mib"])
+
+
+def test_flops_count_matches_hand_count(stand_in_baselines):
+    # conv 3->8, 3x3 on 16x16: 16*16*8*3*9 MACs; linear 8->1000: 8000 MACs (bias and relu not counted)
+    macs = 16 * 16 * 8 * 3 * 9 + 8 * 1000
+    spec = latency.StepSpec.from_cell(_cell(mode="train"))
+    forward, step = latency.count_flops_per_sample(TinyNet(1000, 8), spec, "cpu")
+    assert forward == 2 * macs
+    # backward: grad of input skipped for the first conv (input needs no grad), weight grads for both,
+    # input grad of the linear: conv weight grad + linear input grad + linear weight grad = 3 extra terms
+    assert step == 2 * macs + 2 * (16 * 16 * 8 * 3 * 9) + 2 * 2 * 8000
+
+
+def test_unsupported_size_is_skipped(stand_in_baselines, tmp_path):
+    with pytest.raises(CellSkipped, match="at most 64 px"):
+        latency.measure(_cell(img_size=128), _ctx(tmp_path))
+
+
+def test_max_batch_and_cudagraph_need_cuda(stand_in_baselines, tmp_path):
+    with pytest.raises(CellSkipped, match="CUDA"):
+        latency.measure(_cell(batch_size="max"), _ctx(tmp_path))
+    with pytest.raises(CellSkipped, match="CUDA"):
+        latency.measure(_cell(compile="cudagraph"), _ctx(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("axis", "value", "message"),
+    [
+        ("dtype", "fp64", "bad dtype 'fp64'; valid: fp32, bf16, fp16"),
+        ("mode", "eval", "bad mode 'eval'; valid: infer, train"),
+        ("compile", "jit", "bad compile 'jit'; valid: eager, compile, cudagraph"),
+        ("channels_last", "yes", "bad channels_last 'yes'; valid: off, on"),
+        ("batch_size", "0", "bad batch_size '0'"),
+        ("batch_size", "big", "bad batch_size 'big'"),
+        ("img_size", "2.5", "bad img_size '2.5'"),
+        ("model", "nope", "unknown model 'nope'"),
+    ],
+)
+def test_bad_axis_values_are_rejected(stand_in_baselines, axis, value, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        latency.StepSpec.from_cell(_cell(**{axis: value}))
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        latency.SUITE.axis(axis).kind(value)
+
+
+def test_axis_kinds_parse_command_line_strings(stand_in_baselines):
+    assert latency.parse_batch_size("64") == 64
+    assert latency.parse_batch_size("max") == "max"
+    assert latency.parse_img_size("224") == 224
+    assert latency.SUITE.axis("batch_size").values(quick=True) == [1, 2]
+
+
+def _fake_rows() -> pd.DataFrame:
+    rows = []
+    for model, speed, mem in (("favit_b1", 300.0, 900.0), ("pvt_v2_b1", 200.0, 1000.0)):
+        for batch in (32, 128):
+            rows.append(
+                dict(model=model, img_size=224, batch_size=batch, dtype="bf16", mode="train", channels_last="off",
+                     compile="eager", status="ok", train_samples_per_sec=speed * batch / 32,
+                     train_step_time=1000 * batch / (speed * batch / 32), train_batch_size=batch,
+                     peak_mem_mib=mem * batch / 32, infer_gmacs=2.0 if model == "favit_b1" else 2.1)
+            )  # fmt: skip
+    rows.append(dict(model="favit_b0", img_size=224, batch_size=32, dtype="bf16", mode="infer", channels_last="off",
+                     compile="eager", status="ok", infer_samples_per_sec=1000.0, infer_step_time=32.0,
+                     infer_batch_size=32, peak_mem_mib=100.0, infer_gmacs=0.6))  # fmt: skip
+    rows.append(dict(model="favit_b3", img_size=224, batch_size="max", dtype="bf16", mode="train",
+                     channels_last="off", compile="eager", status="oom", reason="CUDA out of memory"))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_reference_ratios_pair_rows_with_the_same_settings():
+    ok = latency.add_reference_ratios(latency.tidy(_fake_rows()))
+    favit = ok[ok["model"] == "favit_b1"].set_index("batch")
+    assert favit.loc[128, "vs_pvt_v2_b1"] == pytest.approx(1.5)
+    assert favit.loc[128, "mem_vs_pvt_v2_b1"] == pytest.approx(0.9)
+    assert math.isnan(ok[ok["model"] == "favit_b0"]["vs_pvt_v2_b1"].iloc[0])  # no pvt infer row
+    assert "favit_b3" not in set(ok["model"])  # oom rows are not in the table
+
+
+def test_pareto_front():
+    assert latency.pareto_front([1.0, 2.0, 3.0, 2.0], [10.0, 20.0, 5.0, 15.0]) == [
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_report_writes_table_and_figures(tmp_path):
+    latency.report(_fake_rows(), tmp_path)
+    table = (tmp_path / "latency.md").read_text()
+    assert "vs_pvt_v2_b1" in table and "1.50" in table
+    assert (tmp_path / "latency.tex").exists()
+    for stem in ("throughput_vs_batch", "memory_vs_batch", "pareto_throughput_gmacs"):
+        assert (tmp_path / f"{stem}.png").stat().st_size > 0
+        assert (tmp_path / f"{stem}.pdf").stat().st_size > 0
