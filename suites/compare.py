@@ -25,7 +25,8 @@ of its relative spreads: ``*_cv`` (std/mean, a fraction), ``*_spread_pct / 100``
 
 A status change away from ``ok`` is a regression, a change to ``ok`` an improvement, any other
 status change is reported as a change (and fails). Cells present in only one run are listed;
-``--require-all-cells`` makes cells missing from NEW fail too (CI uses it).
+``--require-same-cells`` makes a cell in only one run fail too (CI uses it: the reference must
+hold exactly the cells of the profile it stands for).
 
 Exit codes: 0 no regression, 1 at least one regression or change, 2 bad input.
 """
@@ -175,7 +176,7 @@ class CompareOptions:
     column_thresholds: Mapping[str, float] = field(default_factory=dict)  # glob -> threshold
     noise_k: float = 3.0
     judge: tuple[str, ...] = JUDGED_CLASSES
-    require_all_cells: bool = False
+    require_same_cells: bool = False
 
 
 @dataclass
@@ -208,7 +209,7 @@ class CompareResult:
     @property
     def failed(self) -> bool:
         return bool(self.regressions) or (
-            self.options.require_all_cells and bool(self.only_in_base)
+            self.options.require_same_cells and bool(self.only_in_base or self.only_in_new)
         )
 
 
@@ -676,14 +677,16 @@ def render_markdown(result: CompareResult, max_rows: int = 200) -> str:
     lines += [_comparison_table(improvements, max_rows) if improvements else "None.\n"]
     cells_unchanged = len({c.cell_id for c in unchanged})
     lines += [f"### Unchanged: {len(unchanged)} metric(s) in {cells_unchanged} {unit}", ""]
-    failing_missing = (
-        " (fails: --require-all-cells)"
-        if result.options.require_all_cells and result.only_in_base
-        else ""
-    )
-    lines += [f"### Only in BASE ({len(result.only_in_base)}){failing_missing}", ""]
+    fails = " (fails: --require-same-cells)" if result.options.require_same_cells else ""
+    lines += [
+        f"### Only in BASE ({len(result.only_in_base)}){fails if result.only_in_base else ''}",
+        "",
+    ]
     lines += [_cell_list(result.only_in_base, max_rows) if result.only_in_base else "None.\n"]
-    lines += [f"### Only in NEW ({len(result.only_in_new)})", ""]
+    lines += [
+        f"### Only in NEW ({len(result.only_in_new)}){fails if result.only_in_new else ''}",
+        "",
+    ]
     lines += [_cell_list(result.only_in_new, max_rows) if result.only_in_new else "None.\n"]
     if result.informational or result.columns_only_in_base or result.columns_only_in_new:
         lines += ["### Informational (not judged)", ""]
@@ -752,7 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  python bench.py compare results/runs/memory-20250101T000000Z results/runs/memory-20250102T000000Z\n"
             "  python bench.py compare BASE NEW --threshold timing=8 --threshold peak_alloc_mib=5 --out report.md\n"
-            "  python bench.py compare results/reference/flops-cpu-quick NEW --judge exact --require-all-cells\n"
+            "  python bench.py compare results/reference/flops-cpu-quick NEW --judge exact --require-same-cells\n"
             "classes: "
             + ", ".join(
                 f"{k} (default {v.threshold:g})" for k, v in DEFAULT_CLASSES.items() if v.judged
@@ -786,7 +789,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated classes to judge (default all: {','.join(JUDGED_CLASSES)}); statuses are always judged",
     )
     parser.add_argument(
-        "--require-all-cells", action="store_true", help="fail when a BASE cell is missing from NEW"
+        "--require-same-cells",
+        action="store_true",
+        help="fail when a cell is in only one of the runs (CI against a reference)",
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="also write the Markdown report to this file"
@@ -816,7 +821,7 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
         column_thresholds=column_thresholds,
         noise_k=args.noise_k,
         judge=args.judge,
-        require_all_cells=args.require_all_cells,
+        require_same_cells=args.require_same_cells,
     )
 
 

@@ -182,9 +182,11 @@ def test_cells_in_one_run_only_are_listed(tmp_path):
     only_new = report.split("### Only in NEW (2)")[1]
     assert f"`{cell_id(CELLS[0])}`" in only_base
     assert f"`{cell_id(CELLS[2])}`" in only_new and f"`{cell_id(extra_cell)}`" in only_new
-    # CI's mode: a reference cell missing from the new run fails
-    code, _ = run_compare(tmp_path / "strict", base_rows, new_rows, "--require-all-cells")
+    # CI's mode: a reference cell missing from the new run fails, and so does a cell it lacks
+    code, _ = run_compare(tmp_path / "strict", base_rows, new_rows, "--require-same-cells")
     assert code == 1
+    code, report = run_compare(tmp_path / "added", base_rows, make_rows(), "--require-same-cells")
+    assert code == 1 and "### Only in NEW (1) (fails: --require-same-cells)" in report
 
 
 def test_judge_exact_ignores_timings_but_not_statuses(tmp_path):
@@ -347,4 +349,4 @@ def test_compare_reads_the_runners_run_folders(tmp_path):
     assert (
         not result.regressions and len(result.only_in_base) == 1
     )  # the size=3 cell (its status row)
-    assert main([str(base), str(new), "--require-all-cells"]) == 1
+    assert main([str(base), str(new), "--require-same-cells"]) == 1
