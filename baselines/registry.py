@@ -1,0 +1,359 @@
+"""Every model the suite compares, by name: FaViT variants and reference models from timm/torchvision.
+
+Names
+-----
+- FaViT: ``favit_b0`` .. ``favit_b3`` (the model's default global attention), ``favit_bX:<attn>``
+  for each of ``favit.GLOBAL_ATTN_CHOICES``, and the modifiers ``+sr1`` (spatial reduction 1 in
+  every stage: the global branch attends over every token) and ``+seed_compat`` (the seed's v
+  layout), in either order: ``favit_b1:dense+sr1``, ``favit_b1:probsparse_seed+seed_compat``.
+- timm (``pretrained=False``, nothing is downloaded): ``deit_tiny``, ``vit_small``, ``swin_t``,
+  ``pvt_v2_b0``, ``pvt_v2_b1``, ``pvt_v2_b2``.
+- torchvision: ``resnet50``. torchvision's ResNet-50 is the reference definition (v1.5, stride in
+  the 3x3 conv) whose published 25.6M params / 4.1 GMACs come with the same code
+  (``ResNet50_Weights.IMAGENET1K_V1.meta``), so ours and the published figure count one model.
+
+A size a model cannot take raises ``UnsupportedInput`` before anything is built.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from torch import nn
+
+ImgSize = int | tuple[int, int]
+
+FAVIT_MODELS = ("favit_b0", "favit_b1", "favit_b2", "favit_b3")
+FAVIT_MODIFIERS = ("sr1", "seed_compat")
+
+
+class UnsupportedInput(Exception):
+    """The model cannot take this input size; the message says why."""
+
+
+@dataclass(frozen=True)
+class PublishedFigures:
+    """Parameters and compute at 224x224, 1000 classes, as published.
+
+    ``gmacs`` is in multiply-accumulates (most vision papers print MACs under the label "FLOPs");
+    ``convention`` says what the source counted and how.
+    """
+
+    params_m: float
+    gmacs: float
+    source: str
+    convention: str
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a name builds: family, library and exact model id, options, published figures."""
+
+    name: str
+    family: str  # favit | vit | swin | pvt_v2 | resnet
+    library: str  # favit | timm | torchvision
+    model_id: str  # e.g. "timm:swin_tiny_patch4_window7_224", "favit:favit_b1"
+    published: PublishedFigures
+    options: dict[str, object] = field(default_factory=dict)  # FaViT create_model options
+
+    @property
+    def source(self) -> str:
+        return self.model_id
+
+
+_FAVIT_CONVENTION = (
+    "MACs, printed as 'FLOPs (G)': mmcv get_model_complexity_info module hooks (conv, linear, "
+    "norms) plus a hand-written attention term 2*h*w*49*(14C/16) + 2*h*w*(h/r)*(w/r)*(2C/16) per "
+    "block (official get_flops.py)"
+)
+_FAVIT_SOURCE = (
+    "FaViT official README, q2479036243/FaViT (FaViT/README.md); paper 'Factorization "
+    "Transformer: Modeling Long Range Dependency with Local Window Cost'"
+)
+_PVT_CONVENTION = (
+    "MACs, printed as 'FLOPs': mmcv get_model_complexity_info plus a hand-written spatial-"
+    "reduction attention term (PVT repo get_flops.py)"
+)
+_PVT_SOURCE = "PVT v2 paper (Wang et al., arXiv:2106.13797), Table 1 / image classification table"
+
+PUBLISHED: dict[str, PublishedFigures] = {
+    "favit_b0": PublishedFigures(3.4, 0.6, _FAVIT_SOURCE, _FAVIT_CONVENTION),
+    "favit_b1": PublishedFigures(13.0, 2.4, _FAVIT_SOURCE, _FAVIT_CONVENTION),
+    "favit_b2": PublishedFigures(24.0, 4.5, _FAVIT_SOURCE, _FAVIT_CONVENTION),
+    "favit_b3": PublishedFigures(48.0, 8.5, _FAVIT_SOURCE, _FAVIT_CONVENTION),
+    "deit_tiny": PublishedFigures(
+        5.7,
+        1.3,
+        "DeiT-Ti as tabulated by the Swin and PVT v2 papers (arXiv:2103.14030, arXiv:2106.13797); "
+        "timm model card deit_tiny_patch16_224.fb_in1k: 5.7M, 1.3 GMACs",
+        "MACs, printed as 'FLOPs'; includes the attention matmuls",
+    ),
+    "vit_small": PublishedFigures(
+        22.0,
+        4.6,
+        "ViT-S/16 = DeiT-S architecture, 22M / 4.6G in the DeiT-S rows of the Swin paper "
+        "(arXiv:2103.14030, Table 1a) and PVT v2 paper",
+        "MACs, printed as 'FLOPs'; includes the attention matmuls (timm's card, 4.3 GMACs, "
+        "leaves them out)",
+    ),
+    "swin_t": PublishedFigures(
+        28.0,
+        4.5,
+        "Swin Transformer paper (Liu et al., arXiv:2103.14030), Table 1a, Swin-T",
+        "MACs, printed as 'FLOPs'; includes the window-attention matmuls",
+    ),
+    "pvt_v2_b0": PublishedFigures(3.4, 0.6, _PVT_SOURCE, _PVT_CONVENTION),
+    "pvt_v2_b1": PublishedFigures(14.0, 2.1, _PVT_SOURCE, _PVT_CONVENTION),
+    "pvt_v2_b2": PublishedFigures(25.4, 4.0, _PVT_SOURCE, _PVT_CONVENTION),
+    "resnet50": PublishedFigures(
+        25.6,
+        4.1,
+        "torchvision ResNet50_Weights.IMAGENET1K_V1 meta: num_params 25,557,032, _ops 4.089 "
+        "('GFLOPS' in the docs)",
+        "MACs, printed as 'GFLOPS' (one multiply-add = one op)",
+    ),
+}
+
+
+def as_hw(img_size: ImgSize) -> tuple[int, int]:
+    """``224`` or ``(224, 224)`` -> ``(H, W)``; ValueError for anything else."""
+    if isinstance(img_size, int) and not isinstance(img_size, bool):
+        img_size = (img_size, img_size)
+    if (
+        not isinstance(img_size, (tuple, list))
+        or len(img_size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in img_size)
+    ):
+        raise ValueError(
+            f"img_size must be a positive int or (H, W) of positive ints, got {img_size!r}"
+        )
+    return int(img_size[0]), int(img_size[1])
+
+
+# --- input-size rules: None when the size is fine, else the reason --------------------------------
+
+
+def _patch_rule(patch: int) -> Callable[[str, tuple[int, int]], str | None]:
+    def rule(name: str, hw: tuple[int, int]) -> str | None:
+        if hw[0] % patch or hw[1] % patch:
+            return f"{name} needs H and W divisible by its patch size {patch}, got {hw[0]}x{hw[1]}"
+        return None
+
+    return rule
+
+
+def _swin_rule(name: str, hw: tuple[int, int], patch: int = 4, window: int = 7) -> str | None:
+    """Swin-T: patch 4 then three 2x patch merges, 7x7 windows in every stage.
+
+    Every stage's feature map must be a whole number of windows. Recent timm pads the map with
+    zeros (and older timm fails) otherwise: that pads extra work into the count, so such sizes are
+    refused rather than measured as a different model.
+    """
+    if hw[0] % (patch * 8) or hw[1] % (patch * 8):
+        return f"{name} needs H and W divisible by {patch * 8} (patch {patch}, three 2x merges), got {hw[0]}x{hw[1]}"
+    maps = [(hw[0] // (patch * 2**i), hw[1] // (patch * 2**i)) for i in range(4)]
+    bad = [f"{h}x{w}" for h, w in maps if h % window or w % window]
+    if bad:
+        return (
+            f"{name} at {hw[0]}x{hw[1]} has stage maps {', '.join(f'{h}x{w}' for h, w in maps)}; "
+            f"not multiples of its window {window}: {', '.join(bad)} (sizes that work: multiples of {patch * 8 * window})"
+        )
+    return None
+
+
+def _pvt_v2_rule(
+    name: str, hw: tuple[int, int], sr_ratios: tuple[int, ...] = (8, 4, 2, 1)
+) -> str | None:
+    """PVT v2: overlapping patch embeds (k7 s4 p3, then k3 s2 p1) give maps ceil(H/4), ceil(H/8), ...
+
+    Spatial reduction is a conv with kernel = stride = sr, so each stage's map must be >= sr.
+    """
+    h, w = math.ceil(hw[0] / 4), math.ceil(hw[1] / 4)
+    for stage, sr in enumerate(sr_ratios, start=1):
+        if h < sr or w < sr:
+            return (
+                f"{name} at {hw[0]}x{hw[1]}: stage {stage} map {h}x{w} is smaller than its "
+                f"spatial-reduction kernel {sr}x{sr} (needs H, W >= {4 * (sr_ratios[0] - 1) + 1})"
+            )
+        h, w = math.ceil(h / 2), math.ceil(w / 2)
+    return None
+
+
+@dataclass(frozen=True)
+class ReferenceModel:
+    """A non-FaViT model taken as is from timm or torchvision."""
+
+    family: str
+    library: str
+    model_id: str
+    size_rule: Callable[[str, tuple[int, int]], str | None] | None
+    takes_img_size: bool  # timm ViT/DeiT/Swin size their position tables / masks at construction
+
+
+REFERENCE_MODELS: dict[str, ReferenceModel] = {
+    "deit_tiny": ReferenceModel("vit", "timm", "deit_tiny_patch16_224", _patch_rule(16), True),
+    "vit_small": ReferenceModel("vit", "timm", "vit_small_patch16_224", _patch_rule(16), True),
+    "swin_t": ReferenceModel("swin", "timm", "swin_tiny_patch4_window7_224", _swin_rule, True),
+    "pvt_v2_b0": ReferenceModel("pvt_v2", "timm", "pvt_v2_b0", _pvt_v2_rule, False),
+    "pvt_v2_b1": ReferenceModel("pvt_v2", "timm", "pvt_v2_b1", _pvt_v2_rule, False),
+    "pvt_v2_b2": ReferenceModel("pvt_v2", "timm", "pvt_v2_b2", _pvt_v2_rule, False),
+    "resnet50": ReferenceModel("resnet", "torchvision", "resnet50", None, False),
+}
+
+
+# --- FaViT names ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FavitName:
+    """A parsed FaViT name: ``favit_b1:dense+sr1`` -> model favit_b1, global_attn dense, sr1."""
+
+    model: str
+    global_attn: str | None  # None: the model's default
+    sr1: bool = False
+    seed_compat: bool = False
+
+    def create_options(self) -> dict[str, object]:
+        """Keyword arguments for ``favit.create_model`` (beside the name and num_classes)."""
+        options: dict[str, object] = {}
+        if self.global_attn is not None:
+            options["global_attn"] = self.global_attn
+        if self.sr1:
+            options["sr_ratios"] = (1, 1, 1, 1)
+        if self.seed_compat:
+            options["seed_compat"] = True
+        return options
+
+
+_FAVIT_RE = re.compile(r"^(favit_b[0-9]+)(?::([a-z_]+))?((?:\+[a-z_0-9]+)*)$")
+
+
+def _global_attn_choices() -> tuple[str, ...]:
+    import favit
+
+    return tuple(favit.GLOBAL_ATTN_CHOICES)
+
+
+def parse_favit_name(name: str) -> FavitName:
+    """Parse ``favit_bX[:<global_attn>][+sr1][+seed_compat]``; ValueError naming the bad part."""
+    match = _FAVIT_RE.match(name)
+    if match is None or match.group(1) not in FAVIT_MODELS:
+        raise ValueError(_unknown(name))
+    model, attn, modifier_text = match.groups()
+    if attn is not None and attn not in _global_attn_choices():
+        raise ValueError(
+            f"unknown global attention {attn!r} in model {name!r}; valid: {', '.join(_global_attn_choices())}"
+        )
+    modifiers = [m for m in modifier_text.split("+") if m]
+    for modifier in modifiers:
+        if modifier not in FAVIT_MODIFIERS:
+            raise ValueError(
+                f"unknown modifier '+{modifier}' in model {name!r}; valid: "
+                + ", ".join(f"+{m}" for m in FAVIT_MODIFIERS)
+            )
+    if len(set(modifiers)) != len(modifiers):
+        raise ValueError(f"repeated modifier in model {name!r}")
+    return FavitName(model, attn, "sr1" in modifiers, "seed_compat" in modifiers)
+
+
+def is_favit(name: str) -> bool:
+    return name.startswith("favit_")
+
+
+# --- public API -----------------------------------------------------------------------------------
+
+
+def names() -> list[str]:
+    """Canonical names: bare FaViT models, each ``:variant``, +sr1 forms of dense/sdpa, baselines."""
+    attn = _global_attn_choices()
+    out: list[str] = []
+    for model in FAVIT_MODELS:
+        out.append(model)
+        out += [f"{model}:{a}" for a in attn]
+        out += [f"{model}:{a}+sr1" for a in ("dense", "sdpa") if a in attn]
+    return out + list(REFERENCE_MODELS)
+
+
+def _unknown(name: object) -> str:
+    return (
+        f"unknown model {name!r}; valid: {', '.join(list(FAVIT_MODELS) + list(REFERENCE_MODELS))}, "
+        f"favit_bX:<{'|'.join(_global_attn_choices())}>[+sr1][+seed_compat]"
+    )
+
+
+def validate_name(name: str) -> None:
+    """Raise ValueError (one line, listing the valid names) unless ``name`` is buildable."""
+    if not isinstance(name, str):
+        raise ValueError(_unknown(name))
+    if is_favit(name):
+        parse_favit_name(name)
+    elif name not in REFERENCE_MODELS:
+        raise ValueError(_unknown(name))
+
+
+def info(name: str) -> ModelInfo:
+    """Family, library, exact model id, FaViT options and published figures for ``name``."""
+    validate_name(name)
+    if is_favit(name):
+        parsed = parse_favit_name(name)
+        return ModelInfo(
+            name=name,
+            family="favit",
+            library="favit",
+            model_id=f"favit:{parsed.model}",
+            published=PUBLISHED[parsed.model],
+            options=parsed.create_options(),
+        )
+    ref = REFERENCE_MODELS[name]
+    return ModelInfo(
+        name, ref.family, ref.library, f"{ref.library}:{ref.model_id}", PUBLISHED[name]
+    )
+
+
+def check_input(name: str, img_size: ImgSize) -> tuple[int, int]:
+    """``(H, W)`` when ``name`` can take ``img_size``, else ``UnsupportedInput`` with the reason."""
+    validate_name(name)
+    hw = as_hw(img_size)
+    if is_favit(name):
+        import favit
+
+        parsed = parse_favit_name(name)
+        sr_ratios = (1, 1, 1, 1) if parsed.sr1 else None
+        try:
+            favit.stage_geometry(parsed.model, hw, sr_ratios=sr_ratios)
+        except ValueError as error:
+            raise UnsupportedInput(f"{name} at {hw[0]}x{hw[1]}: {error}") from error
+        return hw
+    rule = REFERENCE_MODELS[name].size_rule
+    reason = rule(name, hw) if rule is not None else None
+    if reason is not None:
+        raise UnsupportedInput(reason)
+    return hw
+
+
+def create(name: str, num_classes: int = 1000, img_size: ImgSize = 224) -> nn.Module:
+    """Build ``name`` (random init, nothing downloaded) for ``img_size`` inputs, in train mode.
+
+    Input (B, 3, H, W) -> logits (B, num_classes). Raises ValueError for a bad name and
+    UnsupportedInput when the model cannot take ``img_size``.
+    """
+    hw = check_input(name, img_size)
+    if is_favit(name):
+        import favit
+
+        parsed = parse_favit_name(name)
+        return favit.create_model(parsed.model, num_classes=num_classes, **parsed.create_options())
+    ref = REFERENCE_MODELS[name]
+    if ref.library == "torchvision":
+        import torchvision
+
+        return getattr(torchvision.models, ref.model_id)(weights=None, num_classes=num_classes)
+    import timm
+
+    kwargs: dict[str, object] = {"num_classes": num_classes}
+    if ref.takes_img_size:
+        kwargs["img_size"] = hw
+    return timm.create_model(ref.model_id, pretrained=False, **kwargs)
