@@ -67,7 +67,7 @@ CHANNELS_LAST = ("off", "on")
 MAX_BATCH = "max"
 REFERENCE_MODEL = "pvt_v2_b1"  # issue 5's targets are ratios against it
 NUM_CLASSES = 1000
-MIB = 2**20
+MIB = 1024.0**2
 
 FAVIT_VARIANTS = ("probsparse_seed", "probsparse", "dense", "sdpa")
 DEFAULT_MODELS = (
@@ -275,6 +275,11 @@ def count_flops_per_sample(model: nn.Module, spec: StepSpec, device: str) -> tup
     """
     from torch.utils.flop_counter import FlopCounterMode
 
+    from suites.flop_count import flop_counter_extra_formulas
+
+    def counter() -> FlopCounterMode:
+        return FlopCounterMode(display=False, custom_mapping=flop_counter_extra_formulas())
+
     batch = 2
     x = torch.randn(batch, 3, spec.img_size, spec.img_size, device=device)
     if spec.channels_last == "on":
@@ -282,46 +287,56 @@ def count_flops_per_sample(model: nn.Module, spec: StepSpec, device: str) -> tup
     autocast = _autocast(device, spec.dtype)
     was_training = model.training
     model.eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad(), autocast():
+    with counter() as forward_count, torch.no_grad(), autocast():
         model(x)
-    forward_flops = counter.get_total_flops() / batch
+    forward_flops = forward_count.get_total_flops() / batch
     step_flops = forward_flops
     if spec.mode == "train":
         model.train()
-        with FlopCounterMode(display=False) as counter:
+        with counter() as step_count:
             with autocast():
                 logits = model(x)
             F.cross_entropy(
                 logits.float(), torch.zeros(batch, dtype=torch.long, device=device)
             ).backward()
-        step_flops = counter.get_total_flops() / batch
+        step_flops = step_count.get_total_flops() / batch
         model.zero_grad(set_to_none=True)
     model.train(was_training)
     return forward_flops, step_flops
 
 
-def _memory_mib(device: str, step: Callable[[], None]) -> dict[str, float]:
-    """Allocator figures of one steady-state step on CUDA (NaN on the CPU)."""
-    if not is_cuda(device):
-        nan = float("nan")
+def _memory_mib(device: str, step: Callable[[], None], accountable: bool) -> dict[str, Any]:
+    """Memory of one steady-state step: the CUDA allocator (``suites.meters.GpuMemoryMeter``) on
+    the GPU; exact tensor accounting (``suites.meters.TensorAccountant``) on the CPU, which gives
+    the step's peak above what lives between steps (``step_mem_mib``) but no absolute peak."""
+    from suites.meters import GpuMemoryMeter, TensorAccountant
+
+    nan = float("nan")
+    if is_cuda(device):
+        with GpuMemoryMeter(device) as meter:
+            step()
+        gpu = meter.result
         return {
-            "peak_mem_mib": nan,
-            "step_mem_mib": nan,
-            "steady_mem_mib": nan,
-            "reserved_mem_mib": nan,
+            "peak_mem_mib": gpu.peak_allocated_mib,
+            "step_mem_mib": gpu.peak_above_baseline_mib,
+            "steady_mem_mib": gpu.baseline_allocated_mib,
+            "reserved_mem_mib": gpu.peak_reserved_mib,
+            "mem_source": "cuda_allocator",
         }
-    synchronize(device)
-    steady = torch.cuda.memory_allocated(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    step()
-    synchronize(device)
-    peak = torch.cuda.max_memory_allocated(device)
-    return {
-        "peak_mem_mib": peak / MIB,
-        "step_mem_mib": (peak - steady) / MIB,
-        "steady_mem_mib": steady / MIB,
-        "reserved_mem_mib": torch.cuda.max_memory_reserved(device) / MIB,
+    memory = {
+        "peak_mem_mib": nan,
+        "step_mem_mib": nan,
+        "steady_mem_mib": nan,
+        "reserved_mem_mib": nan,
     }
+    if not accountable:  # a dispatch mode around a compiled step would measure the tracing
+        return {**memory, "mem_source": "none"}
+    accountant = TensorAccountant()
+    with accountant:
+        step()
+    memory["step_mem_mib"] = accountant.result().peak_live_bytes / MIB
+    accountant.detach()
+    return {**memory, "mem_source": "tensor_accounting"}
 
 
 def measure_step(
@@ -369,7 +384,7 @@ def measure_step(
     first_round = time_steps(step, **timing)
     second_round = time_steps(step, **timing)
     stats = first_round.pooled_with(second_round)
-    memory = _memory_mib(device, step)
+    memory = _memory_mib(device, step, accountable=spec.compile == "eager")
     busy = (
         gpu_busy_share(step, device, options.busy_steps)
         if busy_share and options.busy_steps > 0
@@ -621,6 +636,6 @@ SUITE = Suite(
     report=report,
     examples=(
         "python bench.py --suite latency --quick",
-        "python bench.py --suite latency --model favit_b1 pvt_v2_b1 --batch_size 128 256 --dtype bf16 --compile eager compile",
+        "python bench.py --suite latency --models favit_b1,pvt_v2_b1 --batch-size 128,256 --dtype bf16 --set compile=eager,compile",
     ),
 )

@@ -193,13 +193,6 @@ def gpu_busy_share(step: Callable[[], Any], device: str | torch.device, steps: i
     return min(1.0, _interval_union_ns(device_intervals) / 1e9 / wall_s)
 
 
-def is_oom(error: BaseException) -> bool:
-    """True for a CUDA out-of-memory error (typed, or a RuntimeError whose message says so)."""
-    if isinstance(error, torch.cuda.OutOfMemoryError):
-        return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
-
-
 def free_device_memory(device: str | torch.device) -> None:
     gc.collect()
     if is_cuda(device):
@@ -216,10 +209,12 @@ def find_max_batch(
 
     Backs off from ``start_batch`` along timm's ``decay_batch_step`` ladder until a try fits, then
     bisects between that batch and the smallest failed one. Returns ``(batch, try_batch(batch))``.
-    Assumes memory grows with batch. Raises the last OOM when even batch 1 does not fit; any other
-    error propagates at once.
+    Assumes memory grows with batch. An OOM is what ``suites.meters.is_out_of_memory`` says it is.
+    Raises the last OOM when even batch 1 does not fit; any other error propagates at once.
     """
     from timm.utils import decay_batch_step
+
+    from suites.meters import is_out_of_memory
 
     if start_batch < 1:
         raise ValueError(f"start_batch must be >= 1, got {start_batch}")
@@ -228,7 +223,7 @@ def find_max_batch(
         try:
             return try_batch(batch), None
         except Exception as error:
-            if not is_oom(error):
+            if not is_out_of_memory(error):
                 raise
             # drop the traceback: its frames would pin the failed try's tensors
             oom = error.with_traceback(None)

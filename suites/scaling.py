@@ -1,0 +1,209 @@
+"""Scaling suite (``--suite scaling``): memory and step time against input size, with growth exponents.
+
+Each cell is one step of the latency suite (``suites.latency.measure_step``: same step, same
+timer, same meters) at one input size; rows past the largest size that fits are ``oom`` rows,
+which mark where a model's curve ends. ``tokens`` is the number of stage-1 tokens of the PVT
+layout, ``(H / 4) * (W / 4)``; every model's token count is proportional to the pixel count, so
+the fitted exponents do not depend on that choice.
+
+The report fits, per model (and mode, dtype, batch), the least-squares slope of
+``log(value)`` against ``log(tokens)`` over the ok rows: ``time_exponent`` for the median step time,
+``mem_exponent`` for ``step_mem_mib`` (the step's peak above the memory held between steps:
+activations, without the constant weights and optimizer state that would flatten the slope) and
+``peak_mem_exponent`` for the absolute allocator peak. Attention over all N tokens grows as N^2
+(exponent 2), a kernel whose cost is N log N fits an exponent just above 1; convolutions and
+windowed attention are linear (exponent 1). Small sizes underfill a GPU, so time exponents there
+read low: compare models over the same sizes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from suites.latency import (
+    FAVIT_VARIANTS,
+    MODES,
+    StepSpec,
+    TimingOptions,
+    measure_step,
+    parse_batch_size,
+    parse_dtype,
+    parse_img_size,
+    parse_mode,
+    parse_model_name,
+)
+from suites.suite import Axis, Cell, CellContext, Row, Suite
+
+PATCH_PX = 4  # stage-1 patch stride of the PVT layout: tokens = (H / 4) * (W / 4)
+DEFAULT_MODELS = (
+    *(f"favit_b1:{variant}{modifier}" for variant in FAVIT_VARIANTS for modifier in ("", "+sr1")),
+    "pvt_v2_b1",
+    "resnet50",
+    "deit_tiny",
+    "vit_small",
+    "swin_t",
+)
+QUICK_MODELS = tuple(
+    f"favit_b0:{variant}{modifier}" for variant in FAVIT_VARIANTS for modifier in ("", "+sr1")
+)
+GROUP_COLUMNS = ("model", "mode", "dtype", "batch_size")
+
+
+def stage1_tokens(img_size: int) -> int:
+    """Tokens of a square input at stage 1 of the PVT layout (stride-4 patch embedding)."""
+    return (img_size // PATCH_PX) ** 2
+
+
+def parse_fixed_batch(value: str | int) -> int:
+    """A positive batch size; the scaling suite varies the input, never the batch (no ``max``)."""
+    batch = parse_batch_size(value)
+    if not isinstance(batch, int):
+        raise ValueError(
+            f"bad batch_size {value!r}; valid: a positive integer (the scaling suite fixes the batch)"
+        )
+    return batch
+
+
+def measure(cell: Cell, ctx: CellContext) -> Row:
+    """One input size of one model: the latency suite's step row plus ``tokens``."""
+    spec = StepSpec.from_cell({**cell, "batch_size": parse_fixed_batch(cell["batch_size"])})
+    row = measure_step(spec, ctx, TimingOptions.for_device(ctx.device, ctx.quick, ctx.options))
+    return {"tokens": stage1_tokens(spec.img_size), **row}
+
+
+def fit_growth_exponent(tokens: Any, values: Any) -> float:
+    """Least-squares slope of log(values) against log(tokens); NaN with < 2 distinct sizes."""
+    x = np.asarray(tokens, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    x, y = x[keep], y[keep]
+    if np.unique(x).size < 2:
+        return float("nan")
+    slope, _intercept = np.polyfit(np.log(x), np.log(y), 1)
+    return float(slope)
+
+
+def _step_ms(table: Any) -> Any:
+    is_train = table["mode"] == "train"
+    train = table.get("train_step_time", np.nan)
+    infer = table.get("infer_step_time", np.nan)
+    return table.assign(step_ms=np.where(is_train, train, infer)).astype({"step_ms": float})
+
+
+def fit_exponents(table: Any) -> Any:
+    """One row per (model, mode, dtype, batch_size): sizes measured, first OOM size, exponents."""
+    import pandas as pd
+
+    table = table.copy()
+    if "tokens" not in table:
+        table["tokens"] = [stage1_tokens(int(s)) for s in table["img_size"]]
+    status = table["status"] if "status" in table else pd.Series("ok", index=table.index)
+    ok = _step_ms(table[status == "ok"])
+    records = []
+    for key, group in table.groupby(list(GROUP_COLUMNS), sort=True):
+        rows = ok.loc[ok.index.intersection(group.index)]
+        oom_sizes = group.loc[status.loc[group.index] == "oom", "img_size"].astype(int)
+        record = dict(zip(GROUP_COLUMNS, key, strict=True))
+        record.update(
+            n_sizes=len(rows),
+            min_img_size=int(rows["img_size"].min()) if len(rows) else np.nan,
+            max_img_size=int(rows["img_size"].max()) if len(rows) else np.nan,
+            first_oom_img_size=int(oom_sizes.min()) if len(oom_sizes) else np.nan,
+            time_exponent=fit_growth_exponent(rows["tokens"], rows["step_ms"]),
+            mem_exponent=fit_growth_exponent(rows["tokens"], rows.get("step_mem_mib", np.nan)),
+            peak_mem_exponent=fit_growth_exponent(rows["tokens"], rows.get("peak_mem_mib", np.nan)),
+        )
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def _plot_loglog(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
+    import seaborn as sns
+
+    from suites.report import save_figure
+
+    data = ok.dropna(subset=[y])
+    data = data[data[y] > 0]
+    if data.empty:
+        return
+    grid = sns.relplot(
+        data=data, x="tokens", y=y, hue="model", col="mode", row="dtype", kind="line", marker="o",
+        facet_kws={"sharey": False},
+    )  # fmt: skip
+    grid.set(xscale="log", yscale="log")
+    grid.set_axis_labels("stage-1 tokens (H/4 x W/4)", ylabel)
+    save_figure(grid.figure, path_stem)
+
+
+def report(table: Any, run_dir: Path) -> None:
+    """Exponent table (.md/.tex/.csv) and log-log plots of memory and time against tokens."""
+    from suites.report import plot_style, write_table
+
+    run_dir = Path(run_dir)
+    exponents = fit_exponents(table)
+    if exponents.empty:
+        return
+    exponents.to_csv(run_dir / "scaling_exponents.csv", index=False)
+    write_table(
+        exponents,
+        run_dir / "scaling_exponents",
+        caption=(
+            "Growth exponents: least-squares slope of log(step time) and log(step memory above the "
+            "between-step baseline) against log(stage-1 tokens). 2 = quadratic in tokens, 1 = linear."
+        ),
+        digits={"time_exponent": 2, "mem_exponent": 2, "peak_mem_exponent": 2, "n_sizes": 0,
+                "min_img_size": 0, "max_img_size": 0, "first_oom_img_size": 0},
+    )  # fmt: skip
+    ok = _step_ms(table[table["status"] == "ok"] if "status" in table else table)
+    if ok.empty:
+        return
+    if "tokens" not in ok:
+        ok["tokens"] = [stage1_tokens(int(s)) for s in ok["img_size"]]
+    plot_style()
+    _plot_loglog(ok, "step_ms", "step time (ms, median)", run_dir / "time_vs_tokens")
+    _plot_loglog(
+        ok, "step_mem_mib", "step memory above baseline (MiB)", run_dir / "memory_vs_tokens"
+    )
+
+
+SUITE = Suite(
+    name="scaling",
+    description="Memory and step time against input size (tokens) up to the largest that fits; growth exponents.",
+    axes=(
+        Axis(
+            "model",
+            DEFAULT_MODELS,
+            quick=QUICK_MODELS,
+            kind=parse_model_name,
+            help="baselines name; FaViT variants with and without +sr1, and any-size baselines",
+        ),
+        Axis(
+            "img_size",
+            (224, 320, 384, 448, 512, 640, 768, 1024),
+            quick=(32, 48, 64, 96),
+            kind=parse_img_size,
+            help="input pixels per side",
+        ),
+        Axis("batch_size", (8,), quick=(1,), kind=parse_fixed_batch, help="fixed batch size"),
+        Axis(
+            "dtype", ("bf16",), quick=("fp32",), choices=("fp32", "bf16", "fp16"), kind=parse_dtype
+        ),
+        Axis(
+            "mode",
+            ("train",),
+            quick=("infer",),
+            choices=MODES,
+            kind=parse_mode,
+            help="train (forward + backward + AdamW) or infer",
+        ),
+    ),
+    measure=measure,
+    report=report,
+    examples=(
+        "python bench.py --suite scaling --quick",
+        "python bench.py --suite scaling --models favit_b1:sdpa,favit_b1:sdpa+sr1 --mode train,infer",
+    ),
+)

@@ -1,0 +1,89 @@
+"""The scaling suite: exponent fits on synthetic rows, the report, bad axis values."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from suites import scaling
+
+
+def _synthetic_rows() -> pd.DataFrame:
+    rows = []
+    for img in (224, 320, 448, 640, 1024):
+        tokens = scaling.stage1_tokens(img)
+        rows.append(dict(model="quadratic", img_size=img, batch_size=8, dtype="bf16", mode="train", status="ok",
+                         tokens=tokens, train_step_time=3e-6 * tokens**2, step_mem_mib=2e-4 * tokens**2,
+                         peak_mem_mib=50.0 + 2e-4 * tokens**2))  # fmt: skip
+        ok = img <= 640
+        rows.append(dict(model="linear", img_size=img, batch_size=8, dtype="bf16", mode="train",
+                         status="ok" if ok else "oom", tokens=tokens,
+                         train_step_time=0.01 * tokens if ok else float("nan"),
+                         step_mem_mib=0.5 * tokens**1.25 if ok else float("nan"),
+                         peak_mem_mib=0.5 * tokens**1.25 if ok else float("nan")))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_stage1_tokens():
+    assert scaling.stage1_tokens(224) == 56 * 56 == 3136
+
+
+def test_fit_recovers_known_exponents_exactly():
+    tokens = [3136, 6400, 12544, 25600]
+    assert scaling.fit_growth_exponent(tokens, [7 * n**1.5 for n in tokens]) == pytest.approx(
+        1.5, abs=1e-12
+    )
+    assert scaling.fit_growth_exponent(tokens, [n * math.log(n) for n in tokens]) == pytest.approx(
+        1 + 1 / math.log(math.sqrt(3136 * 25600)), abs=0.01
+    )  # N log N fits an exponent just above 1
+    assert math.isnan(scaling.fit_growth_exponent([3136], [1.0]))
+    assert math.isnan(scaling.fit_growth_exponent([3136, 3136], [1.0, 2.0]))
+
+
+def test_fit_exponents_per_model_marks_the_first_oom():
+    table = scaling.fit_exponents(_synthetic_rows()).set_index("model")
+    assert table.loc["quadratic", "time_exponent"] == pytest.approx(2.0, abs=1e-9)
+    assert table.loc["quadratic", "mem_exponent"] == pytest.approx(2.0, abs=1e-9)
+    assert table.loc["quadratic", "peak_mem_exponent"] < 2.0  # the constant 50 MiB flattens it
+    assert table.loc["linear", "time_exponent"] == pytest.approx(1.0, abs=1e-9)
+    assert table.loc["linear", "mem_exponent"] == pytest.approx(1.25, abs=1e-9)
+    assert table.loc["linear", "n_sizes"] == 4
+    assert table.loc["linear", "max_img_size"] == 640
+    assert table.loc["linear", "first_oom_img_size"] == 1024
+    assert math.isnan(table.loc["quadratic", "first_oom_img_size"])
+
+
+def test_report_writes_exponent_table_and_plots(tmp_path):
+    scaling.report(_synthetic_rows(), tmp_path)
+    assert "time_exponent" in (tmp_path / "scaling_exponents.md").read_text()
+    assert (tmp_path / "scaling_exponents.tex").exists()
+    written = pd.read_csv(tmp_path / "scaling_exponents.csv")
+    assert set(written["model"]) == {"quadratic", "linear"}
+    for stem in ("time_vs_tokens", "memory_vs_tokens"):
+        assert (tmp_path / f"{stem}.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("axis", "value", "message"),
+    [
+        ("batch_size", "max", "bad batch_size 'max'; valid: a positive integer"),
+        ("batch_size", "-1", "bad batch_size '-1'"),
+        ("img_size", "big", "bad img_size 'big'"),
+        ("mode", "eval", "bad mode 'eval'; valid: infer, train"),
+        ("dtype", "int8", "bad dtype 'int8'; valid: fp32, bf16, fp16"),
+        ("model", "favit_b9", "favit_b9"),
+    ],
+)
+def test_bad_axis_values_are_rejected(axis, value, message):
+    with pytest.raises(ValueError, match=message):
+        scaling.SUITE.axis(axis).kind(value)
+
+
+def test_default_matrix_covers_every_variant_with_and_without_spatial_reduction():
+    models = scaling.SUITE.axis("model").default
+    for variant in ("probsparse_seed", "probsparse", "dense", "sdpa"):
+        assert f"favit_b1:{variant}" in models and f"favit_b1:{variant}+sr1" in models
+    for name in (*models, *scaling.SUITE.axis("model").quick):
+        scaling.parse_model_name(name)  # every default name is one baselines knows

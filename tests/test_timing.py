@@ -1,0 +1,141 @@
+"""suites.timing: statistics, the step timer on a fake clock, OOM back-off, the cached device peak."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from suites import timing
+
+
+class FakeClock:
+    """A host clock that advances only when a fake step says how long it took."""
+
+    def __init__(self) -> None:
+        self.now_s = 100.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def test_stats_of_known_samples():
+    stats = timing.TimingStats.from_samples([float(v) for v in range(1, 11)])  # 1..10 ms
+    assert stats.n == 10
+    assert stats.median_ms == 5.5
+    assert stats.p10_ms == pytest.approx(1.9)  # linear: 1 + 0.1 * 9 * (2 - 1)
+    assert stats.p90_ms == pytest.approx(9.1)
+    assert stats.mean_ms == 5.5
+    assert stats.cv == pytest.approx(np.std(np.arange(1, 11)) / 5.5)
+    assert stats.p10_ms <= stats.median_ms <= stats.p90_ms
+
+
+def test_stats_reject_empty():
+    with pytest.raises(ValueError, match="non-empty"):
+        timing.TimingStats.from_samples([])
+
+
+def test_pooled_rounds_and_repeat_spread():
+    first = timing.TimingStats.from_samples([10.0, 10.0, 10.0])
+    second = timing.TimingStats.from_samples([11.0, 11.0, 11.0])
+    assert timing.repeat_spread_pct(first, second) == pytest.approx(100 / 10.5)
+    assert timing.repeat_spread_pct(first, first) == 0
+    pooled = first.pooled_with(second)
+    assert pooled.n == 6 and pooled.median_ms == 10.5
+
+
+def test_time_steps_on_a_fake_clock_excludes_warmup():
+    clock = FakeClock()
+    durations_s = iter(
+        [5.0, 5.0] + [0.001 * k for k in range(1, 6)]
+    )  # 2 warm-up steps, then 1..5 ms
+    calls = []
+
+    def step():
+        calls.append(1)
+        clock.now_s += next(durations_s)
+
+    stats = timing.time_steps(step, "cpu", warmup_steps=2, timed_steps=5, clock=clock)
+    assert len(calls) == 7
+    assert stats.n == 5
+    assert stats.samples_ms == pytest.approx((1.0, 2.0, 3.0, 4.0, 5.0))
+    assert stats.median_ms == pytest.approx(3.0)
+
+
+def test_time_steps_extends_a_round_to_min_round_s():
+    clock = FakeClock()
+
+    def step():
+        clock.now_s += 0.01  # 10 ms per step
+
+    stats = timing.time_steps(
+        step, "cpu", warmup_steps=4, timed_steps=5, min_round_s=1.0, clock=clock
+    )
+    assert stats.n == 100  # 1 s / 10 ms
+    capped = timing.time_steps(
+        step, "cpu", warmup_steps=4, timed_steps=5, min_round_s=1.0, max_steps=30, clock=clock
+    )
+    assert capped.n == 30
+
+
+def test_busy_share_is_nan_on_cpu_and_interval_union_counts_overlap_once():
+    assert math.isnan(timing.gpu_busy_share(lambda: None, "cpu"))
+    assert timing._interval_union_ns([(0, 10), (5, 15), (20, 30), (21, 22)]) == 25
+    assert timing._interval_union_ns([]) == 0
+
+
+def _oom_above(limit: int, tried: list[int]):
+    def try_batch(batch: int) -> str:
+        tried.append(batch)
+        if batch > limit:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (batch {batch})")
+        return f"step at {batch}"
+
+    return try_batch
+
+
+@pytest.mark.parametrize("limit", [1, 37, 48, 100, 255])
+def test_find_max_batch_finds_the_largest_that_fits(limit):
+    tried: list[int] = []
+    batch, result = timing.find_max_batch(_oom_above(limit, tried), start_batch=256)
+    assert batch == limit and result == f"step at {limit}"
+    assert tried[0] == 256 and tried[1] == 192  # timm's decay ladder first
+
+
+def test_find_max_batch_keeps_start_when_it_fits_and_raises_when_nothing_fits():
+    tried: list[int] = []
+    assert timing.find_max_batch(_oom_above(1000, tried), start_batch=64)[0] == 64
+    assert tried == [64]
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        timing.find_max_batch(_oom_above(0, []), start_batch=8)
+
+
+def test_find_max_batch_propagates_other_errors():
+    def broken(batch: int) -> None:
+        raise ValueError("not an OOM")
+
+    with pytest.raises(ValueError, match="not an OOM"):
+        timing.find_max_batch(broken, start_batch=8)
+
+
+def test_device_peak_is_measured_once_per_run(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_measure(device):
+        calls.append(device)
+        return timing.DevicePeak(timing.device_name(device), "bfloat16", 8192, 10, 123.0)
+
+    monkeypatch.setattr(timing, "measure_matmul_tflops", fake_measure)
+    first = timing.device_peak_tflops(tmp_path, "cpu")
+    second = timing.device_peak_tflops(tmp_path, "cpu")
+    assert first == second and first.tflops == 123.0 and len(calls) == 1
+    cached = json.loads((tmp_path / "device_peak.json").read_text())
+    assert cached[timing.device_name("cpu")]["tflops"] == 123.0
+
+
+def test_matmul_rate_is_positive_on_cpu():
+    peak = timing.measure_matmul_tflops("cpu", size=64, reps=3)
+    assert peak.tflops > 0 and peak.size == 64 and peak.dtype == "bfloat16" and peak.reps == 3
