@@ -1,0 +1,401 @@
+"""The FLOPs suite: parameters, MACs and FLOPs of every compared model, beside the published figures.
+
+Per cell (one model at one input size, batch 1, fp32, eval mode) it counts one forward pass twice:
+
+- fvcore (``FlopCountAnalysis``, **MACs**): ``fvcore_gmacs``, and the ops it skipped with their
+  counts (``fvcore_skipped_ops``). fvcore has no handle for ``scaled_dot_product_attention``; we
+  register one with the exact formula (``suites.flop_count.sdpa_macs``), so fused attention is
+  **counted**, and ``:sdpa`` agrees with ``:dense`` (both count Q K^T and A V; the softmax and the
+  scaling multiply are skipped in both).
+- torch.utils.flop_counter (``FlopCounterMode``, **FLOPs = 2 x MACs**): ``flop_counter_gflops``,
+  and the executed ops it has no formula for (``flop_counter_uncounted_ops``: softmax, norms,
+  gather, topk, pooling, elementwise...). ``flop_counter_attn_gmacs`` is its count of attention
+  matmuls (bmm and SDPA kernels), in MACs.
+
+For FaViT it adds the analytic attention count (``favit.attention_macs``: Q K^T and A V of every
+branch, ``attn_analytic_gmacs``), the official repository's hand-written attention term
+(``official_attn_formula_gmacs``, from its get_flops.py), and a per-stage breakdown
+(``stage{i}_gmacs`` from fvcore's ``by_module()``, ``stage{i}_attn_analytic_gmacs``). Every module's
+fvcore MACs also go to ``cells/<cell>/modules.csv``.
+
+Published figures (``baselines.info``) are MACs at 224x224 (papers print them as "FLOPs");
+``gmacs_vs_published`` = fvcore_gmacs / published_gmacs, only at 224x224.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+import baselines
+from suites.flop_count import (
+    FvcoreCount,
+    flop_counter_count,
+    format_ops,
+    fvcore_count,
+    parameter_count,
+)
+from suites.report import plot_style, save_figure, write_table
+from suites.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite, image_hw, image_size
+
+GIGA = 1e9
+PUBLISHED_HW = (224, 224)
+NUM_STAGES = 4
+WINDOW_TOKENS = 49  # the official formula's 7x7 window
+ATTENTION_OPS = (
+    "aten.bmm",
+    "aten.baddbmm",
+    "aten._scaled_dot_product_flash_attention",
+    "aten._scaled_dot_product_efficient_attention",
+    "aten._scaled_dot_product_cudnn_attention",
+    "aten._scaled_dot_product_flash_attention_for_cpu",
+    "aten._scaled_dot_product_fused_attention_overrideable",
+    "aten._flash_attention_forward",
+    "aten._efficient_attention_forward",
+)
+FAVIT_QUICK = ("favit_b0:probsparse_seed", "favit_b0:probsparse", "favit_b0:dense", "favit_b0:sdpa")
+
+
+def default_models() -> list[str]:
+    """Every FaViT B0-B3 in each global-attention variant, B1 also without spatial reduction, baselines."""
+    import favit
+
+    out = [f"{m}:{a}" for m in baselines.FAVIT_MODELS for a in favit.GLOBAL_ATTN_CHOICES]
+    out += [f"favit_b1:{a}+sr1" for a in favit.GLOBAL_ATTN_CHOICES]
+    return out + list(baselines.REFERENCE_MODELS)
+
+
+def quick_models() -> list[str]:
+    """A CPU-friendly subset: FaViT-B0 in each variant and without reduction, three small baselines."""
+    return [*FAVIT_QUICK, "favit_b0:dense+sr1", "deit_tiny", "pvt_v2_b0", "resnet50"]
+
+
+def _check_model(name: str) -> str:
+    baselines.validate_name(name)
+    return name
+
+
+# --- FaViT analytic counts ------------------------------------------------------------------------
+
+
+def favit_default_global_attn() -> str:
+    import favit
+
+    return inspect.signature(favit.create_model).parameters["global_attn"].default
+
+
+def favit_attention_macs_per_stage(name: str, hw: tuple[int, int]) -> list[int]:
+    """Analytic MACs of Q K^T and A V, all branches, all blocks of each stage, for one image."""
+    import favit
+
+    parsed = baselines.parse_favit_name(name)
+    attn = parsed.global_attn or favit_default_global_attn()
+    sr = (1,) * NUM_STAGES if parsed.sr1 else None
+    out = []
+    for geometry in favit.stage_geometry(parsed.model, hw, sr_ratios=sr):
+        macs = favit.attention_macs(geometry, attn)
+        # global_sample_qk is already part of global_qk
+        per_block = sum(v for k, v in macs.items() if k != "global_sample_qk")
+        out.append(per_block * geometry.depth)
+    return out
+
+
+def official_attention_formula_macs(name: str, hw: tuple[int, int]) -> int:
+    """The attention term FaViT's official get_flops.py adds to mmcv's module count.
+
+    Per block of a stage with map h x w, dim C and reduction r (official code, MACs):
+    ``2*h*w*49*(C//16*14)`` for the window branches + ``2*h*w*(h//r)*(w//r)*(C//16*2)`` for the
+    global branch, with h = H//4, H//8, ... and the [2, 7, 7] channel split in every stage.
+    """
+    import favit
+
+    parsed = baselines.parse_favit_name(name)
+    sr = (1,) * NUM_STAGES if parsed.sr1 else None
+    total = 0
+    for i, geometry in enumerate(favit.stage_geometry(parsed.model, hw, sr_ratios=sr)):
+        h, w, r, dim = hw[0] // 4 // 2**i, hw[1] // 4 // 2**i, geometry.sr_ratio, geometry.dim
+        window = 2 * h * w * WINDOW_TOKENS * (dim // 16 * 14)
+        global_ = 2 * h * w * (h // r) * (w // r) * (dim // 16 * 2)
+        total += (window + global_) * geometry.depth
+    return total
+
+
+def depthwise_conv_macs(model: nn.Module, counted: FvcoreCount) -> int:
+    """fvcore MACs of grouped convolutions (depthwise: groups == in_channels)."""
+    return sum(
+        counted.by_module_macs.get(n, 0)
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Conv2d) and m.groups > 1
+    )
+
+
+# --- one cell -------------------------------------------------------------------------------------
+
+
+def measure(cell: Cell, ctx: CellContext) -> Row:
+    """Count parameters, fvcore MACs and flop_counter FLOPs of one forward pass at batch 1."""
+    name = cell["model"]
+    hw = image_hw(cell["img_size"])
+    try:
+        baselines.check_input(name, hw)
+    except baselines.UnsupportedInput as error:
+        raise CellSkipped(str(error)) from error
+    model_info = baselines.info(name)
+    model = baselines.create(name, num_classes=1000, img_size=hw).eval().to(ctx.device)
+    images = torch.randn(1, 3, *hw, device=ctx.device)
+    with torch.no_grad():
+        fv = fvcore_count(model, (images,))
+        fc = flop_counter_count(model, (images,))
+    params = parameter_count(model)
+    published = model_info.published
+    at_published_size = hw == PUBLISHED_HW
+    fvcore_gmacs = fv.total_macs / GIGA
+    row: Row = {
+        "family": model_info.family,
+        "model_id": model_info.model_id,
+        "img_h": hw[0],
+        "img_w": hw[1],
+        "params": params,
+        "param_count": params / 1e6,
+        "fvcore_gmacs": fvcore_gmacs,
+        "fvcore_skipped_ops": format_ops(fv.skipped_ops),
+        "flop_counter_gflops": fc.total_flops / GIGA,
+        "flop_counter_gmacs": fc.total_flops / 2 / GIGA,
+        "flop_counter_attn_gmacs": sum(fc.by_op_flops.get(op, 0) for op in ATTENTION_OPS)
+        / 2
+        / GIGA,
+        "flop_counter_uncounted_ops": format_ops(fc.uncounted_ops),
+        "depthwise_conv_gmacs": depthwise_conv_macs(model, fv) / GIGA,
+        "published_params_m": published.params_m,
+        "published_gmacs": published.gmacs,
+        "params_vs_published": params / 1e6 / published.params_m,
+        "gmacs_vs_published": fvcore_gmacs / published.gmacs if at_published_size else math.nan,
+    }
+    if model_info.family == "favit":
+        attn = favit_attention_macs_per_stage(name, hw)
+        row["attn_analytic_gmacs"] = sum(attn) / GIGA
+        row["official_attn_formula_gmacs"] = official_attention_formula_macs(name, hw) / GIGA
+        for i in range(NUM_STAGES):
+            row[f"stage{i + 1}_gmacs"] = fv.by_module_macs.get(f"stages.{i}", 0) / GIGA
+            row[f"stage{i + 1}_attn_analytic_gmacs"] = attn[i] / GIGA
+    modules = pd.DataFrame(
+        {"module": list(fv.by_module_macs), "fvcore_macs": list(fv.by_module_macs.values())}
+    )
+    modules.to_csv(ctx.artifact_dir / "modules.csv", index=False)
+    return row
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def _gm(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _op_names(ops_text: Any) -> list[str]:
+    if not isinstance(ops_text, str) or not ops_text:
+        return []
+    return [
+        part.split(" x")[0].replace("aten::", "").replace("aten.", "")
+        for part in ops_text.split("; ")
+    ]
+
+
+def _reference_row(table: pd.DataFrame, row: pd.Series, attn: str) -> pd.Series | None:
+    """The same FaViT size, input and reduction with global attention ``attn`` (e.g. dense)."""
+    parsed = baselines.parse_favit_name(row["model"])
+    wanted = f"{parsed.model}:{attn}" + ("+sr1" if parsed.sr1 else "")
+    match = table[(table["model"] == wanted) & (table["img_size"] == row["img_size"])]
+    return None if match.empty else match.iloc[0]
+
+
+def difference_notes(row: pd.Series, table: pd.DataFrame) -> str:
+    """Why our count differs from the published one, from this row's measured columns only."""
+    notes = []
+    if (row["img_h"], row["img_w"]) != PUBLISHED_HW:
+        notes.append(f"measured at {row['img_h']}x{row['img_w']}, published at 224x224: no ratio")
+    elif not math.isnan(row["gmacs_vs_published"]):
+        notes.append(f"ours/published {row['gmacs_vs_published']:.2f}")
+    extra = row["fvcore_gmacs"] - row["flop_counter_gmacs"]
+    if abs(extra) >= 5e-4:
+        notes.append(
+            f"fvcore counts {_gm(extra)} GMACs more than flop_counter (norms, pooling it has handles for)"
+        )
+    skipped = _op_names(row["fvcore_skipped_ops"])
+    if skipped:
+        notes.append("fvcore skipped: " + ", ".join(skipped))
+    if row["depthwise_conv_gmacs"] > 0:
+        share = row["depthwise_conv_gmacs"] / row["fvcore_gmacs"]
+        notes.append(
+            f"depthwise/grouped convs {_gm(row['depthwise_conv_gmacs'])} GMACs ({share:.1%}), counted"
+        )
+    if abs(row["params_vs_published"] - 1) > 0.02:
+        notes.append(f"params {row['params_vs_published']:.3f}x published")
+    if row["family"] == "favit":
+        parsed = baselines.parse_favit_name(row["model"])
+        if parsed.sr1:
+            notes.append("sr=1: global branch attends over all tokens, not the published design")
+        notes.append(
+            f"attention matmuls: analytic {_gm(row['attn_analytic_gmacs'])}, counted "
+            f"{_gm(row['flop_counter_attn_gmacs'])}, official formula {_gm(row['official_attn_formula_gmacs'])} GMACs"
+        )
+        attn = parsed.global_attn or favit_default_global_attn()
+        dense = _reference_row(table, row, "dense") if attn != "dense" else None
+        if dense is not None:
+            delta = row["fvcore_gmacs"] - dense["fvcore_gmacs"]
+            notes.append(f"{delta:+.3f} GMACs vs :dense")
+    return "; ".join(notes)
+
+
+def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Our figures beside the published ones, one row per model and size, with the notes."""
+    ok = table[table["status"] == "ok"].copy()
+    ok["notes"] = [difference_notes(row, ok) for _, row in ok.iterrows()]
+    columns = {
+        "model": "model",
+        "img_size": "img_size",
+        "param_count": "params_m",
+        "published_params_m": "published_params_m",
+        "fvcore_gmacs": "fvcore_gmacs",
+        "flop_counter_gmacs": "flop_counter_gmacs",
+        "published_gmacs": "published_gmacs",
+        "gmacs_vs_published": "gmacs_vs_published",
+        "notes": "notes",
+    }
+    return ok[list(columns)].rename(columns=columns).reset_index(drop=True)
+
+
+def stage_table(table: pd.DataFrame) -> pd.DataFrame:
+    """FaViT per stage: fvcore MACs of the stage and the analytic attention MACs within it."""
+    ok = table[(table["status"] == "ok") & (table["family"] == "favit")]
+    columns = ["model", "img_size"]
+    for i in range(1, NUM_STAGES + 1):
+        columns += [f"stage{i}_gmacs", f"stage{i}_attn_analytic_gmacs"]
+    return ok[[c for c in columns if c in ok.columns]].reset_index(drop=True)
+
+
+def sources_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Where each published figure comes from and what it counts."""
+    rows = []
+    seen = set()
+    for name in table["model"]:
+        try:
+            model_info = baselines.info(name)
+        except ValueError:
+            continue
+        key = model_info.model_id
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append(
+            {
+                "model": key,
+                "published_params_m": model_info.published.params_m,
+                "published_gmacs": model_info.published.gmacs,
+                "source": model_info.published.source,
+                "convention": model_info.published.convention,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def gmacs_bar_chart(table: pd.DataFrame, run_dir: Path) -> list[Path]:
+    """Bars of GMACs at 224x224 per model: fvcore, flop_counter / 2, published."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    ok = table[(table["status"] == "ok") & (table["img_h"] == 224) & (table["img_w"] == 224)]
+    if ok.empty:
+        return []
+    long = ok.melt(
+        id_vars="model",
+        value_vars=["fvcore_gmacs", "flop_counter_gmacs", "published_gmacs"],
+        var_name="count",
+        value_name="GMACs",
+    )
+    long["count"] = long["count"].map(
+        {
+            "fvcore_gmacs": "ours: fvcore",
+            "flop_counter_gmacs": "ours: flop_counter / 2",
+            "published_gmacs": "published",
+        }
+    )
+    plot_style()
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(ok) * 1.5 + 1.5))
+    sns.barplot(data=long, y="model", x="GMACs", hue="count", ax=ax, orient="h")
+    ax.set_xlabel("GMACs per image at 224x224 (multiply-accumulates)")
+    ax.set_ylabel("")
+    ax.legend(title="", loc="lower right")
+    return save_figure(fig, run_dir / "gmacs_vs_published")
+
+
+def report(table: pd.DataFrame, run_dir: Path) -> None:
+    """``flops.md/.tex`` (ours vs published, with notes), ``flops_stages``, ``flops_sources``, bar chart."""
+    run_dir = Path(run_dir)
+    if "status" not in table.columns or not (table["status"] == "ok").any():
+        return
+    caption = (
+        "Parameters and compute per image, batch 1. fvcore and the published figures count MACs "
+        "(papers print them as FLOPs); flop_counter counts FLOPs = 2 x MACs and is shown / 2. "
+        "fused attention (SDPA) is counted with an exact handle in both counters."
+    )
+    digits = {"params_m": 2, "published_params_m": 1, "published_gmacs": 1}
+    default = 3
+    comp = comparison_table(table)
+    write_table(
+        comp,
+        run_dir / "flops",
+        caption=caption,
+        digits={c: digits.get(c, default) for c in comp.columns},
+    )
+    stages = stage_table(table)
+    if not stages.empty:
+        write_table(
+            stages,
+            run_dir / "flops_stages",
+            caption="FaViT per stage: fvcore GMACs and analytic attention GMACs",
+            digits=3,
+        )
+    write_table(
+        sources_table(table),
+        run_dir / "flops_sources",
+        caption="Published figures: source and counting convention",
+        digits=1,
+    )
+    gmacs_bar_chart(table, run_dir)
+
+
+SUITE = Suite(
+    name="flops",
+    description="parameters, fvcore MACs and flop_counter FLOPs (with the ops each skipped), analytic attention and per-stage counts, beside the published figures",
+    axes=[
+        Axis(
+            "model",
+            default=default_models(),
+            quick=quick_models(),
+            kind=_check_model,
+            help="a name from baselines.names() or favit_bX:<attn>[+sr1][+seed_compat]",
+        ),
+        Axis(
+            "img_size",
+            default=[224],
+            quick=[224],
+            kind=image_size,
+            help="input size, 224 or WxH like 320x224; published figures are at 224",
+        ),
+    ],
+    measure=measure,
+    report=report,
+    cell_timeout_s=600.0,
+    examples=(
+        "python bench.py --suite flops",
+        "python bench.py --suite flops --quick",
+        "python bench.py --suite flops --set model=favit_b1:dense,favit_b1:sdpa --set img_size=224,384",
+    ),
+)
