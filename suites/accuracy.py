@@ -1,0 +1,380 @@
+"""The accuracy suite: train on CIFAR-10 and report the final-epoch top-1 (``--suite accuracy``).
+
+Recipes (overridable as axes, e.g. ``--set epochs=5 --set lr=5e-4``; ``-`` keeps the recipe's value;
+the ``extra`` axis sets the rest, e.g. ``--set extra=mixup_alpha:0.8+cutmix_alpha:1``):
+
+- ``seed``: the seed's published recipe (SEED-NOTES, ``New_WN_PY.py``): images upsampled to 224 by
+  timm's RandomResizedCrop (bicubic, scale 0.08-1) + flip, RandAugment ``rand-m9-mstd0.5-inc1``,
+  random erasing 0.25 (pixel mode), ImageNet mean/std; batch 128; AdamW 1e-3, wd 0.05; 30 epochs,
+  5 warmup then cosine per epoch; label smoothing 0.1; no Mixup/CutMix; EMA 0.999; test images
+  resized to 224 and normalised. The seed passes ``color_jitter=0.4`` to timm's
+  ``create_transform``, which ignores it when ``auto_augment`` is set, so jitter is 0 here.
+- ``native32``: 32x32 inputs, a recipe for small images: batch 512 and lr 2e-3 (1e-3 at 128,
+  scaled by the square root of the batch ratio), wd 0.05, 30 epochs with 3 warmup, random crop
+  with 4 px zero padding + flip, light RandAugment ``rand-m6-n1-mstd0.5-inc1``, no erasing, label
+  smoothing 0.1, EMA 0.999.
+
+The quick profile (``--quick``) is a smoke run: favit_b0 at 32 px, 256 training and 128 test
+images, 1 epoch, on the JPEG pack when present, else on synthetic images. Its rows say
+``smoke_run=True``; its accuracies mean nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from suites.augment import AugmentConfig
+from suites.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
+from suites.training import EPOCHS_CSV, TrainConfig, train
+
+DEFAULT_DATA = "data/cifar10-jpeg.npz"
+FROM_RECIPE = "-"  # an override axis at this value keeps the recipe's setting
+QUICK_TRAIN_IMAGES = 256
+QUICK_TEST_IMAGES = 128
+
+RECIPES: dict[str, TrainConfig] = {
+    "seed": TrainConfig(
+        epochs=30,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=0.05,
+        warmup_epochs=5,
+        label_smoothing=0.1,
+        ema_decay=0.999,
+        img_size=224,
+        augment=AugmentConfig(
+            img_size=224,
+            crop="rrc",
+            interpolation="bicubic",
+            randaugment="rand-m9-mstd0.5-inc1",
+            color_jitter=0.0,
+            erase_prob=0.25,
+        ),
+    ),
+    "native32": TrainConfig(
+        epochs=30,
+        batch_size=512,
+        lr=2e-3,
+        weight_decay=0.05,
+        warmup_epochs=3,
+        label_smoothing=0.1,
+        ema_decay=0.999,
+        img_size=32,
+        augment=AugmentConfig(
+            img_size=32,
+            crop="pad",
+            crop_padding=4,
+            randaugment="rand-m6-n1-mstd0.5-inc1",
+            color_jitter=0.0,
+            erase_prob=0.0,
+        ),
+    ),
+}
+
+# override axes (one value each by default: FROM_RECIPE) -> converter
+OVERRIDES: dict[str, Any] = {
+    "epochs": int,
+    "batch_size": int,
+    "lr": float,
+    "weight_decay": float,
+    "warmup_epochs": int,
+    "img_size": int,
+    "ema_decay": float,
+}
+# fields the ``extra`` axis may set, as ``name:value+name:value`` -> (converter, config part)
+EXTRA_FIELDS: dict[str, tuple[Any, str]] = {
+    "label_smoothing": (float, "train"),
+    "amp": (str, "train"),
+    "randaugment": (str, "augment"),
+    "color_jitter": (float, "augment"),
+    "erase_prob": (float, "augment"),
+    "mixup_alpha": (float, "augment"),
+    "cutmix_alpha": (float, "augment"),
+}
+QUICK_VALUES = {"epochs": "1", "batch_size": "64", "warmup_epochs": "0"}
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = str(text).lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not a boolean; valid: on, off, true, false, 1, 0")
+
+
+def _convert(name: str, text: str, convert: Any) -> Any:
+    try:
+        return convert(text)
+    except ValueError as error:
+        raise ValueError(f"{name}={text!r} is not a valid {convert.__name__}") from error
+
+
+def parse_extra(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``"mixup_alpha:0.8+cutmix_alpha:1"`` -> (train changes, augment changes); FROM_RECIPE: none."""
+    train_changes: dict[str, Any] = {}
+    augment_changes: dict[str, Any] = {}
+    if text in (FROM_RECIPE, ""):
+        return train_changes, augment_changes
+    for item in text.split("+"):
+        name, _, value = item.partition(":")
+        if name not in EXTRA_FIELDS or not value:
+            raise ValueError(
+                f"extra item {item!r} is not valid; use name:value joined by '+', names: {', '.join(EXTRA_FIELDS)}"
+            )
+        convert, target = EXTRA_FIELDS[name]
+        converted = (
+            "" if name == "randaugment" and value == "off" else _convert(name, value, convert)
+        )
+        (train_changes if target == "train" else augment_changes)[name] = converted
+    return train_changes, augment_changes
+
+
+def build_config(cell: Cell, quick: bool = False, seed: int = 0) -> TrainConfig:
+    """The recipe named by ``cell['recipe']`` with the override axes (not FROM_RECIPE) applied."""
+    recipe_name = cell.get("recipe", "seed")
+    if recipe_name not in RECIPES:
+        raise ValueError(f"recipe {recipe_name!r} is not valid; choices: {', '.join(RECIPES)}")
+    recipe = RECIPES[recipe_name]
+    train_changes, augment_changes = parse_extra(str(cell.get("extra", FROM_RECIPE)))
+    train_changes.update(seed=seed, compile=_parse_bool(cell.get("compile", "off")))
+    for name, convert in OVERRIDES.items():
+        text = str(cell.get(name, FROM_RECIPE))
+        if text != FROM_RECIPE:
+            train_changes[name] = _convert(name, text, convert)
+    for name in ("img_size", "label_smoothing"):
+        if name in train_changes:
+            augment_changes[name] = train_changes[name]
+    augment = dataclasses.replace(recipe.augment, **augment_changes)
+    config = dataclasses.replace(recipe, augment=augment, **train_changes)
+    if quick:
+        config = dataclasses.replace(config, progress=False)
+    return config
+
+
+def _count_gmacs(model: torch.nn.Module, img_size: int, device: str) -> float:
+    """Multiply-accumulates per image at ``img_size`` (torch.utils.flop_counter counts 2 per MAC)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(1, 3, img_size, img_size, device=device))
+    model.train(was_training)
+    return counter.get_total_flops() / 2 / 1e9
+
+
+def measure(cell: Cell, ctx: CellContext) -> Row:
+    import baselines
+    from suites.data import load_cifar10, synthetic_cifar10
+
+    config = build_config(cell, quick=ctx.quick, seed=ctx.seed)
+    data_spec = str(cell.get("data", DEFAULT_DATA))
+    if ctx.quick and data_spec != "synthetic" and not Path(data_spec).exists():
+        data = synthetic_cifar10(QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES, seed=ctx.seed)
+    else:
+        data = load_cifar10(data_spec, download=_parse_bool(ctx.options.get("download", "off")))
+    train_images = int(cell.get("train_images", "0"))
+    test_images = int(cell.get("test_images", "0"))
+    data = dataclasses.replace(
+        data,
+        train=data.train.subset(train_images, ctx.seed),
+        test=data.test.subset(test_images, ctx.seed),
+    )
+    try:
+        model = baselines.create(cell["model"], num_classes=10, img_size=config.img_size)
+    except baselines.UnsupportedInput as error:
+        raise CellSkipped(str(error)) from error
+    device = ctx.device
+    model = model.to(device)
+    gmacs = _count_gmacs(model, config.img_size, device)
+    model_generator = None
+    if baselines.is_favit(cell["model"]):
+        import favit
+
+        model_generator = torch.Generator(device=device)
+        favit.set_generator(model, model_generator)
+    result = train(model, data, config, device, ctx.artifact_dir, model_generator=model_generator)
+    row = dict(result.summary)
+    row.update(
+        {
+            "infer_gmacs": gmacs,
+            "dataset": data.label,
+            "train_images": len(data.train),
+            "test_images": len(data.test),
+            "smoke_run": bool(ctx.quick),
+        }
+    )
+    return row
+
+
+def _learning_curves(table, run_dir: Path):
+    import pandas as pd
+
+    frames = []
+    for _, row in table.iterrows():
+        path = run_dir / "cells" / str(row["cell_id"]) / EPOCHS_CSV
+        if path.is_file():
+            frame = pd.read_csv(path)
+            frame["run"] = f"{row['model']} ({row['recipe']})"
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def report(table, run_dir: Path) -> None:
+    """accuracy.md/.tex, accuracy-vs-gmacs, accuracy-vs-time and learning-curves figures."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from suites.report import plot_style, save_figure, write_table
+
+    run_dir = Path(run_dir)
+    done = table[table["status"] == "ok"].copy()
+    if done.empty:
+        return
+    smoke = bool(done.get("smoke_run", False).astype(str).str.lower().eq("true").any())
+    done["train_wall_h"] = done["train_wall_s"].astype(float) / 3600
+    columns = [
+        "model",
+        "recipe",
+        "dataset",
+        "epochs",
+        "top1",
+        "top1_ema",
+        "top1_best_optimistic",
+        "best_epoch",
+        "train_wall_h",
+        "train_samples_per_sec",
+        "infer_gmacs",
+        "param_count",
+        "peak_mem_mib",
+    ]
+    caption = "CIFAR-10 top-1 (%) after the final epoch (top1, top1_ema: the result); top1_best_optimistic is the best epoch chosen on the test set."
+    if smoke:
+        caption = (
+            "SMOKE RUN (quick profile: tiny subset, 1 epoch) - these accuracies mean nothing. "
+            + caption
+        )
+    write_table(
+        done[[c for c in columns if c in done.columns]],
+        run_dir / "accuracy",
+        caption=caption,
+        digits={
+            "train_wall_h": 3,
+            "infer_gmacs": 3,
+            "param_count": 2,
+            "epochs": 0,
+            "best_epoch": 0,
+        },
+    )
+
+    plot_style()
+    done["label"] = done["model"].astype(str) + " (" + done["recipe"].astype(str) + ")"
+    for x_column, x_label, stem in (
+        ("infer_gmacs", "GMACs per image (training size)", "accuracy-vs-gmacs"),
+        ("train_wall_h", "training time (h)", "accuracy-vs-time"),
+    ):
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        sns.scatterplot(data=done, x=x_column, y="top1", hue="label", style="recipe", s=80, ax=ax)
+        for _, row in done.iterrows():
+            if not math.isnan(float(row[x_column])):
+                ax.annotate(
+                    str(row["model"]),
+                    (float(row[x_column]), float(row["top1"])),
+                    fontsize=8,
+                    xytext=(4, 4),
+                    textcoords="offset points",
+                )
+        ax.set(
+            xlabel=x_label, ylabel="top-1 (%), final epoch", title="SMOKE RUN" if smoke else None
+        )
+        ax.legend(fontsize=7, loc="best")
+        save_figure(fig, run_dir / stem)
+
+    curves = _learning_curves(done, run_dir)
+    if curves is not None:
+        long = curves.melt(
+            id_vars=["run", "epoch"],
+            value_vars=["test_acc", "test_acc_ema"],
+            var_name="weights",
+            value_name="top1",
+        )
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        sns.lineplot(data=long, x="epoch", y="top1", hue="run", style="weights", marker="o", ax=ax)
+        ax.set(xlabel="epoch", ylabel="test top-1 (%)", title="SMOKE RUN" if smoke else None)
+        ax.legend(fontsize=7, loc="best")
+        save_figure(fig, run_dir / "learning-curves")
+
+
+def _override_axis(name: str) -> Axis:
+    return Axis(
+        name,
+        default=[FROM_RECIPE],
+        quick=[QUICK_VALUES[name]] if name in QUICK_VALUES else None,
+        help=f"override the recipe's {name} ('{FROM_RECIPE}' keeps it)",
+    )
+
+
+SUITE = Suite(
+    name="accuracy",
+    description="CIFAR-10 training (seed recipe at 224 or native32): final-epoch top-1 of raw and EMA weights, wall time, img/s, GMACs, memory",
+    axes=[
+        Axis(
+            "model",
+            default=["favit_b1"],
+            quick=["favit_b0"],
+            help="a baselines name, e.g. favit_b1:probsparse_seed+seed_compat",
+        ),
+        Axis(
+            "recipe",
+            default=["seed"],
+            quick=["native32"],
+            choices=list(RECIPES),
+            help="training recipe",
+        ),
+        Axis(
+            "data",
+            default=[DEFAULT_DATA],
+            help="a .npz JPEG pack, a torchvision CIFAR-10 folder, or 'synthetic'",
+        ),
+        *[_override_axis(name) for name in OVERRIDES],
+        Axis(
+            "extra",
+            default=[FROM_RECIPE],
+            help=f"more overrides as name:value+name:value; names: {', '.join(EXTRA_FIELDS)}",
+        ),
+        Axis(
+            "compile",
+            default=["off"],
+            choices=["on", "off"],
+            help="torch.compile the training model",
+        ),
+        Axis(
+            "train_images",
+            default=["0"],
+            quick=[str(QUICK_TRAIN_IMAGES)],
+            help="random training subset size (0: all)",
+        ),
+        Axis(
+            "test_images",
+            default=["0"],
+            quick=[str(QUICK_TEST_IMAGES)],
+            help="random test subset size (0: all)",
+        ),
+    ],
+    measure=measure,
+    report=report,
+    cell_timeout_s=48 * 3600.0,
+    examples=(
+        "python bench.py --suite accuracy --quick",
+        "python bench.py --suite accuracy --models favit_b1:probsparse_seed+seed_compat --set recipe=seed",
+        "python bench.py --suite accuracy --models favit_b0,favit_b1,deit_tiny,pvt_v2_b1,swin_t,resnet50 --set recipe=native32",
+        "torchrun --nproc_per_node 2 bench.py --suite accuracy --set recipe=native32 --set epochs=5",
+    ),
+)
