@@ -341,5 +341,5 @@ def load_cifar10(data: str | Path, download: bool = False) -> Cifar10:
     if path.is_dir() or download:
         return load_torchvision_folder(path, download=download)
     raise DatasetError(
-        f"data {text!r} is neither a .npz JPEG pack, an existing CIFAR-10 folder (cifar-10-batches-py) nor 'synthetic'"
+        f"data {text!r} is neither a .npz JPEG pack, an existing CIFAR-10 folder (cifar-10-batches-py) nor 'synthetic' (a torchvision folder is fetched with download=True when online)"
     )
