@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -117,8 +118,11 @@ def fvcore_count(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> FvcoreCo
         .uncalled_modules_warnings(False)
         .tracer_warnings("none")
     )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript deprecation and tracer warnings
+        total_macs = int(analysis.total())
     return FvcoreCount(
-        total_macs=int(analysis.total()),
+        total_macs=total_macs,
         by_module_macs={k: int(v) for k, v in analysis.by_module().items()},
         skipped_ops=Counter(analysis.unsupported_ops()),
     )

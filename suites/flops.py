@@ -215,6 +215,13 @@ def _reference_row(table: pd.DataFrame, row: pd.Series, attn: str) -> pd.Series 
     return None if match.empty else match.iloc[0]
 
 
+def rounding_half_unit(published: float) -> float:
+    """Half of the last printed digit of a published figure: 0.6 -> 0.05, 4.09 -> 0.005."""
+    text = f"{published:g}"
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return 0.5 * 10.0**-decimals
+
+
 def difference_notes(row: pd.Series, table: pd.DataFrame) -> str:
     """Why our count differs from the published one, from this row's measured columns only."""
     notes = []
@@ -222,6 +229,9 @@ def difference_notes(row: pd.Series, table: pd.DataFrame) -> str:
         notes.append(f"measured at {row['img_h']}x{row['img_w']}, published at 224x224: no ratio")
     elif not math.isnan(row["gmacs_vs_published"]):
         notes.append(f"ours/published {row['gmacs_vs_published']:.2f}")
+        half_unit = rounding_half_unit(row["published_gmacs"])
+        if abs(row["fvcore_gmacs"] - row["published_gmacs"]) <= half_unit:
+            notes.append(f"within the published figure's rounding (+-{half_unit:g})")
     extra = row["fvcore_gmacs"] - row["flop_counter_gmacs"]
     if abs(extra) >= 5e-4:
         notes.append(
