@@ -81,6 +81,7 @@ METRIC_PATTERNS: tuple[tuple[str, str], ...] = (
     ("*_flops", "exact"),
     ("*_bytes", "exact"),
     ("*_elements", "exact"),
+    ("*_score_mib", "exact"),  # analytic size of score matrices (memory suite), not the allocator
     # GPU allocator / NVML memory
     ("*_mib", "memory"),
     ("*_gib", "memory"),
@@ -543,7 +544,7 @@ def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> 
             kind = kinds[column]
             b, n = base_row[column], new_row[column]
             if kind in judged and classes[kind].judged:
-                if both_ok:
+                if both_ok and not (_is_missing(b) and _is_missing(n)):  # a column this row lacks
                     comparisons.append(judge_metric(cell, column, kind, b, n, options, noise))
             elif (
                 kind != "spread"

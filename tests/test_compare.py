@@ -294,6 +294,7 @@ def test_repeated_rows_keep_the_last_and_warn(tmp_path):
         ("flop_counter_gflops", "exact"),
         ("attn_analytic_gmacs", "exact"),
         ("score_elements", "exact"),
+        ("stage_score_mib", "exact"),
         ("saved_for_backward_bytes", "exact"),
         ("acct_peak_live_mib", "exact"),
         ("global_acct_saved_mib", "exact"),
@@ -350,3 +351,15 @@ def test_compare_reads_the_runners_run_folders(tmp_path):
         not result.regressions and len(result.only_in_base) == 1
     )  # the size=3 cell (its status row)
     assert main([str(base), str(new), "--require-same-cells"]) == 1
+
+
+def test_a_metric_empty_in_both_runs_is_not_counted(tmp_path):
+    empty = {"acct_peak_live_mib": None}  # e.g. an analytic row has no tensor accounting
+    rows = make_rows(row0=empty, row1=empty, row2=empty)
+    code, report = run_compare(tmp_path, rows, rows)
+    assert code == 0 and "Unchanged: 21 metric(s) in 3 cell(s)" in report
+    # empty in NEW only: the figure went missing
+    code, report = run_compare(
+        tmp_path / "lost", make_rows(), make_rows(row1={"fvcore_gmacs": None})
+    )
+    assert code == 1 and "missing" in report.split("### Improvements")[0]
