@@ -549,7 +549,7 @@ def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> 
             elif (
                 kind != "spread"
                 and not (_is_missing(b) and _is_missing(n))
-                and (_is_missing(b) != _is_missing(n) or str(b) != str(n))
+                and _key_text(b) != _key_text(n)  # 1 and 1.0 are the same value
             ):
                 informational[column] = informational.get(column, 0) + 1
 
