@@ -193,7 +193,9 @@ class FaViT(nn.Module):
         self.config = config
         self.num_classes = config.num_classes
         self.num_features = config.embed_dims[-1]
-        rates = torch.linspace(0, config.drop_path_rate, sum(config.depths)).tolist()
+        total = sum(config.depths)
+        # stochastic depth grows linearly from 0 to drop_path_rate over all blocks
+        rates = [config.drop_path_rate * i / max(total - 1, 1) for i in range(total)]
         stages = []
         in_chans = config.in_chans
         for index, depth in enumerate(config.depths):
