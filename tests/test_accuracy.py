@@ -1,0 +1,123 @@
+"""The accuracy suite: recipes, overrides, one cell end to end with a stand-in model, its report."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from suites.accuracy import RECIPES, SUITE, build_config, parse_extra
+from suites.suite import CellContext
+
+
+def test_seed_recipe_is_the_published_one() -> None:
+    config = build_config({"recipe": "seed"})
+    assert (
+        config.epochs,
+        config.batch_size,
+        config.lr,
+        config.weight_decay,
+        config.warmup_epochs,
+    ) == (30, 128, 1e-3, 0.05, 5)
+    assert (config.label_smoothing, config.ema_decay, config.img_size) == (0.1, 0.999, 224)
+    augment = config.augment
+    assert (
+        augment.randaugment == "rand-m9-mstd0.5-inc1"
+        and augment.erase_prob == 0.25
+        and augment.interpolation == "bicubic"
+    )
+    assert not augment.mixing and augment.img_size == 224
+
+
+def test_axes_override_the_recipe() -> None:
+    cell = {
+        "recipe": "native32",
+        "epochs": "5",
+        "lr": "5e-4",
+        "img_size": "64",
+        "extra": "mixup_alpha:0.8+cutmix_alpha:1+randaugment:off",
+    }
+    config = build_config(cell, seed=7)
+    assert (config.epochs, config.lr, config.img_size, config.seed) == (5, 5e-4, 64, 7)
+    assert (
+        config.batch_size == RECIPES["native32"].batch_size
+    )  # "-" (not given) keeps the recipe's value
+    assert (
+        config.augment.img_size == 64 and config.augment.mixing and config.augment.randaugment == ""
+    )
+
+
+def test_bad_values_are_named() -> None:
+    with pytest.raises(ValueError, match="recipe 'fast' is not valid; choices: seed, native32"):
+        build_config({"recipe": "fast"})
+    with pytest.raises(ValueError, match="epochs='ten' is not a valid int"):
+        build_config({"recipe": "seed", "epochs": "ten"})
+    with pytest.raises(ValueError, match=re.escape("extra item 'dropout:0.1' is not valid")):
+        parse_extra("dropout:0.1")
+
+
+def test_quick_profile_is_a_small_smoke_run() -> None:
+    (cell,) = SUITE.cells(quick=True)
+    config = build_config(cell, quick=True)
+    assert cell["model"] == "favit_b0" and config.img_size == 32 and config.epochs == 1
+    assert int(cell["train_images"]) <= 512
+
+
+def test_one_cell_end_to_end_then_resume_and_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import baselines
+
+    def stand_in(name: str, num_classes: int = 1000, img_size: int = 224) -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8, num_classes),
+        )
+
+    monkeypatch.setattr(baselines, "create", stand_in)
+    monkeypatch.setattr(baselines, "is_favit", lambda name: False)
+    cell = {
+        **SUITE.cells(quick=True)[0],
+        "model": "stand_in",
+        "data": "synthetic",
+        "img_size": "16",
+        "epochs": "1",
+        "batch_size": "32",
+        "train_images": "64",
+        "test_images": "32",
+    }
+    ctx = CellContext(device="cpu", run_dir=tmp_path, cell_id="cell0", quick=True)
+    row = SUITE.measure(cell, ctx)
+    assert (
+        row["epochs"] == 1 and row["smoke_run"] is True and row["dataset"].startswith("synthetic")
+    )
+    assert row["train_images"] == 64 and row["infer_gmacs"] > 0
+    assert (ctx.artifact_dir / "epochs.csv").is_file() and (
+        ctx.artifact_dir / "checkpoint.pt"
+    ).is_file()
+    again = SUITE.measure(
+        cell, ctx
+    )  # a resumed cell finds its finished checkpoint and trains no more
+    assert again["top1"] == row["top1"]
+
+    table = pd.DataFrame(
+        [{**row, "status": "ok", "cell_id": "cell0", "model": "stand_in", "recipe": cell["recipe"]}]
+    )
+    SUITE.report(table, tmp_path)
+    for name in (
+        "accuracy.md",
+        "accuracy.tex",
+        "accuracy-vs-gmacs.png",
+        "accuracy-vs-time.pdf",
+        "learning-curves.png",
+    ):
+        assert (tmp_path / name).is_file(), name
+    assert "SMOKE RUN" in (tmp_path / "accuracy.md").read_text()
