@@ -152,7 +152,13 @@ def init_distributed(device: str) -> tuple[DistInfo, torch.device]:
     import torch.distributed as dist
 
     if torch_device.type == "cuda":
-        torch_device = torch.device("cuda", info.local_rank)
+        # one GPU per rank; when a launcher already pinned this process to one GPU, use that one
+        index = (
+            info.local_rank
+            if info.local_rank < torch.cuda.device_count()
+            else (torch_device.index or 0)
+        )
+        torch_device = torch.device("cuda", index)
         torch.cuda.set_device(torch_device)
     if not dist.is_initialized():
         dist.init_process_group(
