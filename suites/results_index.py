@@ -1,0 +1,204 @@
+"""Find and load committed runs under a results root, for the report-only suites (claims, paper).
+
+Layout (DESIGN.md, results/README.md): a committed run is a folder
+``<root>/<machine>/<suite>-<YYYYmmddTHHMMSSZ>[-n]/`` holding ``rows.csv`` and ``env.json``.
+``<root>/runs/`` (scratch, git-ignored) is never read; ``<root>/reference/`` (CI references) does
+not match the folder pattern and is not read either.
+
+Which run is used (the documented rule, ``RunChoice``):
+
+1. only runs of the suite, found as above;
+2. device: suites whose figures depend on the accelerator (``GPU_SUITES``: memory, latency,
+   scaling, accuracy) use only runs whose ``env.json`` says ``run.device == "cuda"``; the others
+   (flops: deterministic counts) use runs of any device;
+3. the full profile before the quick one (``run.quick`` in ``env.json``), then the newest by the
+   UTC stamp of the folder name (then the ``-n`` suffix, then the machine folder's name);
+4. the first run in that order that holds the rows the caller needs (``accept``).
+
+A folder that matches the pattern but lacks ``rows.csv`` or ``env.json``, or whose ``rows.csv``
+cannot be read or lacks a needed column, raises ``ResultsError`` (one line naming the file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from suites.compare import RunLoadError, load_run
+
+RUN_FOLDER_RE = re.compile(r"^(?P<suite>[a-z0-9_]+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?$")
+SCRATCH_FOLDERS = ("runs",)
+GPU_SUITES = ("memory", "latency", "scaling", "accuracy")
+BASE_COLUMNS = ("cell_id", "status")
+
+
+class ResultsError(ValueError):
+    """A committed run that cannot be read; its message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class CommittedRun:
+    """One run folder found under the results root."""
+
+    path: Path
+    machine: str  # the folder above the run, e.g. "h200" or "cpu"
+    suite: str
+    stamp: str  # UTC, YYYYmmddTHHMMSSZ
+    suffix: int  # the "-n" of a second run in the same second, else 1
+    device: str  # env.json run.device: "cuda" or "cpu"
+    quick: bool  # env.json run.quick
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device == "cuda"
+
+    @property
+    def label(self) -> str:
+        return f"{self.machine}/{self.path.name}"
+
+    def preference(self) -> tuple[bool, str, int, str]:
+        """Sort key, larger = preferred: full profile, then newest stamp, suffix, machine name."""
+        return (not self.quick, self.stamp, self.suffix, self.machine)
+
+
+@dataclass(frozen=True)
+class RunChoice:
+    """A chosen run and its rows (all statuses, as written)."""
+
+    run: CommittedRun
+    rows: pd.DataFrame
+
+    @property
+    def rows_csv(self) -> Path:
+        return self.run.path / "rows.csv"
+
+
+def needs_gpu(suite: str) -> bool:
+    return suite in GPU_SUITES
+
+
+def _read_env(folder: Path) -> dict:
+    env_path = folder / "env.json"
+    if not env_path.is_file():
+        raise ResultsError(f"{env_path}: missing (every committed run folder needs env.json)")
+    try:
+        env = json.loads(env_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ResultsError(f"{env_path}: malformed JSON ({err})") from None
+    if not isinstance(env, dict) or not isinstance(env.get("run"), dict):
+        raise ResultsError(f"{env_path}: no 'run' record (suite, device, quick)")
+    return env
+
+
+def find_runs(root: str | Path, suite: str) -> list[CommittedRun]:
+    """Every committed run of ``suite`` under ``root``, most preferred first (see the module rule)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ResultsError(f"{root}: no such results folder")
+    found = []
+    for machine_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        if machine_dir.name in SCRATCH_FOLDERS:
+            continue
+        for folder in sorted(p for p in machine_dir.iterdir() if p.is_dir()):
+            match = RUN_FOLDER_RE.match(folder.name)
+            if match is None or match["suite"] != suite:
+                continue
+            if not (folder / "rows.csv").is_file():
+                raise ResultsError(f"{folder / 'rows.csv'}: missing (a run folder without rows)")
+            run = _read_env(folder)["run"]
+            found.append(
+                CommittedRun(
+                    path=folder,
+                    machine=machine_dir.name,
+                    suite=suite,
+                    stamp=match["stamp"],
+                    suffix=int(match["n"] or 1),
+                    device=str(run.get("device", "")),
+                    quick=bool(run.get("quick", False)),
+                )
+            )
+    return sorted(found, key=CommittedRun.preference, reverse=True)
+
+
+def load_rows(run: CommittedRun, required: Sequence[str] = ()) -> pd.DataFrame:
+    """The run's ``rows.csv``; ``ResultsError`` (one line) when unreadable or missing a column."""
+    try:
+        rows = load_run(run.path).rows
+    except RunLoadError as err:
+        raise ResultsError(str(err)) from None
+    missing = [c for c in (*BASE_COLUMNS, *required) if c not in rows.columns]
+    if missing:
+        raise ResultsError(
+            f"{run.path / 'rows.csv'}: malformed: no column {', '.join(map(repr, missing))} "
+            f"(a {run.suite} run has them)"
+        )
+    return rows
+
+
+def choose_run(
+    root: str | Path,
+    suite: str,
+    accept: Callable[[pd.DataFrame], bool] | None = None,
+    required: Sequence[str] = (),
+) -> RunChoice | None:
+    """The first run of ``suite`` in rule order (module docstring) whose rows ``accept`` takes."""
+    for run in find_runs(root, suite):
+        if needs_gpu(suite) and not run.on_gpu:
+            continue
+        rows = load_rows(run, required)
+        if accept is None or accept(rows):
+            return RunChoice(run, rows)
+    return None
+
+
+def choose_rows_per_key(
+    root: str | Path,
+    suite: str,
+    key: Callable[[pd.DataFrame], pd.Series],
+    keep: Callable[[pd.DataFrame], pd.Series],
+    required: Sequence[str] = (),
+) -> pd.DataFrame:
+    """For each key value, the kept rows of the first run in rule order that has that key.
+
+    Used where a suite's runs are committed one model at a time (accuracy). ``key`` and ``keep``
+    map a run's rows to a key per row and a boolean mask. The result carries ``run_path`` and
+    ``run_label`` columns naming the run each row came from; sorted by key, then run order.
+    """
+    parts = []
+    seen: set = set()
+    for order, run in enumerate(find_runs(root, suite)):
+        if needs_gpu(suite) and not run.on_gpu:
+            continue
+        rows = load_rows(run, required)
+        rows = rows[keep(rows).astype(bool)].copy()
+        if rows.empty:
+            continue
+        rows["_key"] = key(rows).to_numpy()
+        rows = rows[~rows["_key"].isin(seen)]
+        seen.update(rows["_key"])
+        rows["run_path"] = str(run.path)
+        rows["run_label"] = run.label
+        rows["_order"] = order
+        parts.append(rows)
+    if not parts:
+        return pd.DataFrame(columns=["_key", "run_path", "run_label"])
+    table = pd.concat(parts, ignore_index=True)
+    table = table.sort_values(["_key", "_order"], kind="stable").reset_index(drop=True)
+    return table.drop(columns=["_order"])
+
+
+def relative_link(target: str | Path, document_dir: str | Path) -> str:
+    """``target`` relative to the folder of the document that links it, with forward slashes."""
+    rel = os.path.relpath(Path(target).resolve(), Path(document_dir).resolve())
+    return Path(rel).as_posix()
+
+
+def run_files(folder: Path, suffixes: Sequence[str] = (".png", ".md")) -> list[Path]:
+    """Report files of a run folder (plots, tables), sorted by name; ``rows.csv`` is not included."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in suffixes)
