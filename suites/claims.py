@@ -204,30 +204,28 @@ def memory_reductions(root: Path) -> tuple[RunChoice | None, pd.DataFrame]:
     return choice, ratios.reset_index(drop=True)
 
 
-def _memory_groups(ratios: pd.DataFrame) -> pd.DataFrame:
+def reduction_summary(ratios: pd.DataFrame) -> pd.DataFrame:
+    """Per (level, metric, ProbSparse variant, comparison): settings, min and max reduction, and how
+    many settings reach the claimed reduction; levels in the memory suite's order."""
+    from suites.memory import LEVELS
+
+    keys = ["level", "metric", "probsparse", "comparison"]
+    ratios = ratios.assign(meets=ratios["reduction"] >= CLAIMED_MEMORY_REDUCTION)
     groups = (
-        ratios.groupby(["level", "metric", "comparison"], sort=True)["reduction"]
-        .agg(settings="count", min="min", max="max")
+        ratios.groupby(keys, sort=True)
+        .agg(
+            settings=("reduction", "count"),
+            min=("reduction", "min"),
+            max=("reduction", "max"),
+            meeting=("meets", "sum"),
+        )
         .reset_index()
     )
-    groups["meeting"] = [
-        int(
-            (
-                ratios[
-                    (ratios["level"] == g.level)
-                    & (ratios["metric"] == g.metric)
-                    & (ratios["comparison"] == g.comparison)
-                ]["reduction"]
-                >= CLAIMED_MEMORY_REDUCTION
-            ).sum()
-        )
-        for g in groups.itertuples()
-    ]
-    level_order = {level: i for i, level in enumerate(("analytic", "global", "attention", "model"))}
-    groups["_order"] = groups["level"].map(level_order).fillna(len(level_order))
-    return groups.sort_values(["_order", "metric", "comparison"], kind="stable").drop(
-        columns="_order"
-    )
+    groups["meeting"] = groups["meeting"].astype(int)
+    order = {level: i for i, level in enumerate(LEVELS)}
+    groups["_order"] = groups["level"].map(order).fillna(len(order))
+    groups = groups.sort_values(["_order", *keys[1:]], kind="stable")
+    return groups.drop(columns="_order").reset_index(drop=True)
 
 
 def accuracy_rows(root: Path) -> pd.DataFrame:
@@ -343,7 +341,7 @@ def judge_claim_1(root: Path, accuracy: pd.DataFrame) -> ClaimResult:
         return result
     result.runs = [choice.run.label]
     sources = [choice.run.path]
-    groups = _memory_groups(ratios)
+    groups = reduction_summary(ratios)
     result.figures.append(
         f"Memory (`{choice.run.label}`), `probsparse_seed` reduction per level and comparison:"
     )

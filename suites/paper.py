@@ -1,0 +1,459 @@
+"""The paper suite (``--suite paper``): every table and figure a paper needs, from committed runs.
+
+A report-only suite like ``claims``: one cell per results root (axis ``results``), in the parent
+process. It reads the committed runs (``suites.results_index``, the same choice rule as the claims)
+and writes into ``<results>/paper/`` and the run folder:
+
+- ``main_table.md/.tex``: model, params, GMACs (flops suite, 224x224), train and infer img/s and
+  training peak memory (latency suite, GPU, one stated setting), CIFAR-10 top-1 per training budget
+  (accuracy suite, GPU); blanks where not measured;
+- ``memory_reduction.md/.tex``: ProbSparse's memory reduction per level and comparison (memory suite);
+- ``scaling.png/.pdf`` (memory and step time against tokens, log-log) and
+  ``scaling_exponents.md/.tex`` (scaling suite);
+- ``accuracy_vs_cost.png/.pdf``: top-1 against GMACs and against training time (accuracy suite);
+- ``README.md``: what each file is and which run it came from (relative links).
+
+Numbers are formatted by one table of digits per column kind (``DIGITS``); figures use
+``suites.report.plot_style`` and ``save_figure`` (PDF without dates). Same results, same files.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from suites.claims import accuracy_rows, reduction_summary
+from suites.report import plot_style, save_figure, write_table
+from suites.results_index import (
+    ResultsError,
+    RunChoice,
+    choose_rows_per_key,
+    choose_run,
+    relative_link,
+)
+from suites.suite import Axis, Cell, CellContext, Row, Suite
+
+PAPER_DIR = "paper"
+PREFERRED_DTYPE = "bf16"
+PREFERRED_BATCH = 128  # the seed's batch size
+PUBLISHED_SIZE = 224
+OUTPUT_STEMS = (
+    "README",
+    "main_table",
+    "memory_reduction",
+    "scaling",
+    "scaling_exponents",
+    "accuracy_vs_cost",
+)
+FAMILY_ORDER = ("favit", "pvt_v2", "vit", "swin", "resnet")
+
+# digits per column kind; a column's kind is found by ``column_kind``
+DIGITS: dict[str, int] = {
+    "params": 2,  # millions
+    "gmacs": 2,
+    "img_s": 0,
+    "mib": 0,
+    "top1": 2,  # percent
+    "percent": 1,
+    "exponent": 2,
+    "hours": 2,
+    "count": 0,
+}
+KIND_MARKERS = (
+    ("params", "params"),
+    ("GMACs", "gmacs"),
+    ("img/s", "img_s"),
+    ("MiB", "mib"),
+    ("top-1", "top1"),
+    ("reduction", "percent"),
+    ("exponent", "exponent"),
+    ("(h)", "hours"),
+    ("settings", "count"),
+    ("size", "count"),
+)
+
+
+def column_kind(column: str) -> str | None:
+    for marker, kind in KIND_MARKERS:
+        if marker in column:
+            return kind
+    return None
+
+
+def digits_for(table: pd.DataFrame) -> dict[str, int]:
+    """The digits of every numeric column, from its kind (``DIGITS``); 2 for an unknown kind."""
+    return {c: DIGITS.get(column_kind(c) or "", 2) for c in table.columns}
+
+
+def write_paper_table(table: pd.DataFrame, stem: Path, caption: str) -> list[Path]:
+    return write_table(table, stem, caption=caption, digits=digits_for(table))
+
+
+def canonical_model(name: str) -> str:
+    """FaViT names with their global attention spelled out (``favit_b1`` -> ``favit_b1:<default>``)."""
+    import baselines
+
+    if not baselines.is_favit(name):
+        return name
+    try:
+        parsed = baselines.parse_favit_name(name)
+    except ValueError:
+        return name
+    if parsed.global_attn is not None:
+        return name
+    from suites.flops import favit_default_global_attn
+
+    rest = name[len(parsed.model) :]
+    return f"{parsed.model}:{favit_default_global_attn()}{rest}"
+
+
+def model_sort_key(name: str) -> tuple[int, str]:
+    import baselines
+
+    try:
+        family = baselines.info(name).family
+    except ValueError:
+        family = ""
+    order = FAMILY_ORDER.index(family) if family in FAMILY_ORDER else len(FAMILY_ORDER)
+    return order, name
+
+
+# --- sources ---------------------------------------------------------------------------------------
+
+
+def flops_rows(root: Path) -> pd.DataFrame:
+    """Per model, the flops row at 224x224 from the first flops run (rule order) that has it."""
+
+    def at_published_size(rows: pd.DataFrame) -> pd.Series:
+        ok = rows["status"].astype(str) == "ok"
+        return ok & (rows["img_size"].astype(str) == str(PUBLISHED_SIZE))
+
+    table = choose_rows_per_key(
+        root,
+        "flops",
+        key=lambda rows: rows["model"].astype(str).map(canonical_model),
+        keep=at_published_size,
+        required=["model", "img_size", "param_count", "fvcore_gmacs"],
+    )
+    return table.rename(columns={"_key": "canonical"})
+
+
+def latency_setting(ok: pd.DataFrame) -> tuple[str, str] | None:
+    """(dtype, batch) of the main table: bf16 if measured (else the first dtype by name), batch
+    128 if measured (else the largest integer batch), eager, channels_last off."""
+    if ok.empty:
+        return None
+    dtypes = sorted(ok["dtype"].astype(str).unique())
+    dtype = PREFERRED_DTYPE if PREFERRED_DTYPE in dtypes else dtypes[0]
+    batches = sorted(
+        int(b)
+        for b in ok.loc[ok["dtype"].astype(str) == dtype, "batch_size"].astype(str).unique()
+        if b.isdigit()
+    )
+    if not batches:
+        return None
+    batch = PREFERRED_BATCH if PREFERRED_BATCH in batches else batches[-1]
+    return dtype, str(batch)
+
+
+def latency_rows(root: Path) -> tuple[RunChoice | None, pd.DataFrame, tuple[str, str] | None]:
+    """The chosen latency run's ok rows at the main table's setting (``latency_setting``)."""
+
+    def has_ok(rows: pd.DataFrame) -> bool:
+        return bool((rows["status"].astype(str) == "ok").any())
+
+    choice = choose_run(
+        root, "latency", has_ok, required=["model", "dtype", "batch_size", "mode", "img_size"]
+    )
+    if choice is None:
+        return None, pd.DataFrame(), None
+    rows = choice.rows
+    ok = rows[rows["status"].astype(str) == "ok"]
+    for column, value in (("compile", "eager"), ("channels_last", "off")):
+        if column in ok:
+            ok = ok[ok[column].astype(str) == value]
+    ok = ok[ok["img_size"].astype(str) == str(PUBLISHED_SIZE)]
+    setting = latency_setting(ok)
+    if setting is None:
+        return choice, pd.DataFrame(), None
+    dtype, batch = setting
+    ok = ok[(ok["dtype"].astype(str) == dtype) & (ok["batch_size"].astype(str) == batch)].copy()
+    ok["canonical"] = ok["model"].astype(str).map(canonical_model)
+    return choice, ok, setting
+
+
+def main_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
+    """One row per model measured for speed or accuracy (else every flops model); blanks = NaN."""
+    flops = flops_rows(root)
+    latency_choice, latency, setting = latency_rows(root)
+    accuracy = accuracy_rows(root)
+    if not accuracy.empty:
+        accuracy["canonical"] = accuracy["model"].astype(str).map(canonical_model)
+    models = set(latency.get("canonical", [])) | set(accuracy.get("canonical", []))
+    if not models:
+        models = set(flops.get("canonical", []))
+    records = []
+    speed = f"{setting[0]}, batch {setting[1]}" if setting else ""
+    for model in sorted(models, key=model_sort_key):
+        record: dict[str, object] = {"model": model}
+        f = flops[flops["canonical"] == model] if not flops.empty else flops
+        if f.empty and not flops.empty:  # +seed_compat changes numerics, not counts
+            f = flops[flops["canonical"] == model.replace("+seed_compat", "")]
+        record["params (M)"] = float(f["param_count"].iloc[0]) if len(f) else math.nan
+        record[f"GMACs ({PUBLISHED_SIZE}px)"] = (
+            float(f["fvcore_gmacs"].iloc[0]) if len(f) else math.nan
+        )
+        for mode in ("train", "infer"):
+            column = f"{mode} img/s ({speed})" if speed else f"{mode} img/s"
+            value = math.nan
+            if not latency.empty:
+                match = latency[(latency["canonical"] == model) & (latency["mode"] == mode)]
+                if len(match) and f"{mode}_samples_per_sec" in match:
+                    value = float(match[f"{mode}_samples_per_sec"].iloc[0])
+            record[column] = value
+        memory_column = f"train peak MiB ({speed})" if speed else "train peak MiB"
+        value = math.nan
+        if not latency.empty and "peak_mem_mib" in latency:
+            match = latency[(latency["canonical"] == model) & (latency["mode"] == "train")]
+            if len(match):
+                value = float(match["peak_mem_mib"].iloc[0])
+        record[memory_column] = value
+        records.append(record)
+    table = pd.DataFrame.from_records(records)
+    # one top-1 column per training budget (recipe, epochs), in sorted order
+    if not accuracy.empty and not table.empty:
+        for (recipe, epochs), group in accuracy.groupby(["recipe", "epochs_run"], sort=True):
+            column = f"CIFAR-10 top-1 ({recipe}, {int(epochs)} ep)"
+            values = dict(zip(group["canonical"], group["top1"].astype(float), strict=False))
+            table[column] = [values.get(m, math.nan) for m in table["model"]]
+    sources = sorted({Path(p) for p in flops.get("run_path", [])})
+    if latency_choice is not None:
+        sources.append(latency_choice.run.path)
+    sources += sorted({Path(p) for p in accuracy.get("run_path", [])})
+    return table, sources
+
+
+def memory_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
+    from suites import memory
+
+    def has_ratios(rows: pd.DataFrame) -> bool:
+        return "variant" in rows and bool(
+            ((rows["status"].astype(str) == "ok") & rows["variant"].isin(memory.PROBSPARSE)).any()
+        )
+
+    choice = choose_run(root, "memory", has_ratios, required=["level", "variant", "model"])
+    if choice is None:
+        return pd.DataFrame(), []
+    ratios = memory.reduction_table(choice.rows)
+    if ratios.empty:
+        return pd.DataFrame(), [choice.run.path]
+    summary = reduction_summary(ratios.dropna(subset=["reduction"]))
+    table = pd.DataFrame(
+        {
+            "level": summary["level"],
+            "measured": summary["metric"],
+            "ProbSparse": summary["probsparse"],
+            "comparison": summary["comparison"],
+            "settings": summary["settings"],
+            "min reduction (%)": 100 * summary["min"],
+            "max reduction (%)": 100 * summary["max"],
+            "settings >= claim": summary["meeting"],
+        }
+    )
+    return table, [choice.run.path]
+
+
+def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
+    """``scaling.png/.pdf`` (log-log memory and time against tokens) and the exponent table;
+    returns (files written, run folders used)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from suites.latency import tidy
+    from suites.scaling import fit_exponents, stage1_tokens
+
+    choice = choose_run(
+        root,
+        "scaling",
+        lambda rows: bool((rows["status"].astype(str) == "ok").any()),
+        required=["model", "img_size", "mode", "dtype", "batch_size"],
+    )
+    if choice is None:
+        return [], []
+    exponents = fit_exponents(choice.rows)
+    table = pd.DataFrame(
+        {
+            "model": exponents["model"],
+            "mode": exponents["mode"],
+            "dtype": exponents["dtype"],
+            "sizes": exponents["n_sizes"],
+            "max size (px)": exponents["max_img_size"],
+            "time exponent": exponents["time_exponent"],
+            "memory exponent": exponents["mem_exponent"],
+        }
+    )
+    files = write_paper_table(
+        table,
+        out_dir / "scaling_exponents",
+        "Growth exponents: slope of log(step time) and log(step memory) against log(stage-1 tokens); 2 = quadratic, 1 = linear",
+    )
+    ok = tidy(choice.rows)
+    if ok.empty:
+        return files, [choice.run.path]
+    ok = ok.copy()
+    if "tokens" not in ok:
+        ok["tokens"] = [stage1_tokens(int(s)) for s in ok["img_size"]]
+    ok = ok.sort_values(["model", "tokens"], kind="stable")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, (column, label) in zip(
+        axes,
+        (
+            ("step_mem_mib", "step memory above baseline (MiB)"),
+            ("step_ms", "step time (ms, median)"),
+        ),
+        strict=True,
+    ):
+        data = ok.dropna(subset=[column]) if column in ok else ok.iloc[0:0]
+        data = data[data[column] > 0] if not data.empty else data
+        if not data.empty:
+            sns.lineplot(data=data, x="tokens", y=column, hue="model", marker="o", ax=ax)
+        ax.set(xscale="log", yscale="log", xlabel="stage-1 tokens (H/4 x W/4)", ylabel=label)
+    handles, labels = axes[1].get_legend_handles_labels()
+    for ax in axes:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if handles:
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
+    files += save_figure(fig, out_dir / "scaling")
+    return files, [choice.run.path]
+
+
+def accuracy_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
+    """``accuracy_vs_cost.png/.pdf``: top-1 against GMACs per image and against training hours."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    accuracy = accuracy_rows(root)
+    if accuracy.empty:
+        return [], []
+    data = accuracy.copy()
+    data["budget"] = data["recipe"].astype(str) + ", " + data["epochs_run"].astype(str) + " ep"
+    data["GMACs"] = pd.to_numeric(data.get("infer_gmacs", math.nan), errors="coerce")
+    data["hours"] = pd.to_numeric(data.get("train_wall_s", math.nan), errors="coerce") / 3600
+    data = data.sort_values(["budget", "model"], kind="stable")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, (column, label) in zip(
+        axes,
+        (("GMACs", "GMACs per image (training size)"), ("hours", "training time (h)")),
+        strict=True,
+    ):
+        sns.scatterplot(data=data, x=column, y="top1", hue="model", style="budget", s=70, ax=ax)
+        ax.set(xlabel=label, ylabel="CIFAR-10 top-1 (%), final epoch")
+    handles, labels = axes[1].get_legend_handles_labels()
+    for ax in axes:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
+    files = save_figure(fig, out_dir / "accuracy_vs_cost")
+    return files, sorted({Path(p) for p in data["run_path"]})
+
+
+def write_paper(root: str | Path, extra_dirs: list[Path] | None = None) -> list[Path]:
+    """Write every table and figure into ``<root>/paper/`` (copied into each of ``extra_dirs``)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ResultsError(f"{root}: no such results folder")
+    out_dir = root / PAPER_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in out_dir.iterdir():  # what this suite wrote last time; other files stay
+        if path.is_file() and path.stem in OUTPUT_STEMS:
+            path.unlink()
+    plot_style()
+    index = [
+        "# Paper tables and figures",
+        "",
+        "Generated by `python bench.py --suite paper` from the committed runs under "
+        f"`{relative_link(root, out_dir)}`; do not edit by hand. Blank cells (`-`) were not measured.",
+        "",
+    ]
+
+    def section(title: str, files: list[Path], sources: list[Path]) -> None:
+        index.append(f"## {title}")
+        index.append("")
+        if not files:
+            index.append("Not written: no committed run holds these figures.")
+        else:
+            index.append("Files: " + ", ".join(f"[{p.name}]({p.name})" for p in files))
+            links = [relative_link(s / "rows.csv", out_dir) for s in dict.fromkeys(sources)]
+            index.append("From: " + ", ".join(f"[{link}]({link})" for link in links))
+        index.append("")
+
+    table, sources = main_table(root)
+    files: list[Path] = []
+    if not table.empty:
+        caption = (
+            "Main comparison. Params and GMACs (fvcore MACs) at 224x224, 1000 classes; img/s and "
+            "training peak memory on the GPU at the stated setting; CIFAR-10 top-1 at the final "
+            "epoch, per training budget. - = not measured."
+        )
+        files = write_paper_table(table, out_dir / "main_table", caption)
+    section("Main comparison", files, sources)
+
+    table, sources = memory_table(root)
+    files = []
+    if not table.empty:
+        files = write_paper_table(
+            table,
+            out_dir / "memory_reduction",
+            "Memory reduction of ProbSparse (1 - ProbSparse / comparison) per level, one run; the claim is 98%",
+        )
+    section("Memory reduction by level", files, sources)
+
+    files, sources = scaling_outputs(root, out_dir)
+    section("Scaling with input size", files, sources)
+
+    files, sources = accuracy_outputs(root, out_dir)
+    section("Accuracy against cost", files, sources)
+
+    (out_dir / "README.md").write_text("\n".join(index))
+    written = sorted(p for p in out_dir.iterdir() if p.is_file() and p.stem in OUTPUT_STEMS)
+    for folder in extra_dirs or []:
+        target = folder / PAPER_DIR
+        target.mkdir(parents=True, exist_ok=True)
+        for path in written:
+            shutil.copyfile(path, target / path.name)
+    return written
+
+
+def measure(cell: Cell, ctx: CellContext) -> Row:
+    """Write the paper's tables and figures for the results root of the cell."""
+    root = Path(cell["results"])
+    try:
+        written = write_paper(root, [ctx.run_dir])
+    except ResultsError as err:
+        print(f"paper: error: {err}", file=sys.stderr)  # the row's reason says it too
+        raise
+    return {"files_written": len(written), "paper_dir": str(root / PAPER_DIR)}
+
+
+SUITE = Suite(
+    name="paper",
+    description="every table and figure of a paper from the committed runs; writes results/paper/",
+    axes=[
+        Axis(
+            "results",
+            default=["results"],
+            help="the results root holding <machine>/<suite>-<UTC>/ runs",
+        )
+    ],
+    measure=measure,
+    isolate=False,
+    examples=(
+        "python bench.py --suite paper",
+        "python bench.py --suite paper --set results=results",
+    ),
+)
