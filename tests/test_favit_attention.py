@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,20 @@ import torch.nn.functional as F
 import favit
 from favit.attention import probsparse_sizes, reflect_pad_right_bottom
 
+
+@pytest.fixture(autouse=True)
+def _one_intra_op_thread():
+    """Tiny ops on a shared 2-core box run ~10x faster on one thread than with OpenMP spinning."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# a tiny 4-stage FaViT with every branch, a fraction of B0's cost
+TINY = favit.FaViTConfig(
+    embed_dims=(16, 32, 64, 64), depths=(1, 1, 1, 1), mlp_ratios=(2, 2, 2, 2), num_classes=10
+)
 HEIGHT, WIDTH = 16, 12  # stage-1-like map: N = 192 > 25 queries, 2x1 reduced keys at sr=8
 
 
@@ -29,7 +44,7 @@ def _global_pair(kind: str, factor: int, sr_ratio: int = 2) -> tuple:
 def test_probsparse_selecting_every_query_equals_dense(kind: str) -> None:
     n_queries = HEIGHT * WIDTH
     sparse, dense, q, x = _global_pair(kind, factor=10**4)
-    n_sample, n_top = probsparse_sizes(kind, n_queries, (HEIGHT // 2) * (WIDTH // 2), 10**4)
+    _, n_top = probsparse_sizes(kind, n_queries, (HEIGHT // 2) * (WIDTH // 2), 10**4)
     assert n_top == n_queries
     torch.testing.assert_close(
         sparse(q, x, HEIGHT, WIDTH), dense(q, x, HEIGHT, WIDTH), rtol=0, atol=1e-5
@@ -62,8 +77,8 @@ def test_probsparse_seed_is_dense_for_short_sequences() -> None:
 
 def test_sdpa_equals_dense() -> None:
     torch.manual_seed(0)
-    a = favit.create_model("favit_b0", num_classes=10, global_attn="sdpa").eval()
-    b = favit.create_model("favit_b0", num_classes=10, global_attn="dense").eval()
+    a = favit.FaViT(replace(TINY, global_attn="sdpa")).eval()
+    b = favit.FaViT(replace(TINY, global_attn="dense")).eval()
     b.load_state_dict(a.state_dict())
     x = torch.randn(2, 3, 64, 48)
     with torch.no_grad():
@@ -73,7 +88,7 @@ def test_sdpa_equals_dense() -> None:
 @pytest.mark.parametrize("kind", ["probsparse_seed", "probsparse"])
 def test_same_generator_seed_repeats_and_another_seed_differs(kind: str) -> None:
     torch.manual_seed(0)
-    model = favit.create_model("favit_b0", num_classes=10, global_attn=kind).eval()
+    model = favit.FaViT(replace(TINY, global_attn=kind)).eval()
     x = torch.randn(2, 3, 64, 64)
 
     def run(seed: int) -> torch.Tensor:
