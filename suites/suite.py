@@ -88,6 +88,8 @@ class Suite:
     examples: Sequence[str] = ()  # command lines shown by --help and --list
     # a cell for which this returns False is left out of the matrix (an axis that does not apply)
     cell_filter: Callable[[Cell], bool] | None = None
+    # a cell for which this returns True runs in the parent even when isolating (pure arithmetic)
+    in_process: Callable[[Cell], bool] | None = None
 
     def axis(self, name: str) -> Axis:
         for axis in self.axes:
