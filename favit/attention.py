@@ -1,4 +1,7 @@
-"""Factorized attention of FaViT (Qin et al., "FcaFormer/FaViT", ICCV 2023) with ProbSparse options.
+"""Factorized attention of FaViT with four global-attention kernels, ProbSparse among them.
+
+FaViT: Qin et al., "Factorization Vision Transformer: Modeling Long Range Dependency with Local
+Window Cost"; ProbSparse: Zhou et al., "Informer" (AAAI 2021).
 
 One block's attention splits the channels into groups (SEED-NOTES.md, "Factorized attention"):
 
@@ -22,15 +25,24 @@ One block's attention splits the channels into groups (SEED-NOTES.md, "Factorize
 - a *local window* group and, when ``sr > 1``, a *dilated window* group (``num_heads`` heads each):
   every query attends to 49 tokens pooled from 7x7 windows of a conv-projected map.
 
-Small feature maps (the rule this package adds; at 224x224 input it never triggers, so 224 is
-numerically the published design): the window branches reflection-pad the map on the right and
-bottom up to a multiple of the window stride ``s = 6 * d + 1``. ``nn.ReflectionPad2d`` needs
+Small feature maps (the rule this package adds; at 224, 384 and 512 input it never triggers, so
+there the model is numerically the published design): the window branches reflection-pad the map
+on the right and bottom up to a multiple of the window stride ``s = 6 * d + 1``. ``nn.ReflectionPad2d`` needs
 ``pad < size``; the seed crashes when it is not (e.g. the dilated branch on an 8x8 map, pad 41).
 Here, when ``pad >= size`` the padding *keeps reflecting* (the periodic mirror extension that
 ``numpy.pad(mode="reflect")`` uses for long pads: index ``i`` maps to ``i mod 2(size-1)`` folded
 back), and a map of size 1 is replicated. Window count, stride and dilation are unchanged, so the
 layout and the parameter shapes never depend on the input size. The global branch needs the map
 to be at least ``sr`` wide (``H // sr >= 1``), which holds from 32x32 input up.
+
+``seed_compat=True`` changes one thing, in the global branch only and under every kernel: v is
+reshaped from (tokens, channels) to (channels, H', W') without a transpose before its depthwise
+conv, as the seed does (the official FaViT transposes).
+
+ProbSparse sampling draws from ``GlobalAttention.generator`` when set (``favit.set_generator``),
+else from the global RNG. Sample and top-u counts are Python ints from shapes, so the forward has
+no host sync; under ``torch.compile`` the global RNG compiles without graph breaks, while an
+explicit ``torch.Generator`` costs one graph break per ProbSparse block.
 
 Tensor layouts: tokens are ``(B, N, C)`` with ``N = H * W`` in row-major order.
 """

@@ -62,6 +62,13 @@ def test_b0_output_shape_at_small_sizes(global_attn: str) -> None:
             assert model.forward_features(torch.randn(2, 3, height, width)).shape == (2, 256)
 
 
+def test_b1_forward_at_224() -> None:
+    model = favit.create_model("favit_b1", num_classes=10).eval()
+    with torch.no_grad():
+        logits = model(torch.randn(1, 3, 224, 224))
+    assert logits.shape == (1, 10) and torch.isfinite(logits).all()
+
+
 def test_b0_structure() -> None:
     model = favit.create_model("favit_b0", num_classes=10)
     assert isinstance(model.stages, torch.nn.ModuleList) and len(model.stages) == 4
