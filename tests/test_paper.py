@@ -1,0 +1,101 @@
+"""Paper suite: the expected tables and figures from tiny committed runs, deterministic, blanks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_claims import full_results, write_run
+
+from suites import paper
+from suites.results_index import ResultsError
+from suites.suite import CellContext
+
+EXPECTED = [
+    "README.md",
+    "accuracy_vs_cost.pdf",
+    "accuracy_vs_cost.png",
+    "main_table.md",
+    "main_table.tex",
+    "memory_reduction.md",
+    "memory_reduction.tex",
+    "scaling.pdf",
+    "scaling.png",
+    "scaling_exponents.md",
+    "scaling_exponents.tex",
+]
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> tuple[Path, list[Path], dict[str, bytes]]:
+    root = full_results(tmp_path_factory.mktemp("paper") / "results")
+    run_dir = root.parent / "run"
+    files = paper.write_paper(root, [run_dir])
+    return root, files, {p.name: p.read_bytes() for p in files}
+
+
+def test_paper_writes_every_table_and_figure(written) -> None:
+    root, files, _ = written
+    assert [p.name for p in files] == EXPECTED
+    assert all(p.parent == root / "paper" for p in files)
+    copies = sorted(p.name for p in (root.parent / "run" / "paper").iterdir())
+    assert copies == EXPECTED
+    # each README links the rows relative to itself
+    assert (
+        "(../h200/scaling-20261129T070000Z/rows.csv)" in (root / "paper" / "README.md").read_text()
+    )
+    copied = (root.parent / "run" / "paper" / "README.md").read_text()
+    assert "(../../results/h200/scaling-20261129T070000Z/rows.csv)" in copied
+    tex = (root / "paper" / "main_table.tex").read_text()
+    assert r"\toprule" in tex and r"\bottomrule" in tex
+    assert (root / "paper" / "scaling.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_main_table_joins_suites_with_blanks_and_one_format(written) -> None:
+    root, _, _ = written
+    text = (root / "paper" / "main_table.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| model"))
+    assert "train img/s (bf16, batch 128)" in header
+    assert "CIFAR-10 top-1 (native32, 30 ep)" in header and "(seed, 30 ep)" in header
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in text.splitlines()[4:]}
+    # favit_b1 (the default variant, probsparse) from flops, latency (batch 128) and accuracy
+    assert rows["favit_b1:probsparse"][:6] == ["13.10", "2.41", "1,128", "3,128", "1,280", "88.00"]
+    # +seed_compat counts like its variant; it has no speed row: blank
+    assert rows["favit_b1:probsparse_seed+seed_compat"][:3] == ["13.10", "2.40", "-"]
+    assert rows["deit_tiny"][2] == "3,128"
+
+
+def test_memory_and_scaling_tables_come_from_the_rows(written) -> None:
+    root, _, _ = written
+    memory = (root / "paper" / "memory_reduction.md").read_text()
+    assert "| model | peak_mib | probsparse_seed | dense+sr1 | 2 | 99.5 | 99.5 | 2 |" in memory
+    scaling = (root / "paper" / "scaling_exponents.md").read_text()
+    assert "| favit_b1:sdpa+sr1 | train | bf16 | 2 | 448 | 2.00 | 2.00 |" in scaling
+    assert "| favit_b1:sdpa | train | bf16 | 2 | 448 | 1.00 | 1.00 |" in scaling
+
+
+def test_paper_is_deterministic(written) -> None:
+    root, _, first = written
+    again = paper.write_paper(root)
+    assert {p.name: p.read_bytes() for p in again} == first
+
+
+def test_missing_suites_are_stated_and_bad_rows_are_an_error(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    write_run(root, "cpu", "flops", "20261129T030000Z", [
+        {"model": "deit_tiny", "img_size": 224, "m_param_count": 5.7, "m_fvcore_gmacs": 1.26}
+    ], device="cpu")  # fmt: skip
+    files = paper.write_paper(root)
+    assert [p.name for p in files] == ["README.md", "main_table.md", "main_table.tex"]
+    readme = (root / "paper" / "README.md").read_text()
+    assert readme.count("Not written: no committed run holds these figures.") == 3
+    table = pd.read_csv(root / "cpu" / "flops-20261129T030000Z" / "rows.csv")
+    table.drop(columns=["fvcore_gmacs"]).to_csv(
+        root / "cpu" / "flops-20261129T030000Z" / "rows.csv", index=False
+    )
+    with pytest.raises(ResultsError, match=r"rows.csv: malformed: no column 'fvcore_gmacs'"):
+        paper.write_paper(root)
+    ctx = CellContext(device="cpu", run_dir=tmp_path / "run", cell_id="results=x")
+    with pytest.raises(ResultsError, match="no such results folder"):
+        paper.SUITE.measure({"results": str(tmp_path / "nowhere")}, ctx)
