@@ -7,15 +7,15 @@ from its name, through the ordered pattern table ``METRIC_PATTERNS`` (first matc
 are shell globs, matched case-insensitively); ``--threshold`` overrides a threshold per class or
 per column.
 
-| class        | columns (examples)                                    | verdict                              |
-|--------------|-------------------------------------------------------|--------------------------------------|
-| `exact`      | params, param_count, *gmacs, *gflops, *_bytes, acct_* | any difference is a change (fails)   |
-| `memory`     | *_mib, *_gib, *_mb (allocator memory)                 | relative, 2 % and 1 MiB, lower better|
-| `timing`     | *_ms, *_step_time                                     | relative, noise-aware, lower better  |
-| `throughput` | *_samples_per_sec, *_img_s, *_per_sec                 | relative, noise-aware, higher better |
-| `accuracy`   | top1, top5, *_top1, *_acc                             | absolute points (0.5), higher better |
-| `spread`     | *_cv, *_p10_ms, *_p90_ms, *_spread_pct, *_std_ms      | not judged; the noise of the timings |
-| `info`       | anything else                                         | not judged; differences are listed   |
+| class        | columns (examples)                                      | verdict                               |
+|--------------|---------------------------------------------------------|---------------------------------------|
+| `exact`      | params, *gmacs, *gflops, *_bytes, acct_*, *_skipped_ops | any difference is a change (fails)    |
+| `memory`     | *_mib, *_gib, *_mb (allocator memory)                   | relative, 2 % and 1 MiB, lower better |
+| `timing`     | *_ms, *_step_time                                       | relative, noise-aware, lower better   |
+| `throughput` | *_samples_per_sec, *_img_s, *_per_sec                   | relative, noise-aware, higher better  |
+| `accuracy`   | top1, top5, *_top1, *_acc                               | absolute points (0.5), higher better  |
+| `spread`     | *_cv, *_p10_ms, *_p90_ms, *_spread_pct, *_std_ms        | not judged; the noise of the timings  |
+| `info`       | anything else                                           | not judged; differences are listed    |
 
 Timings and throughputs follow asv's ``continuous`` (a change must exceed a factor *and* the
 measured spread) rather than pytest-benchmark's plain percentage: the allowed relative change is
@@ -81,7 +81,15 @@ METRIC_PATTERNS: tuple[tuple[str, str], ...] = (
     ("*_flops", "exact"),
     ("*_bytes", "exact"),
     ("*_elements", "exact"),
-    ("*_score_mib", "exact"),  # analytic size of score matrices (memory suite), not the allocator
+    ("*_score_mib", "exact"),
+    (
+        "*_skipped_ops",
+        "exact",
+    ),  # the ops a FLOP counter left out (text), as deterministic as its count
+    (
+        "*_uncounted_ops",
+        "exact",
+    ),  # analytic size of score matrices (memory suite), not the allocator
     # GPU allocator / NVML memory
     ("*_mib", "memory"),
     ("*_gib", "memory"),

@@ -199,6 +199,13 @@ def test_judge_exact_ignores_timings_but_not_statuses(tmp_path):
     assert code == 1
 
 
+def test_changed_skipped_op_list_fails(tmp_path):
+    base = make_rows(row0={"fvcore_skipped_ops": "aten::add x2"})
+    new = make_rows(row0={"fvcore_skipped_ops": "aten::add x2; aten::topk x1"})
+    code, report = run_compare(tmp_path, base, new)
+    assert code == 1 and "`fvcore_skipped_ops`" in report.split("### Improvements")[0]
+
+
 def test_unclassified_column_is_informational(tmp_path):
     code, report = run_compare(tmp_path, make_rows(), make_rows(row0={"notes": "y"}))
     assert code == 0
@@ -295,6 +302,7 @@ def test_repeated_rows_keep_the_last_and_warn(tmp_path):
         ("attn_analytic_gmacs", "exact"),
         ("score_elements", "exact"),
         ("stage_score_mib", "exact"),
+        ("fvcore_skipped_ops", "exact"),
         ("saved_for_backward_bytes", "exact"),
         ("acct_peak_live_mib", "exact"),
         ("global_acct_saved_mib", "exact"),
