@@ -137,14 +137,17 @@ def load_checkpoint(model: nn.Module, path: str | PathLike[str]) -> dict[str, An
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     state, metadata = _extract_state_dict(_read_file(path), path)
-    state = {key.removeprefix("module."): value for key, value in state.items()}
-    if any(_ORIGINAL_KEY.match(key) for key in state):
-        state = {original_to_ours(key): value for key, value in state.items()}
+    file_keys = {key.removeprefix("module."): key for key in state}  # ours -> as in the file
+    original_names = any(_ORIGINAL_KEY.match(key) for key in file_keys)
+    if original_names:
+        file_keys = {original_to_ours(key): file_key for key, file_key in file_keys.items()}
+    state = {key: state[file_key] for key, file_key in file_keys.items()}
     expected = model.state_dict()
-    missing = [key for key in expected if key not in state]
-    unexpected = [key for key in state if key not in expected]
+    # report keys in the file's naming scheme
+    missing = [ours_to_original(k) if original_names else k for k in expected if k not in state]
+    unexpected = [file_keys[key] for key in state if key not in expected]
     mismatched = [
-        f"{key}: file {tuple(state[key].shape)} vs model {tuple(value.shape)}"
+        f"{file_keys[key]}: file {tuple(state[key].shape)} vs model {tuple(value.shape)}"
         for key, value in expected.items()
         if key in state and state[key].shape != value.shape
     ]

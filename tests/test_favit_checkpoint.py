@@ -134,11 +134,11 @@ def test_missing_and_unexpected_keys_are_named(source: favit.FaViT, tmp_path: Pa
     path = tmp_path / "keys.pth"
     torch.save({"model_state_dict": state}, path)
     with pytest.raises(
-        ValueError, match=r"keys\.pth.*1 missing keys.*global_attn\.kv\.weight"
+        ValueError, match=r"keys\.pth.*1 missing keys.*'block1\.0\.attn\.kv_g\.weight'"
     ) as info:
         favit.load_checkpoint(source, path)
     assert "1 unexpected keys" in str(info.value)
-    assert "attn.extra.weight" in str(info.value)
+    assert "block1.0.attn.extra.weight" in str(info.value)  # named as in the file
 
 
 def test_shape_mismatch_is_named(source: favit.FaViT, tmp_path: Path) -> None:
