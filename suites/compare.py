@@ -97,7 +97,7 @@ METRIC_PATTERNS: tuple[tuple[str, str], ...] = (
     # throughputs before timings, so that "*_per_sec" never falls to a timing pattern
     ("*_samples_per_sec", "throughput"),
     ("*_img_s", "throughput"),
-    ("*_per_sec", "throughput"),
+    ("*per_sec", "throughput"),
     ("*_step_time", "timing"),
     ("*_ms", "timing"),
     # accuracy, in percent points

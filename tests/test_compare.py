@@ -314,6 +314,8 @@ def test_repeated_rows_keep_the_last_and_warn(tmp_path):
         ("step_cv", "spread"),
         ("repeat_spread_pct", "spread"),
         ("train_samples_per_sec", "throughput"),
+        ("samples_per_sec", "throughput"),
+        ("step_ms", "timing"),
         ("top1", "accuracy"),
         ("reduction_ratio", "info"),
     ],
