@@ -12,7 +12,7 @@ per column.
 | `exact`      | params, *gmacs, *gflops, *_bytes, acct_*, *_skipped_ops | any difference is a change (fails)    |
 | `memory`     | *_mib, *_gib, *_mb (allocator memory)                   | relative, 2 % and 1 MiB, lower better |
 | `timing`     | *_ms, *_step_time                                       | relative, noise-aware, lower better   |
-| `throughput` | *_samples_per_sec, *_img_s, *_per_sec                   | relative, noise-aware, higher better  |
+| `throughput` | *_samples_per_sec, *_img_s, *per_sec                    | relative, noise-aware, higher better  |
 | `accuracy`   | top1, top5, *_top1, *_acc                               | absolute points (0.5), higher better  |
 | `spread`     | *_cv, *_p10_ms, *_p90_ms, *_spread_pct, *_std_ms        | not judged; the noise of the timings  |
 | `info`       | anything else                                           | not judged; differences are listed    |
