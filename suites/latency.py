@@ -22,7 +22,8 @@ after a peak-memory reset (``peak_mem_mib``: allocator peak of a steady-state st
 gradients and optimizer state; ``step_mem_mib``: that peak above the memory held between steps), and
 a few profiled steps for ``gpu_busy_share``/``launch_bound``. FLOPs come from
 ``torch.utils.flop_counter.FlopCounterMode`` on one eager step at batch 2 (forward, plus backward in
-train mode; the optimizer's elementwise work is not counted), scaled to the batch.
+train mode, with a groups-aware convolution-backward formula; the optimizer's elementwise work
+is not counted), scaled to the batch.
 ``mfu`` = achieved TFLOP/s over the device's measured bf16 matmul rate, whatever the cell's dtype.
 
 Options (``ctx.options``): ``warmup_steps``, ``timed_steps``, ``min_round_s``, ``max_steps``,
@@ -187,7 +188,7 @@ class TimingOptions:
         base = (
             {}
             if is_cuda(device) and not quick
-            else {"warmup_steps": 2, "timed_steps": 5, "min_round_s": 0.0, "max_steps": 50}
+            else {"warmup_steps": 1, "timed_steps": 3, "min_round_s": 0.0, "max_steps": 50}
         )
         known = {f.name: f.type for f in fields(cls)}
         given = {k: v for k, v in (options or {}).items() if k in known and v is not None}
@@ -268,6 +269,22 @@ def build_step(
     return train_step
 
 
+def grouped_conv_backward_flop(
+    grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+    _output_padding, _groups, output_mask, out_shape=None, **kwargs,
+) -> int:  # fmt: skip
+    """FLOPs of ``aten.convolution_backward``: each gradient asked for (input, weight) costs what
+    the forward convolution costs. torch.utils.flop_counter's own formula counts the weight
+    gradient of a grouped convolution as if ``groups`` were 1 (a depthwise 3x3 over C channels
+    comes out C times too large), which inflates the training FLOPs of every model with depthwise
+    convolutions (PVT v2, FaViT); this one uses the forward formula, whose weight shape
+    ``(C_out, C_in / groups, k, k)`` already carries the groups."""
+    from torch.utils.flop_counter import conv_flop_count
+
+    forward = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed=transposed)
+    return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
+
+
 def count_flops_per_sample(model: nn.Module, spec: StepSpec, device: str) -> tuple[float, float]:
     """(forward FLOPs, step FLOPs) per sample from ``FlopCounterMode`` on one eager step at batch 2.
 
@@ -277,8 +294,13 @@ def count_flops_per_sample(model: nn.Module, spec: StepSpec, device: str) -> tup
 
     from suites.flop_count import flop_counter_extra_formulas
 
+    formulas = {
+        **flop_counter_extra_formulas(),
+        torch.ops.aten.convolution_backward: grouped_conv_backward_flop,
+    }
+
     def counter() -> FlopCounterMode:
-        return FlopCounterMode(display=False, custom_mapping=flop_counter_extra_formulas())
+        return FlopCounterMode(display=False, custom_mapping=formulas)
 
     batch = 2
     x = torch.randn(batch, 3, spec.img_size, spec.img_size, device=device)
@@ -489,7 +511,7 @@ def pareto_front(gmacs: list[float], throughput: list[float]) -> list[bool]:
 
 TABLE_COLUMNS = (
     "model", "mode", "dtype", "compile", "channels_last", "img_size", "batch", "samples_per_sec",
-    "step_ms", "step_p10_ms", "step_p90_ms", "step_cv", "repeat_spread_pct", "peak_mem_mib",
+    "step_ms", "step_p10_ms", "step_p90_ms", "step_cv", "repeat_spread_pct", "peak_mem_mib", "step_mem_mib",
     "infer_gmacs", "achieved_tflops", "mfu", "gpu_busy_share", "launch_bound",
     f"vs_{REFERENCE_MODEL}", f"mem_vs_{REFERENCE_MODEL}",
 )  # fmt: skip
@@ -507,7 +529,9 @@ def _plot_by_batch(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
         data=data, x="batch", y=y, hue="model", style="compile", col="mode", row="dtype",
         kind="line", marker="o", facet_kws={"sharey": False},
     )  # fmt: skip
-    grid.set(xscale="log", yscale="log")
+    for ax in grid.axes.flat:
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
     grid.set_axis_labels("batch size", ylabel)
     save_figure(grid.figure, path_stem)
 
@@ -550,6 +574,7 @@ def _plot_pareto(ok: Any, path_stem: Path) -> None:
         )
         ax.set_title(" / ".join(facet))
         ax.legend()
+    fig.tight_layout()
     save_figure(fig, path_stem)
 
 

@@ -194,8 +194,9 @@ def gpu_busy_share(step: Callable[[], Any], device: str | torch.device, steps: i
 
 
 def free_device_memory(device: str | torch.device) -> None:
-    gc.collect()
+    """Collect cycles that may pin device tensors, then return cached blocks (CUDA only)."""
     if is_cuda(device):
+        gc.collect()
         torch.cuda.empty_cache()
 
 

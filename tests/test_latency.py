@@ -81,7 +81,7 @@ def test_measure_returns_documented_columns_with_sane_relations(stand_in_baselin
     assert row["step_p10_ms"] <= median_ms <= row["step_p90_ms"]
     assert row[f"{mode}_samples_per_sec"] == pytest.approx(2 / (median_ms / 1000))
     assert row[f"{mode}_batch_size"] == 2 and row[f"{mode}_img_size"] == 16
-    assert row["timed_steps_n"] == 2 * 5  # two rounds of the quick profile's 5 steps, pooled
+    assert row["timed_steps_n"] == 2 * 3  # two rounds of the quick profile's 3 steps, pooled
     assert row["repeat_spread_pct"] >= 0 and row["step_cv"] >= 0
     assert row["achieved_tflops"] == pytest.approx(row["gflops_per_step"] / median_ms)
     assert row["mfu"] == pytest.approx(row["achieved_tflops"] / 0.5)
@@ -98,6 +98,23 @@ def test_flops_count_matches_hand_count(stand_in_baselines):
     # backward: grad of input skipped for the first conv (input needs no grad), weight grads for both,
     # input grad of the linear: conv weight grad + linear input grad + linear weight grad = 3 extra terms
     assert step == 2 * macs + 2 * (16 * 16 * 8 * 3 * 9) + 2 * 2 * 8000
+
+
+def test_train_flops_of_a_depthwise_conv_count_groups():
+    # 3x3 depthwise conv over 8 channels on a (1, 8, 16, 16) activation that needs its gradient
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 1),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8),
+        nn.Flatten(),
+        nn.LazyLinear(1000),
+    )
+    spec = latency.StepSpec("tiny_a", img_size=16, batch_size=2, mode="train")
+    model(torch.zeros(1, 3, 16, 16))  # materialize the lazy linear
+    forward, step = latency.count_flops_per_sample(model, spec, "cpu")
+    pointwise, depthwise, linear = 2 * 256 * 8 * 3, 2 * 256 * 8 * 9, 2 * 2048 * 1000
+    assert forward == pointwise + depthwise + linear
+    # backward: pointwise weight grad; depthwise input and weight grads; linear input and weight grads
+    assert step == forward + pointwise + 2 * depthwise + 2 * linear
 
 
 def test_unsupported_size_is_skipped(stand_in_baselines, tmp_path):
