@@ -1,0 +1,100 @@
+"""bench.py: bad arguments exit 2 with one line naming the bad value and the choices."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import bench
+from tests.test_runner import TOY
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "bench.py", *args],
+        capture_output=True,
+        text=True,
+        cwd=bench.__file__.rsplit("/", 1)[0],
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--suite", "nope"], "invalid choice: 'nope'"),
+        (["--suite", "memory", "--mode", "fly"], "--mode: bad value 'fly'; valid: train, infer"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line_subprocess(args, expected):
+    done = run_cli(*args)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bench.py: error:")
+    assert expected in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--suite", "memory", "--img-size", "big"], "--img-size: bad value 'big'"),
+        (
+            ["--suite", "memory", "--set", "variant=sparse"],
+            "--set variant: bad value 'sparse'; valid: probsparse_seed",
+        ),
+        (
+            ["--suite", "memory", "--set", "colour=red"],
+            "--set: suite 'memory' has no axis 'colour'",
+        ),
+        (["--suite", "memory", "--device", "tpu"], "invalid choice: 'tpu'"),
+        (
+            ["--suite", "memory", "--models", "favit_b9"],
+            "--models: bad value 'favit_b9'; valid: favit_b0",
+        ),
+        (["--suite", "memory", "--gpus", "0"], "--gpus: bad GPU index 0; valid: none"),
+        (["--suite", "memory", "--timeout", "-1"], "--timeout: bad value -1"),
+        (["--resume", "/nonexistent/run"], "--resume: no such run folder"),
+        (["--full", "--quick"], "not allowed with argument"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args, expected, capsys):
+    try:
+        code = bench.main(args)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("bench.py: error:")
+    assert expected in lines[0]
+
+
+def test_option_without_an_axis_is_an_error_in_process():
+    args = bench.build_parser().parse_args(["--batch-size", "4"])
+    with pytest.raises(
+        bench.UsageError, match="suite 'toy' has no axis 'batch_size'; its axes: x, behaviour"
+    ):
+        bench.overrides_from_args(TOY, args)
+
+
+def test_comma_lists_convert_with_the_axis_kind():
+    args = bench.build_parser().parse_args(["--set", "x=1,2", "--set", "behaviour=ok,skip"])
+    assert bench.overrides_from_args(TOY, args) == {"x": [1, 2], "behaviour": ["ok", "skip"]}
+
+
+def test_compare_dispatches_or_fails_in_one_line(monkeypatch, capsys):
+    calls = []
+    import types
+
+    fake = types.ModuleType("suites.compare")
+    fake.main = lambda argv: calls.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "suites.compare", fake)
+    assert bench.main(["compare", "a", "b"]) == 0 and calls == [["a", "b"]]
+
+
+def test_list_shows_suites_axes_and_models():
+    text = bench.list_suites()
+    assert (
+        "memory:" in text and "variant: ['probsparse_seed'" in text and "favit_b1:dense+sr1" in text
+    )

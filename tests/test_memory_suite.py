@@ -1,0 +1,87 @@
+"""The memory suite's quick path on a tiny config: rows for every level, ratios, a verdict."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from suites import memory
+from suites.runner import run_suite
+from suites.suite import CellContext
+
+
+def test_analytic_level_reproduces_the_readme_figure(tmp_path):
+    cell = {
+        "level": "analytic",
+        "model": "favit_b1",
+        "variant": "dense+sr1",
+        "img_size": 224,
+        "batch_size": 1,
+        "mode": "train",
+        "dtype": "fp32",
+    }
+    rows = memory.measure(cell, CellContext(device="cpu", run_dir=tmp_path, cell_id="a"))
+    stage1 = rows[0]
+    assert stage1["stage"] == 1 and stage1["queries"] == 3136 and stage1["global_keys"] == 3136
+    assert stage1["global_score_elements"] == 3136 * 3136
+
+
+def test_cell_filter_keeps_stage_levels_at_batch_1_train():
+    cells = memory.SUITE.cells(
+        {
+            "level": ["analytic", "model"],
+            "variant": ["dense"],
+            "batch_size": [1, 2],
+            "mode": ["train", "infer"],
+        },
+        quick=True,
+    )
+    assert [(c["level"], c["batch_size"], c["mode"]) for c in cells] == [
+        ("analytic", 1, "train"), ("model", 1, "train"), ("model", 1, "infer"), ("model", 2, "train"), ("model", 2, "infer"),
+    ]  # fmt: skip
+
+
+def test_tiny_run_gives_rows_ratios_and_a_summary(tmp_path):
+    overrides = {
+        "level": list(memory.LEVELS),
+        "model": ["favit_b0"],
+        "variant": ["probsparse_seed", "dense+sr1"],
+        "img_size": [64],
+        "batch_size": [1],
+        "mode": ["train"],
+        "dtype": ["fp32"],
+    }
+    run_dir = run_suite(
+        memory.SUITE,
+        overrides,
+        out_dir=tmp_path / "run",
+        device="cpu",
+        isolate=False,
+        progress=False,
+    )
+    rows = pd.read_csv(run_dir / "rows.csv")
+    assert set(rows["status"]) == {"ok"}
+    assert rows.groupby("level").size().to_dict() == {
+        "analytic": 8,
+        "global": 8,
+        "attention": 8,
+        "model": 2,
+    }
+    measured = rows[rows["level"] != "analytic"]
+    assert (measured["peak_mib"] > 0).all() and set(measured["memory_source"]) == {"accounting"}
+    ratios = pd.read_csv(run_dir / "reductions.csv")
+    pick = ratios[(ratios["level"] == "model") & (ratios["comparison"] == "dense+sr1")].iloc[0]
+    model_rows = rows[rows["level"] == "model"].set_index("variant")
+    expected = (
+        1 - model_rows.loc["probsparse_seed", "peak_mib"] / model_rows.loc["dense+sr1", "peak_mib"]
+    )
+    assert abs(pick["reduction"] - expected) < 1e-9
+    summary = (run_dir / "summary.md").read_text()
+    assert "## Verdict" in summary and "`probsparse_seed` vs `dense+sr1`" in summary
+    assert f"{pick['reduction']:.1%}" in summary
+    for name in (
+        "reductions.md",
+        "reductions.tex",
+        "memory_vs_input_size.png",
+        "reduction_per_level.pdf",
+    ):
+        assert (run_dir / name).exists(), name

@@ -1,0 +1,81 @@
+"""Exact tensor accounting on a toy module whose activation bytes are known by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from suites.meters import GpuMemoryMeter, TensorAccountant, is_out_of_memory
+
+FP32 = 4
+BATCH, IN, HIDDEN, OUT = 8, 64, 128, 10
+
+
+def toy_module() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(IN, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, OUT)
+    )
+
+
+def test_forward_with_grad_counts_activations_exactly():
+    model, x = toy_module(), torch.randn(BATCH, IN)
+    with TensorAccountant() as acct:
+        out = model(x)
+    result = acct.result()
+    pre_relu = hidden = BATCH * HIDDEN * FP32  # addmm output, then relu's new output
+    logits = BATCH * OUT * FP32
+    # peak: pre-activation and relu output alive together; then the pre-activation dies
+    assert result.peak_live_bytes == pre_relu + hidden
+    assert result.end_live_bytes == hidden + logits  # relu output kept for backward, and the output
+    assert result.allocated_bytes == pre_relu + hidden + logits
+    assert result.num_storages == 3
+    # saved for backward: the input (for fc1's weight grad), relu's output (once, although relu
+    # and fc2 both save it) and fc2's weight; fc1's weight is not saved since x needs no grad
+    assert result.saved_bytes == BATCH * IN * FP32 + hidden + OUT * HIDDEN * FP32
+    assert result.saved_activation_bytes == hidden
+    del out
+
+
+def test_no_grad_saves_nothing_and_frees_the_hidden_layer():
+    model, x = toy_module(), torch.randn(BATCH, IN)
+    with torch.no_grad(), TensorAccountant() as acct:
+        out = model(x)
+    result = acct.result()
+    assert result.peak_live_bytes == 2 * BATCH * HIDDEN * FP32
+    assert result.end_live_bytes == out.untyped_storage().nbytes() == BATCH * OUT * FP32
+    assert result.saved_bytes == 0
+
+
+def test_training_step_ends_with_exactly_the_gradients_and_the_loss():
+    model, x = toy_module(), torch.randn(BATCH, IN)
+    with TensorAccountant() as acct:
+        loss = model(x).sum()
+        loss.backward()
+    result = acct.result()
+    grads = sum(p.numel() for p in model.parameters()) * FP32
+    assert result.end_live_bytes == grads + loss.untyped_storage().nbytes()
+    # while fc1's weight grad is computed, the grad of the pre-activation is alive too
+    assert result.peak_live_bytes >= grads + BATCH * HIDDEN * FP32
+    acct.detach()
+
+
+def test_views_and_in_place_ops_are_free():
+    x = torch.randn(256)
+    with TensorAccountant() as acct:
+        y = x * 2  # 1 KiB
+        y.view(16, 16).t().add_(1)
+        y.relu_()
+    assert acct.result().allocated_bytes == 256 * FP32
+
+
+def test_out_of_memory_classification():
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried"))
+    assert is_out_of_memory(MemoryError())
+    assert not is_out_of_memory(ValueError("shape mismatch"))
+
+
+def test_gpu_meter_refuses_a_cpu_device():
+    with pytest.raises(ValueError, match="'cpu'"):
+        GpuMemoryMeter("cpu")
