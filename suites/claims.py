@@ -231,12 +231,17 @@ def reduction_summary(ratios: pd.DataFrame) -> pd.DataFrame:
 def accuracy_rows(root: Path) -> pd.DataFrame:
     """Finished, non-smoke accuracy rows; per (model, recipe, epochs, data) the newest GPU run's.
 
-    Adds ``epochs_run`` (the override axis, or the recipe's epochs when the axis is ``-``) and
+    Adds ``epochs_run`` (the epochs the run trained, ``epochs_trained``; for older rows the override
+    axis, or the recipe's epochs when the axis is ``-``) and
     ``base_model`` / ``global_attn`` / ``sr1`` for FaViT names.
     """
     from suites.accuracy import FROM_RECIPE, RECIPES
 
     def epochs_run(rows: pd.DataFrame) -> pd.Series:
+        if "epochs_trained" in rows:  # what the run did, whatever it was asked
+            trained = pd.to_numeric(rows["epochs_trained"], errors="coerce")
+            if trained.notna().all():
+                return trained.astype(int)
         values = []
         for recipe, value in zip(rows["recipe"], rows["epochs"], strict=True):
             text = str(value).strip()

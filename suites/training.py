@@ -475,7 +475,7 @@ def summarize(
         "top1_ema_best_optimistic": best_ema["test_acc_ema"],
         "best_epoch_ema": best_ema["epoch"],
         "final_train_loss": last["train_loss"],
-        "epochs": len(history),
+        "epochs_trained": len(history),  # not "epochs": that is an axis of the suite
         "train_s": train_s,
         "train_wall_s": sum(row["epoch_s"] + row["eval_s"] for row in history),
         "train_samples_per_sec": sum(row["train_img_s"] * row["epoch_s"] for row in history)
@@ -484,6 +484,6 @@ def summarize(
         "peak_mem_mib": max(peaks) if peaks else float("nan"),
         "train_batch_size": config.batch_size,
         "train_img_size": config.img_size,
-        "lr": config.lr,
+        "base_lr": config.lr,  # not "lr": that is an axis of the suite
         "world_size": dist_info.world_size,
     }
