@@ -385,7 +385,9 @@ def run_suite(
     running: dict[int, _Running] = {}
     try:
         dev = "cpu" if slots[0] is None else f"cuda:{slots[0]}"
-        for cell, cid in [job for job in pending if not isolate or (suite.in_process and suite.in_process(job[0]))]:
+        for cell, cid in [
+            job for job in pending if not isolate or (suite.in_process and suite.in_process(job[0]))
+        ]:
             pending.remove((cell, cid))
             record(cell, cid, measure_cell(suite, cell, context(cid, dev)), slots[0])
         if pending:
