@@ -659,6 +659,7 @@ SUITE = Suite(
     ),
     measure=measure,
     report=report,
+    cell_timeout_s=1800.0,  # a compiled cell with batch 'max' compiles once per tried batch
     examples=(
         "python bench.py --suite latency --quick",
         "python bench.py --suite latency --models favit_b1,pvt_v2_b1 --batch-size 128,256 --dtype bf16 --set compile=eager,compile",
