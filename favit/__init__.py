@@ -12,6 +12,7 @@ See ``favit.attention`` for the four global-attention kernels and the small-map 
 
 from favit.attention import (
     GLOBAL_ATTN_CHOICES,
+    IMPL_CHOICES,
     FactorizedAttention,
     GlobalAttention,
     WindowAttention,
@@ -32,6 +33,7 @@ from favit.model import (
 
 __all__ = [
     "GLOBAL_ATTN_CHOICES",
+    "IMPL_CHOICES",
     "MODEL_CONFIGS",
     "MODEL_NAMES",
     "FaViT",

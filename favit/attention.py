@@ -44,6 +44,27 @@ else from the global RNG. Sample and top-u counts are Python ints from shapes, s
 no host sync; under ``torch.compile`` the global RNG compiles without graph breaks, while an
 explicit ``torch.Generator`` costs one graph break per ProbSparse block.
 
+Two implementations of the same math, chosen by ``impl`` (``IMPL_CHOICES``):
+
+``"reference"``
+    the readable definition of correct: ``F.unfold`` windows, explicit softmax attention per branch,
+    ProbSparse by gathering the sampled keys and scattering the top-u rows into a fill tensor.
+``"fast"`` (default)
+    equal to the reference in fp32 (forward and gradients, to ~1e-6), with fewer kernels and less
+    memory traffic: the window kv map's depthwise conv runs on the block input's channels-last view
+    (zero weights for the global channels instead of a transposing copy) and its 1x1 conv as a
+    ``Linear``; windows are strided views of the map (pad-free where the map divides; the reflected
+    rows/columns are gathered by index otherwise, never a padded copy); local and dilated branches
+    run as ONE ``scaled_dot_product_attention`` call (heads stacked, widths equal), its output kept
+    head-major and the projection's columns permuted to match instead of a reordering copy; the
+    global branch uses SDPA, and ProbSparse over few keys (``n_keys <= DENSE_SELECT_KEY_RATIO *
+    n_sample``) computes the full score matrix once under ``no_grad`` (sampled scores are a gather of
+    it: same M, same top-u), attends with every query and keeps the selected rows with
+    ``torch.where`` -- no gathered-key tensor, no scatter into zeros. Over many keys (``+sr1``) the
+    reference's gather path is cheaper and is used. With ``attn_drop > 0`` in training the fast
+    path defers to the reference (its dropout masks follow the explicit softmax's layout).
+    Both make the same random draws in the same order.
+
 Tensor layouts: tokens are ``(B, N, C)`` with ``N = H * W`` in row-major order.
 """
 
@@ -56,10 +77,14 @@ import torch.nn.functional as F
 from torch import nn
 
 GLOBAL_ATTN_CHOICES: tuple[str, ...] = ("probsparse_seed", "probsparse", "dense", "sdpa")
+IMPL_CHOICES: tuple[str, ...] = ("fast", "reference")
 
 WINDOW_SIZE = 7  # window side of the local/dilated branches; 49 tokens per head
 SEED_SAMPLE_KEYS = 25  # keys the seed samples per query
 SEED_MIN_QUERIES = 25  # the seed uses ProbSparse only when N > 25
+# fast ProbSparse scores every key (N x L_K) instead of gathering n_sample keys per query while
+# L_K <= this ratio * n_sample: the full score row is then at most a few times the sampled one
+DENSE_SELECT_KEY_RATIO = 4
 
 
 def check_global_attn(global_attn: str) -> str:
@@ -69,6 +94,13 @@ def check_global_attn(global_attn: str) -> str:
             f"unknown global_attn {global_attn!r}; valid choices: {', '.join(GLOBAL_ATTN_CHOICES)}"
         )
     return global_attn
+
+
+def check_impl(impl: str) -> str:
+    """Return ``impl`` or raise ``ValueError`` listing the valid choices."""
+    if impl not in IMPL_CHOICES:
+        raise ValueError(f"unknown impl {impl!r}; valid choices: {', '.join(IMPL_CHOICES)}")
+    return impl
 
 
 def channel_groups(dim: int, sr_ratio: int) -> tuple[int, ...]:
@@ -140,6 +172,53 @@ def window_geometry(height: int, width: int, dilation: int) -> tuple[int, int, i
     pad_right = (stride - width % stride) % stride
     windows = ((height + pad_bottom) // stride) * ((width + pad_right) // stride)
     return stride, pad_bottom, pad_right, windows
+
+
+def _window_axis(x: torch.Tensor, dim: int, pad: int, dilation: int) -> torch.Tensor:
+    """Split axis ``dim`` (size L) of ``x`` into (windows, 7) tap positions ``w * s + t * d``.
+
+    ``s = 6 d + 1``; positions past the end follow ``reflect_pad_right_bottom``'s mirror. Without
+    padding this is a strided view; with it, an ``index_select`` of only the sampled positions.
+    """
+    stride = dilation * (WINDOW_SIZE - 1) + 1
+    size = x.shape[dim]
+    windows = (size + pad) // stride
+    if pad == 0:
+        taps = [slice(None)] * (x.dim() + 1)
+        taps[dim + 1] = slice(0, stride, dilation)
+        return x.unflatten(dim, (windows, stride))[tuple(taps)]
+    index = _reflected_indices(size, pad, x.device).view(windows, stride)[:, ::dilation]
+    return x.index_select(dim, index.reshape(-1)).unflatten(dim, (windows, WINDOW_SIZE))
+
+
+def window_samples(kv_map: torch.Tensor, dilation: int) -> torch.Tensor:
+    """The 7x7 dilated window samples of a map, as ``F.unfold`` of the reflection-padded map takes them.
+
+    ``kv_map`` (B, C, H, W), any memory layout -> (B, C, nH, 7, nW_w, 7): entry
+    ``[b, c, i, ky, j, kx]`` is the padded map at row ``i * s + ky * d``, column ``j * s + kx * d``
+    (``s = 6 d + 1``). The windows do not overlap, so without padding this is a view of ``kv_map``.
+    """
+    height, width = kv_map.shape[-2:]
+    _, pad_bottom, pad_right, _ = window_geometry(height, width, dilation)
+    rows = _window_axis(kv_map, 2, pad_bottom, dilation)  # (B, C, nH, 7, W)
+    return _window_axis(rows, 4, pad_right, dilation)
+
+
+def pool_window_samples(samples: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """The official pooling of window samples: (B, heads * w, nH, 7, nW_w, 7) -> (B, heads, 49, w).
+
+    Lays the values out as (B, heads, 49, nW * w), window outer and channel inner, and averages
+    runs of nW consecutive entries (== ``AdaptiveAvgPool`` of that axis down to w): a reshape to
+    (..., w, nW) and a mean.
+    """
+    batch, channels, n_rows, _, n_cols, _ = samples.shape
+    head_width = channels // num_heads
+    windows = n_rows * n_cols
+    per_head = samples.unflatten(1, (num_heads, head_width))  # (B, h, w, nH, 7, nW_w, 7)
+    flat = per_head.permute(0, 1, 4, 6, 3, 5, 2).reshape(
+        batch, num_heads, WINDOW_SIZE * WINDOW_SIZE, windows * head_width
+    )
+    return flat.unflatten(-1, (head_width, windows)).mean(-1)
 
 
 class GlobalAttention(nn.Module):
@@ -251,23 +330,72 @@ class GlobalAttention(nn.Module):
         shared over batch and heads), on unscaled scores. ``M = max - mean`` (seed) or
         ``M = max - sum / L_K`` (Informer).
         """
-        n_queries, n_keys = q.shape[2], k.shape[2]
+        n_keys = k.shape[2]
+        sample_index = self.draw_sample_index(q, n_keys, n_sample)
+        k_sample = k[:, :, sample_index, :]  # (B, h, N, n_sample, D)
+        scores_sample = (q.unsqueeze(-2) @ k_sample.transpose(-2, -1)).squeeze(-2)
+        sparsity = self.sparsity_measure(scores_sample, n_keys)
+        return sparsity.topk(n_top, dim=-1, sorted=False).indices
+
+    def draw_sample_index(self, q: torch.Tensor, n_keys: int, n_sample: int) -> torch.Tensor:
+        """(N, n_sample) key indices, uniform with replacement, from ``self.generator`` or the global RNG."""
         generator = self.generator
         if generator is not None and generator.device != q.device:
             raise ValueError(
                 f"the ProbSparse generator is on {generator.device} but the input is on "
                 f"{q.device}; pass a torch.Generator(device={str(q.device)!r})"
             )
-        sample_index = torch.randint(
-            n_keys, (n_queries, n_sample), device=q.device, generator=generator
-        )
-        k_sample = k[:, :, sample_index, :]  # (B, h, N, n_sample, D)
-        scores_sample = (q.unsqueeze(-2) @ k_sample.transpose(-2, -1)).squeeze(-2)
+        return torch.randint(n_keys, (q.shape[2], n_sample), device=q.device, generator=generator)
+
+    def sparsity_measure(self, scores_sample: torch.Tensor, n_keys: int) -> torch.Tensor:
+        """M (..., N) from sampled unscaled scores (..., N, n_sample): seed or Informer form."""
         if self.global_attn == "probsparse_seed":
-            sparsity = scores_sample.amax(dim=-1) - scores_sample.mean(dim=-1)
+            return scores_sample.amax(dim=-1) - scores_sample.mean(dim=-1)
+        return scores_sample.amax(dim=-1) - scores_sample.sum(dim=-1) / n_keys
+
+    def forward_fast(
+        self, q: torch.Tensor, x: torch.Tensor, height: int, width: int
+    ) -> torch.Tensor:
+        """``forward``'s math through SDPA; ProbSparse over few keys as dense-then-select.
+
+        ``q`` (B, N, C_g) (any strides), ``x`` (B, N, C_g) -> (B, N, C_g). Same random draws as
+        ``forward``. Dropout on the attention probabilities is not applied here (see the module
+        docstring: the caller uses ``forward`` when it is active).
+        """
+        batch, n_queries, channels = q.shape
+        k, v = self.keys_values(x, height, width)
+        q = q.unsqueeze(1)  # (B, 1, N, C_g)
+        n_keys = k.shape[2]
+        sizes = probsparse_sizes(self.global_attn, n_queries, n_keys, self.probsparse_factor)
+        if sizes is None:
+            out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+        elif n_keys <= DENSE_SELECT_KEY_RATIO * sizes[0]:
+            out = self._probsparse_dense_select(q, k, v, *sizes)
         else:
-            sparsity = scores_sample.amax(dim=-1) - scores_sample.sum(dim=-1) / n_keys
-        return sparsity.topk(n_top, dim=-1, sorted=False).indices
+            out = self._probsparse(q, k, v, *sizes)
+        return out.reshape(batch, n_queries, channels)
+
+    def _probsparse_dense_select(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_sample: int, n_top: int
+    ) -> torch.Tensor:
+        """ProbSparse as ``_probsparse`` computes it, for few keys; q (B, h, N, D) -> (B, h, N, D).
+
+        The sampled scores are gathered from the full (B, h, N, L_K) score matrix (the selection
+        carries no gradient, so it runs under ``no_grad``); every query attends, and
+        ``torch.where`` keeps the top-u rows and the fill (0 or mean of V) elsewhere.
+        """
+        n_keys = k.shape[2]
+        sample_index = self.draw_sample_index(q, n_keys, n_sample)
+        with torch.no_grad():
+            scores = q @ k.transpose(-2, -1)  # (B, h, N, L_K), unscaled
+            scores_sample = scores.gather(-1, sample_index.expand(*scores.shape[:2], -1, -1))
+            top = self.sparsity_measure(scores_sample, n_keys).topk(n_top, dim=-1, sorted=False)
+            selected = torch.zeros(scores.shape[:-1], dtype=torch.bool, device=q.device)
+            selected = selected.scatter(-1, top.indices, True).unsqueeze(-1)  # (B, h, N, 1)
+        out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+        if self.global_attn == "probsparse_seed":
+            return torch.where(selected, out, 0.0)
+        return torch.where(selected, out, v.mean(dim=-2, keepdim=True))
 
 
 class WindowAttention(nn.Module):
@@ -314,12 +442,18 @@ class WindowAttention(nn.Module):
         # AdaptiveAvgPool to w over nW * w entries == mean over consecutive runs of nW
         return flat.reshape(batch, self.num_heads, tokens, self.head_width, windows).mean(-1)
 
-    def forward(self, q: torch.Tensor, kv_map: torch.Tensor) -> torch.Tensor:
-        batch, heads, n_queries, head_width = q.shape
-        kv = self.kv(self.fc(self.pooled_window_tokens(kv_map)))  # (B, heads, 49, 2w)
+    def keys_values(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values (B, heads, 49, w) from the pooled window tokens (B, heads, 49, w)."""
+        batch = pooled.shape[0]
+        kv = self.kv(self.fc(pooled))  # (B, heads, 49, 2w)
         k, v = kv.chunk(2, dim=-1)
         v_grid = v.transpose(2, 3).reshape(batch, self.width, WINDOW_SIZE, WINDOW_SIZE)
-        v = v + self.v_conv(v_grid).reshape(batch, heads, head_width, -1).transpose(2, 3)
+        v_conv = self.v_conv(v_grid).reshape(batch, self.num_heads, self.head_width, -1)
+        return k, v + v_conv.transpose(2, 3)
+
+    def forward(self, q: torch.Tensor, kv_map: torch.Tensor) -> torch.Tensor:
+        batch, _, n_queries, _ = q.shape
+        k, v = self.keys_values(self.pooled_window_tokens(kv_map))
         attn = (q @ k.transpose(-2, -1)) * self.scale  # (B, heads, N, 49)
         out = self.attn_drop(attn.softmax(dim=-1)) @ v  # (B, heads, N, w)
         return out.transpose(1, 2).reshape(batch, n_queries, self.width)
@@ -345,11 +479,14 @@ class FactorizedAttention(nn.Module):
         qkv_bias: bool = True,
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
+        impl: str = "fast",
     ) -> None:
         super().__init__()
         self.dim = dim
         self.num_heads = num_heads
         self.sr_ratio = sr_ratio
+        self.impl = check_impl(impl)
+        self.attn_drop_p = attn_drop
         self.groups = channel_groups(dim, sr_ratio)
         global_width, *window_widths = self.groups
         self.global_width = global_width
@@ -376,9 +513,46 @@ class FactorizedAttention(nn.Module):
         )
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
+        # the fast path's window output is head-major, (head, branch, w); proj input column k is
+        # this reference channel (None: the orders agree, one head or one branch)
+        head_width = window_widths[0] // num_heads
+        head_major = [
+            global_width + branch * num_heads * head_width + head * head_width + j
+            for head in range(num_heads)
+            for branch in range(len(window_widths))
+            for j in range(head_width)
+        ]
+        order = None
+        if head_major != list(range(global_width, dim)):
+            order = torch.tensor([*range(global_width), *head_major])
+        self.register_buffer("proj_input_order", order, persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"impl={self.impl!r}"
+
+    def uses_fast_path(self) -> bool:
+        """True when ``forward`` takes the fast path (``impl="fast"``, no active attention dropout)."""
+        return self.impl == "fast" and not (self.training and self.attn_drop_p > 0)
 
     def branch_outputs(self, x: torch.Tensor, height: int, width: int) -> list[torch.Tensor]:
-        """Each branch's output before the projection: [global, local(, dilated)], each (B, N, group)."""
+        """Each branch's output before the projection: [global, local(, dilated)], each (B, N, group).
+
+        Computed by the path ``forward`` takes (``uses_fast_path``).
+        """
+        if self.uses_fast_path():
+            global_out, window_out = self.fast_outputs(x, height, width)
+            batch, n_tokens, _ = x.shape
+            per_branch = window_out.reshape(batch, n_tokens, self.num_heads, len(self.windows), -1)
+            return [global_out] + [
+                per_branch[:, :, :, index].reshape(batch, n_tokens, branch.width)
+                for index, branch in enumerate(self.windows)
+            ]
+        return self.reference_branch_outputs(x, height, width)
+
+    def reference_branch_outputs(
+        self, x: torch.Tensor, height: int, width: int
+    ) -> list[torch.Tensor]:
+        """``branch_outputs`` by the reference implementation."""
         batch, n_tokens, _ = x.shape
         q = self.q(x)
         g = self.global_width
@@ -397,6 +571,59 @@ class FactorizedAttention(nn.Module):
             map_start += branch.width
         return outputs
 
+    def fast_outputs(
+        self, x: torch.Tensor, height: int, width: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fast path before the projection: global (B, N, C_g) and window (B, N, C - C_g) outputs.
+
+        The window output is head-major: channel ``(head, branch, j)``, branches local then dilated.
+        """
+        batch, n_tokens, dim = x.shape
+        g = self.global_width
+        q = self.q(x)
+        global_out = self.global_attn.forward_fast(q[..., :g], x[..., :g], height, width)
+
+        # kv map (B, C_w, H, W): the depthwise conv runs on x's channels-last view (B, C, H, W)
+        # with zero weights on the global channels (cheaper than copying out the window channels),
+        # the pointwise conv is a Linear on (B, H, W, C_w)
+        grid = x.transpose(1, 2).unflatten(2, (height, width))
+        depthwise = self.kv_depthwise
+        weight = F.pad(depthwise.weight, (0, 0, 0, 0, 0, 0, g, 0))
+        bias = F.pad(depthwise.bias, (g, 0)) if depthwise.bias is not None else None
+        hidden = F.conv2d(grid, weight, bias, padding=1, groups=dim)[:, g:]
+        pointwise = self.kv_pointwise
+        kv_map = F.linear(
+            hidden.permute(0, 2, 3, 1), pointwise.weight.flatten(1), pointwise.bias
+        ).permute(0, 3, 1, 2)  # (B, C_w, H, W)
+
+        keys, values = [], []
+        map_start = 0
+        for branch in self.windows:
+            samples = window_samples(
+                kv_map[:, map_start : map_start + branch.width], branch.dilation
+            )
+            k, v = branch.keys_values(pool_window_samples(samples, self.num_heads))
+            keys.append(k)
+            values.append(v)
+            map_start += branch.width
+        # heads (head, branch): q's channels are already in that order
+        n_branches = len(self.windows)
+        k = torch.stack(keys, dim=2).flatten(1, 2)  # (B, heads * branches, 49, w)
+        v = torch.stack(values, dim=2).flatten(1, 2)
+        head_width = self.windows[0].head_width
+        q_windows = q[..., g:].unflatten(-1, (self.num_heads * n_branches, head_width))
+        out = F.scaled_dot_product_attention(
+            q_windows.transpose(1, 2), k, v, scale=self.windows[0].scale
+        )  # (B, heads * branches, N, w)
+        return global_out, out.transpose(1, 2).reshape(batch, n_tokens, dim - g)
+
     def forward(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        out = torch.cat(self.branch_outputs(x, height, width), dim=-1)
-        return self.proj_drop(self.proj(out))
+        if not self.uses_fast_path():
+            out = torch.cat(self.reference_branch_outputs(x, height, width), dim=-1)
+            return self.proj_drop(self.proj(out))
+        global_out, window_out = self.fast_outputs(x, height, width)
+        weight = self.proj.weight
+        if self.proj_input_order is not None:
+            weight = weight.index_select(1, self.proj_input_order)
+        out = F.linear(torch.cat([global_out, window_out], dim=-1), weight, self.proj.bias)
+        return self.proj_drop(out)

@@ -15,7 +15,7 @@ import torch
 from timm.layers import DropPath, trunc_normal_
 from torch import nn
 
-from favit.attention import FactorizedAttention, GlobalAttention, check_global_attn
+from favit.attention import FactorizedAttention, GlobalAttention, check_global_attn, check_impl
 
 MODEL_NAMES: tuple[str, ...] = ("favit_b0", "favit_b1", "favit_b2", "favit_b3")
 
@@ -39,9 +39,11 @@ class FaViTConfig:
     global_attn: str = "probsparse"
     probsparse_factor: int = 5
     seed_compat: bool = False
+    impl: str = "fast"  # "fast" or "reference" (favit.attention.IMPL_CHOICES): same math
 
     def __post_init__(self) -> None:
         check_global_attn(self.global_attn)
+        check_impl(self.impl)
         lengths = {
             len(v)
             for v in (self.embed_dims, self.depths, self.num_heads, self.mlp_ratios, self.sr_ratios)
@@ -114,6 +116,7 @@ class Block(nn.Module):
             qkv_bias=config.qkv_bias,
             attn_drop=config.attn_drop_rate,
             proj_drop=config.drop_rate,
+            impl=config.impl,
         )
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=config.norm_eps)
@@ -262,13 +265,15 @@ def create_model(
     sr_ratios: tuple[int, ...] | None = None,
     seed_compat: bool = False,
     generator: torch.Generator | None = None,
+    impl: str = "fast",
 ) -> FaViT:
     """Build a FaViT variant (``MODEL_NAMES``) with the given options.
 
     ``global_attn`` picks the global-branch kernel (``GLOBAL_ATTN_CHOICES``); ``sr_ratios``
     overrides the per-stage spatial reduction, e.g. ``(1, 1, 1, 1)`` for global attention over all
     tokens; ``seed_compat`` reproduces the seed's v layout in the global branch; ``generator`` is
-    handed to ``set_generator``. Bad names and options raise ``ValueError`` listing the choices.
+    handed to ``set_generator``; ``impl`` picks the implementation (``"fast"``, the default, or
+    ``"reference"``, the readable definition it equals; ``favit.attention``). Bad names and options raise ``ValueError`` listing the choices.
     """
     config = model_config(name)
     if sr_ratios is not None:
@@ -288,6 +293,7 @@ def create_model(
         probsparse_factor=probsparse_factor,
         sr_ratios=sr_ratios if sr_ratios is not None else config.sr_ratios,
         seed_compat=seed_compat,
+        impl=impl,
     )
     model = FaViT(config)
     if generator is not None:
