@@ -4,8 +4,10 @@ Names
 -----
 - FaViT: ``favit_b0`` .. ``favit_b3`` (the model's default global attention), ``favit_bX:<attn>``
   for each of ``favit.GLOBAL_ATTN_CHOICES``, and the modifiers ``+sr1`` (spatial reduction 1 in
-  every stage: the global branch attends over every token) and ``+seed_compat`` (the seed's v
-  layout), in either order: ``favit_b1:dense+sr1``, ``favit_b1:probsparse_seed+seed_compat``.
+  every stage: the global branch attends over every token), ``+seed_compat`` (the seed's v
+  layout) and ``+ref`` (favit's readable reference implementation instead of its fast one; same
+  math), in any order: ``favit_b1:dense+sr1``, ``favit_b1:probsparse_seed+seed_compat``,
+  ``favit_b1+ref``.
 - timm (``pretrained=False``, nothing is downloaded): ``deit_tiny``, ``vit_small``, ``swin_t``,
   ``pvt_v2_b0``, ``pvt_v2_b1``, ``pvt_v2_b2``.
 - torchvision: ``resnet50``. torchvision's ResNet-50 is the reference definition (v1.5, stride in
@@ -27,7 +29,7 @@ from torch import nn
 ImgSize = int | tuple[int, int]
 
 FAVIT_MODELS = ("favit_b0", "favit_b1", "favit_b2", "favit_b3")
-FAVIT_MODIFIERS = ("sr1", "seed_compat")
+FAVIT_MODIFIERS = ("sr1", "seed_compat", "ref")
 
 
 class UnsupportedInput(Exception):
@@ -215,6 +217,7 @@ class FavitName:
     global_attn: str | None  # None: the model's default
     sr1: bool = False
     seed_compat: bool = False
+    reference_impl: bool = False  # +ref: favit's impl="reference"
 
     def create_options(self) -> dict[str, object]:
         """Keyword arguments for ``favit.create_model`` (beside the name and num_classes)."""
@@ -225,6 +228,8 @@ class FavitName:
             options["sr_ratios"] = (1, 1, 1, 1)
         if self.seed_compat:
             options["seed_compat"] = True
+        if self.reference_impl:
+            options["impl"] = "reference"
         return options
 
 
@@ -238,7 +243,7 @@ def _global_attn_choices() -> tuple[str, ...]:
 
 
 def parse_favit_name(name: str) -> FavitName:
-    """Parse ``favit_bX[:<global_attn>][+sr1][+seed_compat]``; ValueError naming the bad part."""
+    """Parse ``favit_bX[:<global_attn>][+sr1][+seed_compat][+ref]``; ValueError naming the bad part."""
     match = _FAVIT_RE.match(name)
     if match is None or match.group(1) not in FAVIT_MODELS:
         raise ValueError(_unknown(name))
@@ -256,7 +261,9 @@ def parse_favit_name(name: str) -> FavitName:
             )
     if len(set(modifiers)) != len(modifiers):
         raise ValueError(f"repeated modifier in model {name!r}")
-    return FavitName(model, attn, "sr1" in modifiers, "seed_compat" in modifiers)
+    return FavitName(
+        model, attn, "sr1" in modifiers, "seed_compat" in modifiers, "ref" in modifiers
+    )
 
 
 def is_favit(name: str) -> bool:
@@ -280,7 +287,7 @@ def names() -> list[str]:
 def _unknown(name: object) -> str:
     return (
         f"unknown model {name!r}; valid: {', '.join(list(FAVIT_MODELS) + list(REFERENCE_MODELS))}, "
-        f"favit_bX:<{'|'.join(_global_attn_choices())}>[+sr1][+seed_compat]"
+        f"favit_bX:<{'|'.join(_global_attn_choices())}>[+sr1][+seed_compat][+ref]"
     )
 
 

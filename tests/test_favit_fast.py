@@ -219,3 +219,13 @@ def test_fast_model_compiles_as_one_graph(train: bool) -> None:
     else:
         with torch.no_grad():
             torch.testing.assert_close(compiled(x), model(x), **TOLERANCE)
+
+
+def test_ref_name_modifier_builds_the_reference_implementation() -> None:
+    import baselines
+
+    assert baselines.create("favit_b0+ref", 10, 64).config.impl == "reference"
+    assert baselines.create("favit_b0:dense+sr1+ref", 10, 64).config.sr_ratios == (1, 1, 1, 1)
+    assert baselines.create("favit_b0", 10, 64).config.impl == "fast"
+    with pytest.raises(ValueError, match=r"unknown modifier '\+reff'.*\+ref"):
+        baselines.validate_name("favit_b0+reff")
