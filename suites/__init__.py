@@ -18,6 +18,7 @@ SUITE_MODULES: dict[str, str] = {
     "accuracy": "suites.accuracy",
     "claims": "suites.claims",
     "paper": "suites.paper",
+    "profile": "suites.profile",
 }
 
 
