@@ -581,7 +581,11 @@ class FactorizedAttention(nn.Module):
         batch, n_tokens, dim = x.shape
         g = self.global_width
         q = self.q(x)
-        global_out = self.global_attn.forward_fast(q[..., :g], x[..., :g], height, width)
+        # a copy of the few global channels: SDPA saves its q for backward, and a view would keep
+        # all of q (B, N, C) alive
+        global_out = self.global_attn.forward_fast(
+            q[..., :g].contiguous(), x[..., :g], height, width
+        )
 
         # kv map (B, C_w, H, W): the depthwise conv runs on x's channels-last view (B, C, H, W)
         # with zero weights on the global channels (cheaper than copying out the window channels),
