@@ -147,6 +147,10 @@ def build_config(cell: Cell, quick: bool = False, seed: int = 0) -> TrainConfig:
         text = str(cell.get(name, FROM_RECIPE))
         if text != FROM_RECIPE:
             train_changes[name] = _convert(name, text, convert)
+    epochs = train_changes.get("epochs", recipe.epochs)
+    if "warmup_epochs" not in train_changes and recipe.warmup_epochs >= epochs:
+        # a shortened run (``--set epochs=1``) keeps the recipe's warm-up only where it fits
+        train_changes["warmup_epochs"] = max(0, epochs - 1)
     for name in ("img_size", "label_smoothing"):
         if name in train_changes:
             augment_changes[name] = train_changes[name]

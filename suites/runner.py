@@ -1,7 +1,8 @@
 """The matrix runner: expand a suite's cells, measure each in its own worker, keep every row.
 
-One worker process per cell by default (``spawn``: a clean CUDA context and an exact peak-memory
-reading); an OOM, a crash, a hang or a skip costs that cell only and becomes a row with a status.
+One worker process per cell by default (a clean CUDA context and an exact peak-memory reading);
+workers fork from a ``forkserver`` that has imported torch and the suite once, so a cell starts in
+a fraction of a second (the server never touches CUDA; ``spawn`` where forkserver is missing); an OOM, a crash, a hang or a skip costs that cell only and becomes a row with a status.
 The parent process is the only writer of ``rows.csv`` and writes it the moment a cell ends, so
 an interrupted run keeps every finished row and ``resume_dir`` picks up where it stopped.
 Several GPUs: one worker per GPU, each pinned through ``CUDA_VISIBLE_DEVICES``; on the CPU,
@@ -11,6 +12,7 @@ Several GPUs: one worker per GPU, each pinned through ``CUDA_VISIBLE_DEVICES``; 
 from __future__ import annotations
 
 import csv
+import faulthandler
 import json
 import multiprocessing as mp
 import os
@@ -115,6 +117,9 @@ def _worker_main(
 ) -> None:
     """Entry point of a cell's worker process: measure, send the outcome, exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends workers
+    stack_dump_s = float(os.environ.get("FAVIT_BENCH_STACK_DUMP_S", "0"))
+    if stack_dump_s > 0:  # debugging a slow or hung cell: print every thread's stack periodically
+        faulthandler.dump_traceback_later(stack_dump_s, repeat=True)
     if cuda_visible is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = cuda_visible
     outcome = measure_cell(suite, cell, ctx)
@@ -417,9 +422,19 @@ def run_suite(
     return run_dir
 
 
+def _worker_context(suite: Suite):
+    """A multiprocessing context whose workers start with torch and the suite already imported."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    context = mp.get_context("forkserver")
+    # importing is all the server does: CUDA stays uninitialized, so each forked worker gets its own
+    context.set_forkserver_preload(["torch", suite.measure.__module__])
+    return context
+
+
 def _run_isolated(suite, pending, slots, running, context, record, timeout_s) -> None:
     """Keep one worker per slot busy until every pending cell has an outcome."""
-    spawn = mp.get_context("spawn")
+    spawn = _worker_context(suite)
     while pending or running:
         for slot, gpu in enumerate(slots):
             if slot in running or not pending:
