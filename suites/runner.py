@@ -443,8 +443,10 @@ def _run_isolated(suite, pending, slots, running, context, record, timeout_s) ->
             receiver, sender = spawn.Pipe(duplex=False)
             pin = None if gpu is None else _cuda_visible_entry(gpu)
             dev = "cpu" if gpu is None else "cuda:0"
+            # not a daemon: a cell may start processes of its own (a decoding pool, DataLoader
+            # workers); the parent kills its workers itself on a timeout or Ctrl-C
             process = spawn.Process(
-                target=_worker_main, args=(sender, suite, cell, context(cid, dev), pin), daemon=True
+                target=_worker_main, args=(sender, suite, cell, context(cid, dev), pin)
             )
             process.start()
             sender.close()
