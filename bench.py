@@ -9,6 +9,7 @@ Examples:
   python bench.py --resume results/runs/memory-20250101T000000Z   # finish an interrupted run
   python bench.py --list                              # suites, their axes and defaults; models
   python bench.py compare BASE_RUN NEW_RUN            # regressions between two runs
+  python bench.py report RUN                          # rewrite a run's tables and plots from rows.csv
 """
 
 from __future__ import annotations
@@ -210,10 +211,38 @@ def run_compare(argv: Sequence[str]) -> int:
     return int(compare.main(list(argv)) or 0)
 
 
+def run_report(argv: Sequence[str]) -> int:
+    """``bench.py report RUN``: the suite's report over the rows already in RUN; nothing is measured."""
+    if len(argv) != 1:
+        print(
+            "bench.py report: error: give exactly one run folder, e.g. report results/runs/memory-...",
+            file=sys.stderr,
+        )
+        return 2
+    run_dir = Path(argv[0])
+    env_path = run_dir / "env.json"
+    if not (run_dir / "rows.csv").exists() or not env_path.exists():
+        print(
+            f"bench.py report: error: {str(run_dir)!r} is not a run folder (needs rows.csv and env.json)",
+            file=sys.stderr,
+        )
+        return 2
+    from suites import get_suite
+    from suites.runner import write_report
+
+    return (
+        0
+        if write_report(get_suite(json.loads(env_path.read_text())["run"]["suite"]), run_dir)
+        else 1
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "compare":
         return run_compare(argv[1:])
+    if argv and argv[0] == "report":
+        return run_report(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:

@@ -413,7 +413,7 @@ def run_suite(
     env = json.loads(env_path.read_text())
     env["finished_utc"] = utc_now()
     write_json(env, env_path)
-    _report(suite, run_dir)
+    write_report(suite, run_dir)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     print(f"{suite.name}: {summary or 'nothing to run'}; results in {run_dir}")
     for path in sorted(run_dir.iterdir()):
@@ -491,15 +491,19 @@ def _run_isolated(suite, pending, slots, running, context, record, timeout_s) ->
             record(job.cell, job.cid, outcome, job.gpu_index)
 
 
-def _report(suite: Suite, run_dir: Path) -> None:
-    """Call the suite's report on the finished table; a failure is printed, never fatal."""
+def write_report(suite: Suite, run_dir: Path) -> bool:
+    """Call the suite's report on the run's table; a failure is printed, never raised.
+
+    Returns whether a report was written. Used at the end of every run and by ``bench.py report``.
+    """
     if suite.report is None or not (run_dir / ROWS_FILE).exists():
-        return
+        return False
     import pandas as pd
 
     try:
         table = pd.read_csv(run_dir / ROWS_FILE, keep_default_na=True)
         suite.report(table, run_dir)
+        return True
     except Exception as exc:
         (run_dir / "errors").mkdir(exist_ok=True)
         (run_dir / "errors" / "report.txt").write_text(traceback.format_exc())
@@ -507,3 +511,4 @@ def _report(suite: Suite, run_dir: Path) -> None:
             f"report failed ({type(exc).__name__}: {one_line(str(exc))}); traceback in {run_dir / 'errors' / 'report.txt'}",
             file=sys.stderr,
         )
+        return False
