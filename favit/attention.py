@@ -391,7 +391,9 @@ class GlobalAttention(nn.Module):
             scores_sample = scores.gather(-1, sample_index.expand(*scores.shape[:2], -1, -1))
             top = self.sparsity_measure(scores_sample, n_keys).topk(n_top, dim=-1, sorted=False)
             selected = torch.zeros(scores.shape[:-1], dtype=torch.bool, device=q.device)
-            selected = selected.scatter(-1, top.indices, True).unsqueeze(-1)  # (B, h, N, 1)
+            # a tensor source, not a Python bool: fvcore's JIT tracer has no schema for scatter(bool)
+            ones = torch.ones_like(top.indices, dtype=torch.bool)
+            selected = selected.scatter(-1, top.indices, ones).unsqueeze(-1)  # (B, h, N, 1)
         out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         if self.global_attn == "probsparse_seed":
             return torch.where(selected, out, 0.0)
