@@ -116,6 +116,13 @@ def build_parser() -> OneLineParser:
     )
     run.add_argument("--workers", type=int, help="CPU only: cells run at once (default 1)")
     run.add_argument("--seed", type=int, default=0, help="seed of every cell (default 0)")
+    run.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a suite setting that is not an axis, e.g. download=on (accuracy), timed_steps=20 (latency)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -145,6 +152,17 @@ def parse_axis_values(suite: Any, axis_name: str, text: str, option: str) -> lis
             )
         values.append(value)
     return values
+
+
+def options_from_args(args: argparse.Namespace) -> dict[str, str]:
+    """``--option KEY=VALUE`` pairs; a pair without ``=`` is a usage error."""
+    options = {}
+    for text in args.option:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option: bad value {text!r}; expected KEY=VALUE, e.g. download=on")
+        options[key] = value
+    return options
 
 
 def overrides_from_args(suite: Any, args: argparse.Namespace) -> dict[str, list[Any]]:
@@ -215,7 +233,7 @@ def run_report(argv: Sequence[str]) -> int:
     """``bench.py report RUN``: the suite's report over the rows already in RUN; nothing is measured."""
     if len(argv) != 1:
         print(
-            "bench.py report: error: give exactly one run folder, e.g. report results/runs/memory-...",
+            "bench.py: error: report: give exactly one run folder, e.g. report results/runs/memory-...",
             file=sys.stderr,
         )
         return 2
@@ -223,7 +241,7 @@ def run_report(argv: Sequence[str]) -> int:
     env_path = run_dir / "env.json"
     if not (run_dir / "rows.csv").exists() or not env_path.exists():
         print(
-            f"bench.py report: error: {str(run_dir)!r} is not a run folder (needs rows.csv and env.json)",
+            f"bench.py: error: report: {str(run_dir)!r} is not a run folder (needs rows.csv and env.json)",
             file=sys.stderr,
         )
         return 2
@@ -273,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ImportError as exc:
             raise UsageError(f"--suite: {suite_name!r} cannot be loaded ({exc})") from None
         overrides = overrides_from_args(suite, args) or None
+        options = options_from_args(args)
         gpus = None
         if args.gpus is not None:
             try:
@@ -319,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             gpus=gpus,
             workers=args.workers,
             seed=args.seed,
+            options=options,
             progress=not args.no_progress,
             retry_failed=args.retry_failed,
         )

@@ -57,6 +57,8 @@ def test_bad_arguments_exit_2_with_one_line_subprocess(args, expected):
         (["--suite", "memory", "--timeout", "-1"], "--timeout: bad value -1"),
         (["--resume", "/nonexistent/run"], "--resume: no such run folder"),
         (["--full", "--quick"], "not allowed with argument"),
+        (["--suite", "memory", "--option", "download"], "--option: bad value 'download'"),
+        (["report", "/nonexistent/run"], "is not a run folder"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args, expected, capsys):
