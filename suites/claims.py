@@ -162,9 +162,18 @@ def _ok(rows: pd.DataFrame) -> pd.Series:
 
 
 def _not_smoke(rows: pd.DataFrame) -> pd.Series:
-    if "smoke_run" not in rows:
-        return pd.Series(True, index=rows.index)
-    return ~rows["smoke_run"].astype(str).str.lower().isin(["true", "1"])
+    """Rows that count as results: not a smoke run (quick profile), not trained on a subset.
+
+    The accuracy suite's ``train_images`` / ``test_images`` axes are 0 for the whole split; a run on
+    a subset (a timing run, say) measures speed, not the accuracy a claim is about.
+    """
+    keep = pd.Series(True, index=rows.index)
+    if "smoke_run" in rows:
+        keep &= ~rows["smoke_run"].astype(str).str.lower().isin(["true", "1"])
+    for column in ("train_images", "test_images"):
+        if column in rows:
+            keep &= pd.to_numeric(rows[column], errors="coerce").fillna(0).eq(0)
+    return keep
 
 
 def _run_sources(choice_paths: list[Path]) -> list[Path]:

@@ -39,7 +39,7 @@ from suites.suite import Axis, Cell, CellContext, Row, Suite
 
 PAPER_DIR = "paper"
 PREFERRED_DTYPE = "bf16"
-PREFERRED_BATCH = 128  # the seed's batch size
+PREFERRED_BATCH = {"train": 128, "infer": 256}  # the seed's batch; issue 5's inference batch
 PUBLISHED_SIZE = 224
 OUTPUT_STEMS = (
     "README",
@@ -142,9 +142,10 @@ def flops_rows(root: Path) -> pd.DataFrame:
     return table.rename(columns={"_key": "canonical"})
 
 
-def latency_setting(ok: pd.DataFrame) -> tuple[str, str] | None:
-    """(dtype, batch) of the main table: bf16 if measured (else the first dtype by name), batch
-    128 if measured (else the largest integer batch), eager, channels_last off."""
+def latency_setting(ok: pd.DataFrame, mode: str) -> tuple[str, str] | None:
+    """(dtype, batch) of the main table for ``mode``: bf16 if measured (else the first dtype by
+    name), the mode's preferred batch if measured (else its largest integer batch)."""
+    ok = ok[ok["mode"].astype(str) == mode]
     if ok.empty:
         return None
     dtypes = sorted(ok["dtype"].astype(str).unique())
@@ -156,12 +157,12 @@ def latency_setting(ok: pd.DataFrame) -> tuple[str, str] | None:
     )
     if not batches:
         return None
-    batch = PREFERRED_BATCH if PREFERRED_BATCH in batches else batches[-1]
-    return dtype, str(batch)
+    preferred = PREFERRED_BATCH[mode]
+    return dtype, str(preferred if preferred in batches else batches[-1])
 
 
-def latency_rows(root: Path) -> tuple[RunChoice | None, pd.DataFrame, tuple[str, str] | None]:
-    """The chosen latency run's ok rows at the main table's setting (``latency_setting``)."""
+def latency_rows(root: Path) -> tuple[RunChoice | None, pd.DataFrame, dict[str, tuple[str, str]]]:
+    """The chosen latency run's ok rows at the main table's setting of each mode, eager, 224px."""
 
     def has_ok(rows: pd.DataFrame) -> bool:
         return bool((rows["status"].astype(str) == "ok").any())
@@ -170,26 +171,30 @@ def latency_rows(root: Path) -> tuple[RunChoice | None, pd.DataFrame, tuple[str,
         root, "latency", has_ok, required=["model", "dtype", "batch_size", "mode", "img_size"]
     )
     if choice is None:
-        return None, pd.DataFrame(), None
+        return None, pd.DataFrame(), {}
     rows = choice.rows
     ok = rows[rows["status"].astype(str) == "ok"]
     for column, value in (("compile", "eager"), ("channels_last", "off")):
         if column in ok:
             ok = ok[ok[column].astype(str) == value]
     ok = ok[ok["img_size"].astype(str) == str(PUBLISHED_SIZE)]
-    setting = latency_setting(ok)
-    if setting is None:
-        return choice, pd.DataFrame(), None
-    dtype, batch = setting
-    ok = ok[(ok["dtype"].astype(str) == dtype) & (ok["batch_size"].astype(str) == batch)].copy()
+    settings = {m: s for m in ("train", "infer") if (s := latency_setting(ok, m)) is not None}
+    keep = pd.Series(False, index=ok.index)
+    for mode, (dtype, batch) in settings.items():
+        keep |= (
+            (ok["mode"].astype(str) == mode)
+            & (ok["dtype"].astype(str) == dtype)
+            & (ok["batch_size"].astype(str) == batch)
+        )
+    ok = ok[keep].copy()
     ok["canonical"] = ok["model"].astype(str).map(canonical_model)
-    return choice, ok, setting
+    return choice, ok, settings
 
 
 def main_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
     """One row per model measured for speed or accuracy (else every flops model); blanks = NaN."""
     flops = flops_rows(root)
-    latency_choice, latency, setting = latency_rows(root)
+    latency_choice, latency, settings = latency_rows(root)
     accuracy = accuracy_rows(root)
     if not accuracy.empty:
         accuracy["canonical"] = accuracy["model"].astype(str).map(canonical_model)
@@ -197,25 +202,28 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
     if not models:
         models = set(flops.get("canonical", []))
     records = []
-    speed = f"{setting[0]}, batch {setting[1]}" if setting else ""
+    speed = {mode: f"{dtype}, batch {batch}" for mode, (dtype, batch) in settings.items()}
     for model in sorted(models, key=model_sort_key):
         record: dict[str, object] = {"model": model}
         f = flops[flops["canonical"] == model] if not flops.empty else flops
-        if f.empty and not flops.empty:  # +seed_compat changes numerics, not counts
-            f = flops[flops["canonical"] == model.replace("+seed_compat", "")]
+        if f.empty and not flops.empty:  # +seed_compat and +ref change numerics, not parameters
+            plain = model.replace("+seed_compat", "").replace("+ref", "")
+            f = flops[flops["canonical"] == plain]
         record["params (M)"] = float(f["param_count"].iloc[0]) if len(f) else math.nan
         record[f"GMACs ({PUBLISHED_SIZE}px)"] = (
             float(f["fvcore_gmacs"].iloc[0]) if len(f) else math.nan
         )
         for mode in ("train", "infer"):
-            column = f"{mode} img/s ({speed})" if speed else f"{mode} img/s"
+            column = f"{mode} img/s ({speed[mode]})" if mode in speed else f"{mode} img/s"
             value = math.nan
             if not latency.empty:
                 match = latency[(latency["canonical"] == model) & (latency["mode"] == mode)]
                 if len(match) and f"{mode}_samples_per_sec" in match:
                     value = float(match[f"{mode}_samples_per_sec"].iloc[0])
             record[column] = value
-        memory_column = f"train peak MiB ({speed})" if speed else "train peak MiB"
+        memory_column = (
+            f"train peak MiB ({speed['train']})" if "train" in speed else "train peak MiB"
+        )
         value = math.nan
         if not latency.empty and "peak_mem_mib" in latency:
             match = latency[(latency["canonical"] == model) & (latency["mode"] == "train")]
