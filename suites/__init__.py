@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import importlib
 
-from suites.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite, cell_id, image_hw, image_size
+from suites.suite import (
+    Axis,
+    Cell,
+    CellContext,
+    CellSkipped,
+    Row,
+    Suite,
+    cell_id,
+    image_hw,
+    image_size,
+)
 
 # name -> module holding ``SUITE``
 SUITE_MODULES: dict[str, str] = {
@@ -29,4 +39,16 @@ def get_suite(name: str) -> Suite:
     return importlib.import_module(SUITE_MODULES[name]).SUITE
 
 
-__all__ = ["SUITE_MODULES", "Axis", "Cell", "CellContext", "CellSkipped", "Row", "Suite", "cell_id", "get_suite", "image_hw", "image_size"]
+__all__ = [
+    "SUITE_MODULES",
+    "Axis",
+    "Cell",
+    "CellContext",
+    "CellSkipped",
+    "Row",
+    "Suite",
+    "cell_id",
+    "get_suite",
+    "image_hw",
+    "image_size",
+]

@@ -36,12 +36,20 @@ def markdown_table(table: pd.DataFrame, digits: int | dict[str, int] = 2) -> str
 
 
 def _latex_escape(text: str) -> str:
-    for char, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
+    for char, escaped in (
+        ("\\", r"\textbackslash{}"),
+        ("_", r"\_"),
+        ("%", r"\%"),
+        ("&", r"\&"),
+        ("#", r"\#"),
+    ):
         text = text.replace(char, escaped)
     return text
 
 
-def latex_table(table: pd.DataFrame, caption: str = "", label: str = "", digits: int | dict[str, int] = 2) -> str:
+def latex_table(
+    table: pd.DataFrame, caption: str = "", label: str = "", digits: int | dict[str, int] = 2
+) -> str:
     """A booktabs table (``\\usepackage{booktabs}``), numbers right-aligned."""
     text = format_frame(table, digits)
     align = "".join("r" if pd.api.types.is_numeric_dtype(table[c]) else "l" for c in table.columns)
@@ -53,7 +61,10 @@ def latex_table(table: pd.DataFrame, caption: str = "", label: str = "", digits:
     lines += [rf"\begin{{tabular}}{{{align}}}", r"\toprule"]
     lines.append(" & ".join(_latex_escape(str(c)) for c in text.columns) + r" \\")
     lines.append(r"\midrule")
-    lines += [" & ".join(_latex_escape(v) for v in row) + r" \\" for row in text.itertuples(index=False, name=None)]
+    lines += [
+        " & ".join(_latex_escape(v) for v in row) + r" \\"
+        for row in text.itertuples(index=False, name=None)
+    ]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -70,7 +81,9 @@ def write_table(
     md = path_stem.with_suffix(".md")
     tex = path_stem.with_suffix(".tex")
     md.write_text((f"{caption}\n\n" if caption else "") + markdown_table(table, digits))
-    tex.write_text(latex_table(table, caption=caption, label=f"tab:{path_stem.name}", digits=digits))
+    tex.write_text(
+        latex_table(table, caption=caption, label=f"tab:{path_stem.name}", digits=digits)
+    )
     return [md, tex]
 
 
@@ -82,7 +95,12 @@ def save_figure(fig, path_stem: Path, formats: Sequence[str] = ("png", "pdf")) -
     path_stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [path_stem.with_suffix(f".{fmt}") for fmt in formats]
     for path in paths:
-        fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"CreationDate": None} if path.suffix == ".pdf" else None)
+        fig.savefig(
+            path,
+            dpi=150,
+            bbox_inches="tight",
+            metadata={"CreationDate": None} if path.suffix == ".pdf" else None,
+        )
     plt.close(fig)
     return paths
 

@@ -101,14 +101,20 @@ class Suite:
     def axis_names(self) -> list[str]:
         return [axis.name for axis in self.axes]
 
-    def cells(self, overrides: Mapping[str, Sequence[Any]] | None = None, quick: bool = False) -> list[Cell]:
+    def cells(
+        self, overrides: Mapping[str, Sequence[Any]] | None = None, quick: bool = False
+    ) -> list[Cell]:
         """The cartesian product of the axes, in axis order; ``overrides`` replaces an axis's values."""
         overrides = overrides or {}
         unknown = set(overrides) - set(self.axis_names)
         if unknown:
-            raise KeyError(f"suite {self.name!r} has no axis {sorted(unknown)}; axes: {self.axis_names}")
+            raise KeyError(
+                f"suite {self.name!r} has no axis {sorted(unknown)}; axes: {self.axis_names}"
+            )
         values = [list(overrides.get(a.name, a.values(quick))) for a in self.axes]
-        cells = [dict(zip(self.axis_names, combo)) for combo in itertools.product(*values)]
+        cells = [
+            dict(zip(self.axis_names, combo, strict=True)) for combo in itertools.product(*values)
+        ]
         return [c for c in cells if self.cell_filter is None or self.cell_filter(c)]
 
 

@@ -97,7 +97,9 @@ def test_one_cell_end_to_end_then_resume_and_report(
     ctx = CellContext(device="cpu", run_dir=tmp_path, cell_id="cell0", quick=True)
     row = SUITE.measure(cell, ctx)
     assert (
-        row["epochs_trained"] == 1 and row["smoke_run"] is True and row["dataset"].startswith("synthetic")
+        row["epochs_trained"] == 1
+        and row["smoke_run"] is True
+        and row["dataset"].startswith("synthetic")
     )
     assert row["train_images"] == 64 and row["infer_gmacs"] > 0
     assert (ctx.artifact_dir / "epochs.csv").is_file() and (
