@@ -26,9 +26,10 @@ from suites.results_index import (
     choose_rows_per_key,
     choose_run,
     relative_link,
+    results_root_axis,
     run_files,
 )
-from suites.suite import Axis, Cell, CellContext, Row, Suite
+from suites.suite import Cell, CellContext, Row, Suite
 
 HOLDS = "holds"
 CONDITIONAL = "holds only under stated conditions"
@@ -730,13 +731,7 @@ def measure(cell: Cell, ctx: CellContext) -> list[Row]:
 SUITE = Suite(
     name="claims",
     description="verdicts on the seed README's five claims from the committed runs; writes results/CLAIMS.md",
-    axes=[
-        Axis(
-            "results",
-            default=["results"],
-            help="the results root holding <machine>/<suite>-<UTC>/ runs",
-        )
-    ],
+    axes=[results_root_axis()],
     measure=measure,
     isolate=False,
     examples=(

@@ -44,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from baselines import REFERENCE_MODELS
+from favit import GLOBAL_ATTN_CHOICES, MODEL_NAMES
 from suites.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
 from suites.timing import (
     LAUNCH_BOUND_BUSY_SHARE,
@@ -70,20 +72,11 @@ REFERENCE_MODEL = "pvt_v2_b1"  # issue 5's targets are ratios against it
 NUM_CLASSES = 1000
 MIB = 1024.0**2
 
-FAVIT_VARIANTS = ("probsparse_seed", "probsparse", "dense", "sdpa")
+FAVIT_VARIANTS = GLOBAL_ATTN_CHOICES
 DEFAULT_MODELS = (
-    "favit_b0",
-    "favit_b1",
-    "favit_b2",
-    "favit_b3",
+    *MODEL_NAMES,
     *(f"favit_b1:{variant}" for variant in FAVIT_VARIANTS),
-    "deit_tiny",
-    "vit_small",
-    "swin_t",
-    "pvt_v2_b0",
-    "pvt_v2_b1",
-    "pvt_v2_b2",
-    "resnet50",
+    *REFERENCE_MODELS,
 )
 
 

@@ -34,8 +34,9 @@ from suites.results_index import (
     choose_rows_per_key,
     choose_run,
     relative_link,
+    results_root_axis,
 )
-from suites.suite import Axis, Cell, CellContext, Row, Suite
+from suites.suite import Cell, CellContext, Row, Suite
 
 PAPER_DIR = "paper"
 PREFERRED_DTYPE = "bf16"
@@ -463,13 +464,7 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
 SUITE = Suite(
     name="paper",
     description="every table and figure of a paper from the committed runs; writes results/paper/",
-    axes=[
-        Axis(
-            "results",
-            default=["results"],
-            help="the results root holding <machine>/<suite>-<UTC>/ runs",
-        )
-    ],
+    axes=[results_root_axis()],
     measure=measure,
     isolate=False,
     examples=(

@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from suites.compare import RunLoadError, load_run
+from suites.suite import Axis
 
 RUN_FOLDER_RE = re.compile(r"^(?P<suite>[a-z0-9_]+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?$")
 SCRATCH_FOLDERS = ("runs",)
@@ -202,3 +203,12 @@ def relative_link(target: str | Path, document_dir: str | Path) -> str:
 def run_files(folder: Path, suffixes: Sequence[str] = (".png", ".md")) -> list[Path]:
     """Report files of a run folder (plots, tables), sorted by name; ``rows.csv`` is not included."""
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in suffixes)
+
+
+def results_root_axis() -> Axis:
+    """The one axis of the report-only suites (claims, paper): the results root to read."""
+    return Axis(
+        "results",
+        default=["results"],
+        help="the results root holding <machine>/<suite>-<UTC>/ runs",
+    )
