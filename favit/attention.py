@@ -204,12 +204,13 @@ def window_samples(kv_map: torch.Tensor, dilation: int) -> torch.Tensor:
     return _window_axis(rows, 4, pad_right, dilation)
 
 
-def pool_window_samples(samples: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """The official pooling of window samples: (B, heads * w, nH, 7, nW_w, 7) -> (B, heads, 49, w).
+def window_pool_layout(samples: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """Window samples in the official pooling's layout: (B, heads * w, nH, 7, nW_w, 7) ->
+    (B, heads, 49, w, nW); pooled channel j of a head is the mean over the last axis.
 
-    Lays the values out as (B, heads, 49, nW * w), window outer and channel inner, and averages
-    runs of nW consecutive entries (== ``AdaptiveAvgPool`` of that axis down to w): a reshape to
-    (..., w, nW) and a mean.
+    The official layout is (B, heads, 49, nW * w), window outer and channel inner; its
+    ``AdaptiveAvgPool`` down to w averages runs of nW consecutive entries, i.e. the last axis of
+    this reshape to (..., w, nW).
     """
     batch, channels, n_rows, _, n_cols, _ = samples.shape
     head_width = channels // num_heads
@@ -218,7 +219,42 @@ def pool_window_samples(samples: torch.Tensor, num_heads: int) -> torch.Tensor:
     flat = per_head.permute(0, 1, 4, 6, 3, 5, 2).reshape(
         batch, num_heads, WINDOW_SIZE * WINDOW_SIZE, windows * head_width
     )
-    return flat.unflatten(-1, (head_width, windows)).mean(-1)
+    return flat.unflatten(-1, (head_width, windows))
+
+
+def pool_window_samples(samples: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """The official pooling of window samples: (B, heads * w, nH, 7, nW_w, 7) -> (B, heads, 49, w).
+
+    ``window_pool_layout`` then a mean over its last axis (== ``AdaptiveAvgPool``).
+    """
+    return window_pool_layout(samples, num_heads).mean(-1)
+
+
+def window_pool_index(
+    height: int,
+    width: int,
+    branches: list[tuple[int, int]],
+    num_heads: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """Gather index of every window branch's pooling entries in a channels-last map.
+
+    ``branches``: (channel width, dilation) of each branch, in channel order of the
+    (B, H, W, C_w) map, ``C_w`` their sum. Returns a 1-D int64 index into the map's flattened
+    (H * W * C_w) axis: branch after branch, each ``window_pool_layout``'s (heads, 49, w, nW)
+    entries (the reflected rows and columns of padded windows included). So
+    ``map.flatten(1).index_select(1, index)``, cut per branch, viewed as (B, heads, 49, w, nW) and
+    averaged over the last axis, is ``pool_window_samples(window_samples(branch map))``.
+    """
+    channels = sum(branch_width for branch_width, _ in branches)
+    positions = torch.arange(height * width * channels, device=device)
+    position_map = positions.view(1, height, width, channels).permute(0, 3, 1, 2)
+    parts, start = [], 0
+    for branch_width, dilation in branches:
+        samples = window_samples(position_map[:, start : start + branch_width], dilation)
+        parts.append(window_pool_layout(samples, num_heads).reshape(-1))
+        start += branch_width
+    return torch.cat(parts)
 
 
 class GlobalAttention(nn.Module):
@@ -528,6 +564,8 @@ class FactorizedAttention(nn.Module):
         if head_major != list(range(global_width, dim)):
             order = torch.tensor([*range(global_width), *head_major])
         self.register_buffer("proj_input_order", order, persistent=False)
+        # window_pool_index per (H, W, device): built once per input size, reused every step
+        self._window_index_cache: dict[tuple[int, int, torch.device], torch.Tensor] = {}
 
     def extra_repr(self) -> str:
         return f"impl={self.impl!r}"
@@ -573,6 +611,22 @@ class FactorizedAttention(nn.Module):
             map_start += branch.width
         return outputs
 
+    def window_index(self, height: int, width: int, device: torch.device) -> torch.Tensor:
+        """``window_pool_index`` of this block's window branches for an (H, W) map, cached.
+
+        Built on ``device`` from shapes only (no host sync), once per (H, W, device); under
+        ``torch.compile`` it is built in the graph (constant-folded) and not cached.
+        """
+        branches = [(branch.width, branch.dilation) for branch in self.windows]
+        if torch.compiler.is_compiling():
+            return window_pool_index(height, width, branches, self.num_heads, device)
+        key = (height, width, device)
+        if key not in self._window_index_cache:
+            self._window_index_cache[key] = window_pool_index(
+                height, width, branches, self.num_heads, device
+            )
+        return self._window_index_cache[key]
+
     def fast_outputs(
         self, x: torch.Tensor, height: int, width: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -582,42 +636,45 @@ class FactorizedAttention(nn.Module):
         """
         batch, n_tokens, dim = x.shape
         g = self.global_width
-        q = self.q(x)
+        # splits, not slices: their backward is one cat, a slice's a zero-filled copy each
+        q_global, q_windows = self.q(x).split([g, dim - g], dim=-1)
+        x_global, x_windows = x.split([g, dim - g], dim=-1)
         # a copy of the few global channels: SDPA saves its q for backward, and a view would keep
         # all of q (B, N, C) alive
-        global_out = self.global_attn.forward_fast(
-            q[..., :g].contiguous(), x[..., :g], height, width
-        )
+        global_out = self.global_attn.forward_fast(q_global.contiguous(), x_global, height, width)
 
-        # kv map (B, C_w, H, W): the depthwise conv runs on x's channels-last view (B, C, H, W)
-        # with zero weights on the global channels (cheaper than copying out the window channels),
-        # the pointwise conv is a Linear on (B, H, W, C_w)
-        grid = x.transpose(1, 2).unflatten(2, (height, width))
-        depthwise = self.kv_depthwise
-        weight = F.pad(depthwise.weight, (0, 0, 0, 0, 0, 0, g, 0))
-        bias = F.pad(depthwise.bias, (g, 0)) if depthwise.bias is not None else None
-        hidden = F.conv2d(grid, weight, bias, padding=1, groups=dim)[:, g:]
+        # kv map: depthwise conv on the window channels' (B, C_w, H, W) view (channels-last
+        # strides), then the pointwise conv as a Linear on the channels-last rows (B * H * W, C_w)
+        hidden = self.kv_depthwise(x_windows.transpose(1, 2).unflatten(2, (height, width)))
         pointwise = self.kv_pointwise
         kv_map = F.linear(
-            hidden.permute(0, 2, 3, 1), pointwise.weight.flatten(1), pointwise.bias
-        ).permute(0, 3, 1, 2)  # (B, C_w, H, W)
+            hidden.permute(0, 2, 3, 1).flatten(0, 2), pointwise.weight.flatten(1), pointwise.bias
+        )  # (B * H * W, C_w): the map channels-last
 
+        # every branch's pooling entries in one gather, then one mean per branch
+        index = self.window_index(height, width, x.device)
+        gathered = kv_map.view(batch, -1).index_select(1, index)
+        windows = [window_geometry(height, width, b.dilation)[3] for b in self.windows]
+        sizes = [
+            b.width * WINDOW_SIZE * WINDOW_SIZE * n
+            for b, n in zip(self.windows, windows, strict=True)
+        ]
         keys, values = [], []
-        map_start = 0
-        for branch in self.windows:
-            samples = window_samples(
-                kv_map[:, map_start : map_start + branch.width], branch.dilation
-            )
-            k, v = branch.keys_values(pool_window_samples(samples, self.num_heads))
+        for branch, n_windows, entries in zip(
+            self.windows, windows, gathered.split(sizes, dim=1), strict=True
+        ):
+            pooled = entries.view(
+                batch, self.num_heads, WINDOW_SIZE * WINDOW_SIZE, branch.head_width, n_windows
+            ).mean(-1)
+            k, v = branch.keys_values(pooled)
             keys.append(k)
             values.append(v)
-            map_start += branch.width
         # heads (head, branch): q's channels are already in that order
         n_branches = len(self.windows)
         k = torch.stack(keys, dim=2).flatten(1, 2)  # (B, heads * branches, 49, w)
         v = torch.stack(values, dim=2).flatten(1, 2)
         head_width = self.windows[0].head_width
-        q_windows = q[..., g:].unflatten(-1, (self.num_heads * n_branches, head_width))
+        q_windows = q_windows.unflatten(-1, (self.num_heads * n_branches, head_width))
         out = F.scaled_dot_product_attention(
             q_windows.transpose(1, 2), k, v, scale=self.windows[0].scale
         )  # (B, heads * branches, N, w)

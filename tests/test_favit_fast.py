@@ -17,6 +17,7 @@ from favit.attention import (
     probsparse_sizes,
     reflect_pad_right_bottom,
     window_geometry,
+    window_pool_index,
     window_samples,
 )
 
@@ -229,3 +230,33 @@ def test_ref_name_modifier_builds_the_reference_implementation() -> None:
     assert baselines.create("favit_b0", 10, 64).config.impl == "fast"
     with pytest.raises(ValueError, match=r"unknown modifier '\+reff'.*\+ref"):
         baselines.validate_name("favit_b0+reff")
+
+
+@pytest.mark.parametrize(("height", "width"), [(56, 56), (14, 21), (8, 8), (3, 5)])
+def test_window_pool_index_gathers_every_branch_pooling_from_the_channels_last_map(
+    height: int, width: int
+) -> None:
+    heads, local_width, dilated_width, dilation = 2, 6, 6, 4
+    kv_map = torch.randn(2, height, width, local_width + dilated_width)  # channels-last
+    branches = [(local_width, 1), (dilated_width, dilation)]
+    index = window_pool_index(height, width, branches, heads, kv_map.device)
+    gathered = kv_map.flatten(1).index_select(1, index)
+    start = 0
+    for (branch_width, branch_dilation), channels in zip(
+        branches, kv_map.permute(0, 3, 1, 2).split([local_width, dilated_width], 1), strict=True
+    ):
+        expected = pool_window_samples(window_samples(channels, branch_dilation), heads)
+        windows = window_geometry(height, width, branch_dilation)[3]
+        size = branch_width * 49 * windows
+        entries = gathered[:, start : start + size].view(2, heads, 49, branch_width // heads, -1)
+        torch.testing.assert_close(entries.mean(-1), expected, rtol=0, atol=0)
+        start += size
+    assert start == index.numel()
+
+
+def test_window_index_is_built_once_per_input_size_and_not_saved() -> None:
+    attention = favit.FactorizedAttention(64, 2, 4)
+    first = attention.window_index(28, 28, torch.device("cpu"))
+    assert attention.window_index(28, 28, torch.device("cpu")) is first
+    assert attention.window_index(14, 14, torch.device("cpu")).numel() < first.numel()
+    assert list(attention.state_dict()) == list(favit.FactorizedAttention(64, 2, 4).state_dict())
