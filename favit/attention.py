@@ -51,10 +51,14 @@ Two implementations of the same math, chosen by ``impl`` (``IMPL_CHOICES``):
     ProbSparse by gathering the sampled keys and scattering the top-u rows into a fill tensor.
 ``"fast"`` (default)
     equal to the reference in fp32 (forward and gradients, to ~1e-6), with fewer kernels and less
-    memory traffic: the window kv map's depthwise conv runs on the block input's channels-last view
-    (zero weights for the global channels instead of a transposing copy) and its 1x1 conv as a
-    ``Linear``; windows are strided views of the map (pad-free where the map divides; the reflected
-    rows/columns are gathered by index otherwise, never a padded copy); local and dilated branches
+    memory traffic (the GPU step is launch-bound, so the count of ops matters most): q and the
+    block input are cut into global and window channels by ``split`` (one ``cat`` in backward,
+    not a zero-filled copy per slice); the window kv map's depthwise conv runs on the block
+    input's channels-last view and its 1x1 conv as a ``Linear`` on channels-last rows; every
+    branch's pooling entries (the windows' taps, reflected where padded, in the official pooling
+    layout) are ONE ``index_select`` from that map with an index built once per input size
+    (``window_pool_index``, cached on the module), then one mean per branch -- no unfold, no padded
+    copy, no per-step index arithmetic; local and dilated branches
     run as ONE ``scaled_dot_product_attention`` call (heads stacked, widths equal), its output kept
     head-major and the projection's columns permuted to match instead of a reordering copy; the
     global branch uses SDPA, and ProbSparse over few keys (``n_keys <= DENSE_SELECT_KEY_RATIO *
