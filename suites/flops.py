@@ -18,6 +18,11 @@ branch, ``attn_analytic_gmacs``), the official repository's hand-written attenti
 (``stage{i}_gmacs`` from fvcore's ``by_module()``, ``stage{i}_attn_analytic_gmacs``). Every module's
 fvcore MACs also go to ``cells/<cell>/modules.csv``.
 
+FaViT is counted through its reference implementation (``impl="reference"``): the counts are those
+of the published algorithm (ProbSparse samples keys; windows are unfolded and pooled), and they do
+not move when the fast path is refactored. The fast path computes the same outputs with slightly
+different work (ProbSparse over few keys scores every key).
+
 Published figures (``baselines.info``) are MACs at 224x224 (papers print them as "FLOPs");
 ``gmacs_vs_published`` = fvcore_gmacs / published_gmacs, only at 224x224.
 """
@@ -147,7 +152,8 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
     except baselines.UnsupportedInput as error:
         raise CellSkipped(str(error)) from error
     model_info = baselines.info(name)
-    model = baselines.create(name, num_classes=1000, img_size=hw).eval().to(ctx.device)
+    counted = name + "+ref" if baselines.is_favit(name) and "+ref" not in name else name
+    model = baselines.create(counted, num_classes=1000, img_size=hw).eval().to(ctx.device)
     images = torch.randn(1, 3, *hw, device=ctx.device)
     with torch.no_grad():
         fv = fvcore_count(model, (images,))
