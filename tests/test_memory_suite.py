@@ -85,3 +85,22 @@ def test_tiny_run_gives_rows_ratios_and_a_summary(tmp_path):
         "reduction_per_level.pdf",
     ):
         assert (run_dir / name).exists(), name
+
+
+def test_bench_report_rewrites_a_finished_runs_files_from_its_rows(tmp_path):
+    import bench
+
+    run_dir = run_suite(
+        memory.SUITE,
+        {"level": ["analytic"], "img_size": [64]},
+        out_dir=tmp_path / "run",
+        device="cpu",
+        quick=True,
+        progress=False,
+    )
+    summary = (run_dir / "summary.md").read_text()
+    (run_dir / "summary.md").unlink()
+    (run_dir / "reductions.csv").unlink()
+    assert bench.main(["report", str(run_dir)]) == 0
+    assert (run_dir / "summary.md").read_text() == summary
+    assert (run_dir / "reductions.csv").exists()
