@@ -13,16 +13,6 @@ import torch.nn.functional as F
 import favit
 from favit.attention import probsparse_sizes, reflect_pad_right_bottom
 
-
-@pytest.fixture(autouse=True)
-def _one_intra_op_thread():
-    """Tiny ops on a shared 2-core box run ~10x faster on one thread than with OpenMP spinning."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 # a tiny 4-stage FaViT with every branch, a fraction of B0's cost
 TINY = favit.FaViTConfig(
     embed_dims=(16, 32, 64, 64), depths=(1, 1, 1, 1), mlp_ratios=(2, 2, 2, 2), num_classes=10

@@ -11,16 +11,6 @@ import torch
 
 import favit
 
-
-@pytest.fixture(autouse=True)
-def _one_intra_op_thread():
-    """Tiny ops on a shared 2-core box run ~10x faster on one thread than with OpenMP spinning."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 # a tiny 4-stage FaViT: the same key names as B0-B3, a fraction of the cost
 TINY = favit.FaViTConfig(
     embed_dims=(16, 32, 64, 64),

@@ -31,15 +31,6 @@ TINY = favit.FaViTConfig(
 TINIER = replace(TINY, mlp_ratios=(1, 1, 1, 1))
 
 
-@pytest.fixture(autouse=True)
-def _one_intra_op_thread():
-    """Tiny ops on a shared 2-core box run much faster on one thread than with OpenMP spinning."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _pair(config: favit.FaViTConfig) -> tuple[favit.FaViT, favit.FaViT]:
     """A reference model and a fast model with the same weights."""
     torch.manual_seed(0)

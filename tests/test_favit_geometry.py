@@ -11,15 +11,6 @@ import favit
 from favit.attention import reflect_pad_right_bottom, window_geometry
 
 
-@pytest.fixture(autouse=True)
-def _one_intra_op_thread():
-    """Tiny ops on a shared 2-core box run ~10x faster on one thread than with OpenMP spinning."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_stage_geometry_at_224_matches_the_notes() -> None:
     s1, s2, s3, s4 = favit.stage_geometry("favit_b1", 224)
     assert (s1.H, s1.W, s1.N, s1.global_keys) == (56, 56, 3136, 49)

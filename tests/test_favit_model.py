@@ -9,16 +9,6 @@ import torch
 
 import favit
 
-
-@pytest.fixture(autouse=True)
-def _one_intra_op_thread():
-    """Tiny ops on a shared 2-core box run ~10x faster on one thread than with OpenMP spinning."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 SIZES = [(32, 32), (48, 48), (64, 64), (96, 128), (224, 224), (384, 384), (512, 512)]
 
 

@@ -12,14 +12,6 @@ from suites import get_suite, profile
 from suites.suite import CellContext
 
 
-@pytest.fixture(autouse=True)
-def _one_intra_op_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_profile_step_counts_each_host_op_once_per_step() -> None:
     a, b = torch.randn(8, 8), torch.randn(8, 8)
 
