@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -116,6 +117,11 @@ def build_parser() -> OneLineParser:
     )
     run.add_argument("--workers", type=int, help="CPU only: cells run at once (default 1)")
     run.add_argument("--seed", type=int, default=0, help="seed of every cell (default 0)")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the cells the run would measure, and how many, then stop",
+    )
     run.add_argument(
         "--option",
         action="append",
@@ -325,6 +331,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"bench.py: error: {exc}", file=sys.stderr)
         return 2
+    if args.dry_run:
+        from suites import cell_id
+
+        quick = (device == "cpu") if args.quick is None else args.quick
+        cells = suite.cells(overrides, quick=quick)
+        profile = "quick" if quick else "full"
+        print(f"{suite.name}: {len(cells)} cells ({profile} profile, device {device})")
+        for cell in cells:
+            print(f"  {cell_id(cell)}")
+        return 0
     try:
         run_suite(
             suite,
@@ -348,4 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # the reader went away (`bench.py --dry-run | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

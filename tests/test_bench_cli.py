@@ -104,3 +104,24 @@ def test_list_shows_suites_axes_and_models():
     assert (
         "memory:" in text and "variant: ['probsparse_seed'" in text and "favit_b1:dense+sr1" in text
     )
+
+
+def test_dry_run_lists_every_cell_and_writes_nothing(tmp_path, capsys):
+    from suites import get_suite
+
+    out = tmp_path / "run"
+    args = [
+        "--suite",
+        "memory",
+        "--device",
+        "cpu",
+        "--set",
+        "level=analytic,model",
+        "--out",
+        str(out),
+    ]
+    assert bench.main([*args, "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    expected = get_suite("memory").cells({"level": ["analytic", "model"]}, quick=True)
+    assert lines[0] == f"memory: {len(expected)} cells (quick profile, device cpu)"
+    assert len(lines) == 1 + len(expected) and not out.exists()
