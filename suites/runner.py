@@ -78,6 +78,7 @@ def seed_everything(seed: int) -> None:
 def measure_cell(suite: Suite, cell: Cell, ctx: CellContext) -> CellOutcome:
     """Run ``suite.measure`` on one cell and classify how it ended (KeyboardInterrupt propagates)."""
     from suites.meters import is_out_of_memory
+    from suites.timing import free_device_memory
 
     seed_everything(ctx.seed)
     start = time.perf_counter()
@@ -98,18 +99,11 @@ def measure_cell(suite: Suite, cell: Cell, ctx: CellContext) -> CellOutcome:
             reason=one_line(f"{type(exc).__name__}: {exc}"),
             traceback=traceback.format_exc(),
         )
-        if status == "oom":
-            _free_cuda_cache()
+        if status == "oom":  # an in-process run goes on with the next cell
+            free_device_memory(ctx.device)
     outcome.device_name = name
     outcome.wall_s = time.perf_counter() - start
     return outcome
-
-
-def _free_cuda_cache() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _worker_main(
