@@ -87,13 +87,32 @@ def _sdpa_flop_formula(query_shape, key_shape, value_shape, *args, out_shape=Non
     return 2 * sdpa_macs(query_shape, key_shape, value_shape)
 
 
+def grouped_conv_backward_flop(
+    grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+    _output_padding, _groups, output_mask, out_shape=None, **kwargs,
+) -> int:  # fmt: skip
+    """FLOPs of ``aten.convolution_backward``: each gradient asked for (input, weight) costs what
+    the forward convolution costs. torch.utils.flop_counter's own formula counts the weight
+    gradient of a grouped convolution as if ``groups`` were 1 (a depthwise 3x3 over C channels
+    comes out C times too large), which inflates the training FLOPs of every model with depthwise
+    convolutions (PVT v2, FaViT); this one uses the forward formula, whose weight shape
+    ``(C_out, C_in / groups, k, k)`` already carries the groups."""
+    from torch.utils.flop_counter import conv_flop_count
+
+    forward = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed=transposed)
+    return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
+
+
 def flop_counter_extra_formulas() -> dict[Any, Any]:
-    """SDPA kernels torch.utils.flop_counter has no formula for (which exist in this torch)."""
+    """Formulas for FlopCounterMode: the SDPA kernels it has none for (which exist in this torch),
+    and a groups-aware ``convolution_backward`` in place of its own."""
     names = (
         "_scaled_dot_product_flash_attention_for_cpu",
         "_scaled_dot_product_fused_attention_overrideable",
     )
-    return {getattr(aten, n): _sdpa_flop_formula for n in names if hasattr(aten, n)}
+    formulas = {getattr(aten, n): _sdpa_flop_formula for n in names if hasattr(aten, n)}
+    formulas[aten.convolution_backward] = grouped_conv_backward_flop
+    return formulas
 
 
 @dataclass

@@ -262,22 +262,6 @@ def build_step(
     return train_step
 
 
-def grouped_conv_backward_flop(
-    grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
-    _output_padding, _groups, output_mask, out_shape=None, **kwargs,
-) -> int:  # fmt: skip
-    """FLOPs of ``aten.convolution_backward``: each gradient asked for (input, weight) costs what
-    the forward convolution costs. torch.utils.flop_counter's own formula counts the weight
-    gradient of a grouped convolution as if ``groups`` were 1 (a depthwise 3x3 over C channels
-    comes out C times too large), which inflates the training FLOPs of every model with depthwise
-    convolutions (PVT v2, FaViT); this one uses the forward formula, whose weight shape
-    ``(C_out, C_in / groups, k, k)`` already carries the groups."""
-    from torch.utils.flop_counter import conv_flop_count
-
-    forward = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed=transposed)
-    return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
-
-
 def count_flops_per_sample(model: nn.Module, spec: StepSpec, device: str) -> tuple[float, float]:
     """(forward FLOPs, step FLOPs) per sample from ``FlopCounterMode`` on one eager step at batch 2.
 
@@ -287,13 +271,8 @@ def count_flops_per_sample(model: nn.Module, spec: StepSpec, device: str) -> tup
 
     from suites.flop_count import flop_counter_extra_formulas
 
-    formulas = {
-        **flop_counter_extra_formulas(),
-        torch.ops.aten.convolution_backward: grouped_conv_backward_flop,
-    }
-
     def counter() -> FlopCounterMode:
-        return FlopCounterMode(display=False, custom_mapping=formulas)
+        return FlopCounterMode(display=False, custom_mapping=flop_counter_extra_formulas())
 
     batch = 2
     x = torch.randn(batch, 3, spec.img_size, spec.img_size, device=device)
