@@ -302,10 +302,15 @@ def count_flops_per_sample(model: nn.Module, spec: StepSpec, device: str) -> tup
     return forward_flops, step_flops
 
 
-def _memory_mib(device: str, step: Callable[[], None], accountable: bool) -> dict[str, Any]:
+def _memory_mib(device: str, step: Callable[[], None], compile_mode: str) -> dict[str, Any]:
     """Memory of one steady-state step: the CUDA allocator (``suites.meters.GpuMemoryMeter``) on
     the GPU; exact tensor accounting (``suites.meters.TensorAccountant``) on the CPU, which gives
-    the step's peak above what lives between steps (``step_mem_mib``) but no absolute peak."""
+    the step's peak above what lives between steps (``step_mem_mib``) but no absolute peak.
+
+    Under ``cudagraph`` a replay allocates nothing: the graphs' activations live in a private pool
+    that the allocator counts as reserved, not allocated. Those cells report the reserved peak
+    (``mem_source`` ``cuda_reserved``), which holds the pool, the weights and the optimizer state.
+    """
     from suites.meters import GpuMemoryMeter, TensorAccountant
 
     nan = float("nan")
@@ -313,6 +318,14 @@ def _memory_mib(device: str, step: Callable[[], None], accountable: bool) -> dic
         with GpuMemoryMeter(device) as meter:
             step()
         gpu = meter.result
+        if compile_mode == "cudagraph":
+            return {
+                "peak_mem_mib": gpu.peak_reserved_mib,
+                "step_mem_mib": nan,
+                "steady_mem_mib": gpu.baseline_allocated_mib,
+                "reserved_mem_mib": gpu.peak_reserved_mib,
+                "mem_source": "cuda_reserved",
+            }
         return {
             "peak_mem_mib": gpu.peak_allocated_mib,
             "step_mem_mib": gpu.peak_above_baseline_mib,
@@ -326,7 +339,7 @@ def _memory_mib(device: str, step: Callable[[], None], accountable: bool) -> dic
         "steady_mem_mib": nan,
         "reserved_mem_mib": nan,
     }
-    if not accountable:  # a dispatch mode around a compiled step would measure the tracing
+    if compile_mode != "eager":  # a dispatch mode around a compiled step would measure tracing
         return {**memory, "mem_source": "none"}
     accountant = TensorAccountant()
     with accountant:
@@ -381,7 +394,7 @@ def measure_step(
     first_round = time_steps(step, **timing)
     second_round = time_steps(step, **timing)
     stats = first_round.pooled_with(second_round)
-    memory = _memory_mib(device, step, accountable=spec.compile == "eager")
+    memory = _memory_mib(device, step, spec.compile)
     busy = (
         gpu_busy_share(step, device, options.busy_steps)
         if busy_share and options.busy_steps > 0
