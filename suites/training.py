@@ -48,6 +48,9 @@ EPOCH_COLUMNS = (
     "peak_mem_mib",
 )
 AMP_CHOICES = ("bf16", "fp32")
+# eager; compile: torch.compile (inductor); cudagraph: inductor with CUDA graphs (mode
+# "reduce-overhead"), the fixed-shape training step replayed without per-kernel launches
+COMPILE_CHOICES = ("eager", "compile", "cudagraph")
 # config fields that must match for a checkpoint to be resumed
 RESUME_KEYS = (
     "epochs",
@@ -59,7 +62,12 @@ RESUME_KEYS = (
     "img_size",
     "ema_decay",
     "label_smoothing",
+    "compile",  # compiled runs draw ProbSparse samples from the global RNG, eager ones do not
 )
+
+
+def _nothing() -> None:
+    """A step mark where there are no CUDA graphs to mark."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,7 @@ class TrainConfig:
     eval_batch_size: int = 500
     img_size: int = 224
     amp: str = "bf16"  # bf16 autocast on CUDA; always fp32 on the CPU
-    compile: bool = False
+    compile: str = "eager"  # one of COMPILE_CHOICES
     seed: int = 0
     progress: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -84,6 +92,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.amp not in AMP_CHOICES:
             raise ValueError(f"amp {self.amp!r} is not valid; choices: {', '.join(AMP_CHOICES)}")
+        if self.compile not in COMPILE_CHOICES:
+            raise ValueError(
+                f"compile {self.compile!r} is not valid; choices: {', '.join(COMPILE_CHOICES)}"
+            )
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(
                 f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1"
@@ -336,8 +348,14 @@ def train(
         train_model = DistributedDataParallel(
             raw_model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    if config.compile:
-        train_model = torch.compile(train_model)
+    mark_step: Callable[[], None] = _nothing
+    if config.compile == "cudagraph":
+        if device.type != "cuda":
+            raise ValueError("compile 'cudagraph' needs a CUDA device")
+        train_model = torch.compile(train_model, mode="reduce-overhead", dynamic=False)
+        mark_step = torch.compiler.cudagraph_mark_step_begin
+    elif config.compile == "compile":
+        train_model = torch.compile(train_model, dynamic=False)
 
     augment = config.augment
     augment_generator = torch.Generator(device=device)
@@ -372,6 +390,7 @@ def train(
             x, targets = train_batch(
                 data.train.images[index], data.train.labels[index], augment, augment_generator
             )
+            mark_step()  # cudagraph: the last step's outputs are dead before the next replay
             with _autocast(device, config.amp):
                 logits = train_model(x)
             loss = _loss(logits, targets, config.label_smoothing)

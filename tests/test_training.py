@@ -124,3 +124,30 @@ def test_bad_settings_are_named() -> None:
         TrainConfig(amp="fp8")
     with pytest.raises(ValueError, match="warmup_epochs 30"):
         TrainConfig(epochs=30, warmup_epochs=30)
+    with pytest.raises(
+        ValueError, match="compile 'jit' is not valid; choices: eager, compile, cudagraph"
+    ):
+        TrainConfig(compile="jit")
+
+
+def test_cudagraph_training_needs_cuda(data) -> None:
+    with pytest.raises(ValueError, match="compile 'cudagraph' needs a CUDA device"):
+        train(tiny_model(), data, dataclasses.replace(CONFIG, compile="cudagraph"), "cpu")
+
+
+def test_compiled_training_follows_eager(data) -> None:
+    """One epoch through torch.compile ends at the eager run's weights (a dropout-free model: the
+    compiled graph draws its own random streams)."""
+    config = dataclasses.replace(CONFIG, epochs=1, ema_decay=0.0)
+
+    def model() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2), nn.GELU(), nn.Flatten(), nn.Linear(8 * 7 * 7, 10)
+        )
+
+    eager, compiled = model(), model()
+    train(eager, data, config, "cpu")
+    train(compiled, data, dataclasses.replace(config, compile="compile"), "cpu")
+    for a, b in zip(eager.parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
