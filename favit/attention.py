@@ -61,7 +61,8 @@ Two implementations of the same math, chosen by ``impl`` (``IMPL_CHOICES``):
     copy, no per-step index arithmetic; local and dilated branches
     run as ONE ``scaled_dot_product_attention`` call (heads stacked, widths equal), its output kept
     head-major and the projection's columns permuted to match instead of a reordering copy; the
-    global branch uses SDPA, and ProbSparse over few keys (``n_keys <= DENSE_SELECT_KEY_RATIO *
+    global branch uses SDPA (except ``dense``, which keeps its explicit (N x L_K) score matrix: it
+    is the variant that measures one), and ProbSparse over few keys (``n_keys <= DENSE_SELECT_KEY_RATIO *
     n_sample``) computes the full score matrix once under ``no_grad`` (sampled scores are a gather of
     it: same M, same top-u), attends with every query and keeps the selected rows with
     ``torch.where`` -- no gathered-key tensor, no scatter into zeros. Over many keys (``+sr1``) the
@@ -407,7 +408,10 @@ class GlobalAttention(nn.Module):
         q = q.unsqueeze(1)  # (B, 1, N, C_g)
         n_keys = k.shape[2]
         sizes = probsparse_sizes(self.global_attn, n_queries, n_keys, self.probsparse_factor)
-        if sizes is None:
+        if sizes is None and self.global_attn == "dense":
+            # the variant that measures a materialized score matrix keeps it
+            out = (q @ k.transpose(-2, -1) * self.scale).softmax(dim=-1) @ v
+        elif sizes is None:
             out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         elif n_keys <= DENSE_SELECT_KEY_RATIO * sizes[0]:
             out = self._probsparse_dense_select(q, k, v, *sizes)

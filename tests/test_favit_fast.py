@@ -251,3 +251,26 @@ def test_window_index_is_built_once_per_input_size_and_not_saved() -> None:
     assert attention.window_index(28, 28, torch.device("cpu")) is first
     assert attention.window_index(14, 14, torch.device("cpu")).numel() < first.numel()
     assert list(attention.state_dict()) == list(favit.FactorizedAttention(64, 2, 4).state_dict())
+
+
+@pytest.mark.parametrize(("global_attn", "fused"), [("dense", False), ("sdpa", True)])
+def test_fast_dense_keeps_its_score_matrix(global_attn: str, fused: bool) -> None:
+    """``dense`` is the variant that measures a materialized (N x L_K) score matrix, so its fast
+    path keeps the explicit softmax; ``sdpa`` goes through the fused kernel."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class OpNames(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: set[str] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.add(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    attention = favit.GlobalAttention(16, sr_ratio=2, global_attn=global_attn)
+    q, x = torch.randn(2, 64, 16), torch.randn(2, 64, 16)
+    with OpNames() as ops:
+        attention.forward_fast(q, x, 8, 8)
+    assert any("_softmax" in name for name in ops.names) is not fused
+    assert any("scaled_dot_product" in name for name in ops.names) is fused
