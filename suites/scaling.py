@@ -36,6 +36,7 @@ from suites.latency import (
     parse_model_name,
 )
 from suites.suite import Axis, Cell, CellContext, Row, Suite
+from suites.timing import LAUNCH_BOUND_BUSY_SHARE
 
 PATCH_PX = 4  # stage-1 patch stride of the PVT layout: tokens = (H / 4) * (W / 4)
 DEFAULT_MODELS = (
@@ -76,8 +77,9 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
 
 def fit_growth_exponent(tokens: Any, values: Any) -> float:
     """Least-squares slope of log(values) against log(tokens); NaN with < 2 distinct sizes."""
-    x = np.asarray(tokens, dtype=np.float64)
-    y = np.asarray(values, dtype=np.float64)
+    x, y = np.broadcast_arrays(  # a missing column comes as one NaN
+        np.asarray(tokens, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    )
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
     x, y = x[keep], y[keep]
     if np.unique(x).size < 2:
@@ -94,7 +96,13 @@ def _step_ms(table: Any) -> Any:
 
 
 def fit_exponents(table: Any) -> Any:
-    """One row per (model, mode, dtype, batch_size): sizes measured, first OOM size, exponents."""
+    """One row per (model, mode, dtype, batch_size): sizes measured, first OOM size, exponents.
+
+    A launch-bound step's time is host time (Python and kernel launches), flat in the input size,
+    so ``time_exponent`` fits only the sizes where the GPU is busy at least
+    ``LAUNCH_BOUND_BUSY_SHARE`` of the step (NaN when fewer than two are);
+    ``time_exponent_all_sizes`` fits every size, and ``launch_bound_sizes`` counts the others.
+    """
     import pandas as pd
 
     table = table.copy()
@@ -102,6 +110,8 @@ def fit_exponents(table: Any) -> Any:
         table["tokens"] = [stage1_tokens(int(s)) for s in table["img_size"]]
     status = table["status"] if "status" in table else pd.Series("ok", index=table.index)
     ok = _step_ms(table[status == "ok"])
+    busy = pd.to_numeric(ok.get("gpu_busy_share", np.nan), errors="coerce")
+    launch_bound = pd.Series(busy < LAUNCH_BOUND_BUSY_SHARE, index=ok.index)  # NaN (CPU): False
     records = []
     for key, group in table.groupby(list(GROUP_COLUMNS), sort=True):
         rows = ok.loc[ok.index.intersection(group.index)]
@@ -112,7 +122,12 @@ def fit_exponents(table: Any) -> Any:
             min_img_size=int(rows["img_size"].min()) if len(rows) else np.nan,
             max_img_size=int(rows["img_size"].max()) if len(rows) else np.nan,
             first_oom_img_size=int(oom_sizes.min()) if len(oom_sizes) else np.nan,
-            time_exponent=fit_growth_exponent(rows["tokens"], rows["step_ms"]),
+            launch_bound_sizes=int(launch_bound.loc[rows.index].sum()),
+            time_exponent=fit_growth_exponent(
+                rows.loc[~launch_bound.loc[rows.index], "tokens"],
+                rows.loc[~launch_bound.loc[rows.index], "step_ms"],
+            ),
+            time_exponent_all_sizes=fit_growth_exponent(rows["tokens"], rows["step_ms"]),
             mem_exponent=fit_growth_exponent(rows["tokens"], rows.get("step_mem_mib", np.nan)),
             peak_mem_exponent=fit_growth_exponent(rows["tokens"], rows.get("peak_mem_mib", np.nan)),
         )
@@ -152,10 +167,13 @@ def report(table: Any, run_dir: Path) -> None:
         run_dir / "scaling_exponents",
         caption=(
             "Growth exponents: least-squares slope of log(step time) and log(step memory above the "
-            "between-step baseline) against log(stage-1 tokens). 2 = quadratic in tokens, 1 = linear."
+            "between-step baseline) against log(stage-1 tokens). 2 = quadratic in tokens, 1 = linear. "
+            f"time_exponent fits only sizes where the GPU is busy >= {LAUNCH_BOUND_BUSY_SHARE} of the "
+            "step (a launch-bound step times the host); time_exponent_all_sizes fits every size."
         ),
-        digits={"time_exponent": 2, "mem_exponent": 2, "peak_mem_exponent": 2, "n_sizes": 0,
-                "min_img_size": 0, "max_img_size": 0, "first_oom_img_size": 0},
+        digits={"time_exponent": 2, "time_exponent_all_sizes": 2, "mem_exponent": 2,
+                "peak_mem_exponent": 2, "n_sizes": 0, "launch_bound_sizes": 0, "min_img_size": 0,
+                "max_img_size": 0, "first_oom_img_size": 0},
     )  # fmt: skip
     ok = _step_ms(table[table["status"] == "ok"] if "status" in table else table)
     if ok.empty:

@@ -55,6 +55,23 @@ def test_fit_exponents_per_model_marks_the_first_oom():
     assert math.isnan(table.loc["quadratic", "first_oom_img_size"])
 
 
+def test_time_exponent_skips_launch_bound_sizes():
+    """A launch-bound step's time is flat host time: the fit keeps only GPU-bound sizes."""
+    rows = []
+    for img, busy in ((224, 0.3), (448, 0.5), (672, 0.9), (896, 0.95)):
+        tokens = scaling.stage1_tokens(img)
+        step_ms = 120.0 if busy < 0.7 else 1e-6 * tokens**2
+        rows.append(dict(model="m", img_size=img, batch_size=8, dtype="bf16", mode="train",
+                         status="ok", tokens=tokens, train_step_time=step_ms,
+                         gpu_busy_share=busy))  # fmt: skip
+    table = scaling.fit_exponents(pd.DataFrame(rows)).set_index("model")
+    assert table.loc["m", "launch_bound_sizes"] == 2
+    assert table.loc["m", "time_exponent"] == pytest.approx(2.0, abs=1e-9)
+    assert table.loc["m", "time_exponent_all_sizes"] < 2.0
+    one_gpu_bound = pd.DataFrame(rows[:3])
+    assert math.isnan(scaling.fit_exponents(one_gpu_bound)["time_exponent"].iloc[0])
+
+
 def test_report_writes_exponent_table_and_plots(tmp_path):
     scaling.report(_synthetic_rows(), tmp_path)
     assert "time_exponent" in (tmp_path / "scaling_exponents.md").read_text()
