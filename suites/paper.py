@@ -4,9 +4,10 @@ A report-only suite like ``claims``: one cell per results root (axis ``results``
 process. It reads the committed runs (``suites.results_index``, the same choice rule as the claims)
 and writes into ``<results>/paper/`` and the run folder:
 
-- ``main_table.md/.tex``: model, params, GMACs (flops suite, 224x224), train and infer img/s and
-  training peak memory (latency suite, GPU, one stated setting), CIFAR-10 top-1 per training budget
-  (accuracy suite, GPU); blanks where not measured;
+- ``main_table.md/.tex``: model, params, GMACs (flops suite, 224x224), train and infer img/s
+  (eager, and under CUDA graphs where measured) and eager training peak memory (latency suite, GPU,
+  one stated setting; each cell from the newest run that has it), CIFAR-10 top-1 per training
+  budget (accuracy suite, GPU); blanks where not measured;
 - ``memory_reduction.md/.tex``: ProbSparse's memory reduction per level and comparison (memory suite);
 - ``scaling.png/.pdf`` (memory and step time against tokens, log-log) and
   ``scaling_exponents.md/.tex`` (scaling suite);
@@ -30,7 +31,6 @@ from suites.claims import accuracy_rows, reduction_summary
 from suites.report import plot_style, save_figure, write_table
 from suites.results_index import (
     ResultsError,
-    RunChoice,
     choose_rows_per_key,
     choose_run,
     relative_link,
@@ -162,40 +162,75 @@ def latency_setting(ok: pd.DataFrame, mode: str) -> tuple[str, str] | None:
     return dtype, str(preferred if preferred in batches else batches[-1])
 
 
-def latency_rows(root: Path) -> tuple[RunChoice | None, pd.DataFrame, dict[str, tuple[str, str]]]:
-    """The chosen latency run's ok rows at the main table's setting of each mode, eager, 224px."""
+LATENCY_REQUIRED = ("model", "dtype", "batch_size", "mode", "img_size")
+# the main table's speed columns: eager always, CUDA graphs where a run measured them
+SPEED_COMPILE_MODES = {"eager": "", "cudagraph": ", CUDA graphs"}
 
-    def has_ok(rows: pd.DataFrame) -> bool:
-        return bool((rows["status"].astype(str) == "ok").any())
 
-    choice = choose_run(
-        root, "latency", has_ok, required=["model", "dtype", "batch_size", "mode", "img_size"]
-    )
-    if choice is None:
-        return None, pd.DataFrame(), {}
-    rows = choice.rows
-    ok = rows[rows["status"].astype(str) == "ok"]
-    for column, value in (("compile", "eager"), ("channels_last", "off")):
-        if column in ok:
-            ok = ok[ok[column].astype(str) == value]
-    ok = ok[ok["img_size"].astype(str) == str(PUBLISHED_SIZE)]
-    settings = {m: s for m in ("train", "infer") if (s := latency_setting(ok, m)) is not None}
-    keep = pd.Series(False, index=ok.index)
+def _compile_mode(rows: pd.DataFrame) -> pd.Series:
+    if "compile" in rows:
+        return rows["compile"].astype(str)
+    return pd.Series("eager", index=rows.index)
+
+
+def latency_rows(root: Path) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
+    """Ok latency rows at 224px (channels_last off), one per (model, mode, compile mode) at the
+    main table's setting of each mode, each from the first GPU run in rule order that has it, so
+    runs committed a few models or modes at a time add up; ``run_path`` names each row's run."""
+
+    def candidates(rows: pd.DataFrame) -> pd.Series:
+        keep = (rows["status"].astype(str) == "ok") & (
+            rows["img_size"].astype(str) == str(PUBLISHED_SIZE)
+        )
+        keep &= _compile_mode(rows).isin(list(SPEED_COMPILE_MODES))
+        if "channels_last" in rows:
+            keep &= rows["channels_last"].astype(str) == "off"
+        return keep
+
+    def key(rows: pd.DataFrame) -> pd.Series:
+        parts = [
+            rows["model"].astype(str).map(canonical_model),
+            rows["mode"].astype(str),
+            _compile_mode(rows),
+            rows["dtype"].astype(str),
+            rows["batch_size"].astype(str),
+        ]
+        return pd.Series(["|".join(p) for p in zip(*parts, strict=True)], index=rows.index)
+
+    table = choose_rows_per_key(root, "latency", key, candidates, required=LATENCY_REQUIRED)
+    if table.empty:
+        return table, {}
+    table["compile"] = _compile_mode(table)
+    table["canonical"] = table["model"].astype(str).map(canonical_model)
+    eager = table[table["compile"] == "eager"]
+    settings = {m: s for m in ("train", "infer") if (s := latency_setting(eager, m)) is not None}
+    keep = pd.Series(False, index=table.index)
     for mode, (dtype, batch) in settings.items():
         keep |= (
-            (ok["mode"].astype(str) == mode)
-            & (ok["dtype"].astype(str) == dtype)
-            & (ok["batch_size"].astype(str) == batch)
+            (table["mode"].astype(str) == mode)
+            & (table["dtype"].astype(str) == dtype)
+            & (table["batch_size"].astype(str) == batch)
         )
-    ok = ok[keep].copy()
-    ok["canonical"] = ok["model"].astype(str).map(canonical_model)
-    return choice, ok, settings
+    return table[keep].copy(), settings
+
+
+def _latency_value(
+    latency: pd.DataFrame, model: str, mode: str, compile_mode: str, column: str
+) -> float:
+    if latency.empty or column not in latency:
+        return math.nan
+    match = latency[
+        (latency["canonical"] == model)
+        & (latency["mode"] == mode)
+        & (latency["compile"] == compile_mode)
+    ]
+    return float(match[column].iloc[0]) if len(match) else math.nan
 
 
 def main_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
     """One row per model measured for speed or accuracy (else every flops model); blanks = NaN."""
     flops = flops_rows(root)
-    latency_choice, latency, settings = latency_rows(root)
+    latency, settings = latency_rows(root)
     accuracy = accuracy_rows(root)
     if not accuracy.empty:
         accuracy["canonical"] = accuracy["model"].astype(str).map(canonical_model)
@@ -214,23 +249,20 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
         record[f"GMACs ({PUBLISHED_SIZE}px)"] = (
             float(f["fvcore_gmacs"].iloc[0]) if len(f) else math.nan
         )
-        for mode in ("train", "infer"):
-            column = f"{mode} img/s ({speed[mode]})" if mode in speed else f"{mode} img/s"
-            value = math.nan
-            if not latency.empty:
-                match = latency[(latency["canonical"] == model) & (latency["mode"] == mode)]
-                if len(match) and f"{mode}_samples_per_sec" in match:
-                    value = float(match[f"{mode}_samples_per_sec"].iloc[0])
-            record[column] = value
-        memory_column = (
-            f"train peak MiB ({speed['train']})" if "train" in speed else "train peak MiB"
+        for compile_mode, label in SPEED_COMPILE_MODES.items():
+            measured = "compile" in latency and (latency["compile"] == compile_mode).any()
+            if compile_mode != "eager" and not measured:
+                continue
+            for mode in ("train", "infer"):
+                setting = f" ({speed[mode]})" if mode in speed else ""
+                record[f"{mode} img/s{label}{setting}"] = _latency_value(
+                    latency, model, mode, compile_mode, f"{mode}_samples_per_sec"
+                )
+        setting = f" ({speed['train']})" if "train" in speed else ""
+        # eager only: a CUDA-graph row's memory is the reserved pool, not an allocator peak
+        record[f"train peak MiB{setting}"] = _latency_value(
+            latency, model, "train", "eager", "peak_mem_mib"
         )
-        value = math.nan
-        if not latency.empty and "peak_mem_mib" in latency:
-            match = latency[(latency["canonical"] == model) & (latency["mode"] == "train")]
-            if len(match):
-                value = float(match["peak_mem_mib"].iloc[0])
-        record[memory_column] = value
         records.append(record)
     table = pd.DataFrame.from_records(records)
     # one top-1 column per training budget (recipe, epochs), in sorted order
@@ -240,8 +272,7 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
             values = dict(zip(group["canonical"], group["top1"].astype(float), strict=False))
             table[column] = [values.get(m, math.nan) for m in table["model"]]
     sources = sorted({Path(p) for p in flops.get("run_path", [])})
-    if latency_choice is not None:
-        sources.append(latency_choice.run.path)
+    sources += sorted({Path(p) for p in latency.get("run_path", [])})
     sources += sorted({Path(p) for p in accuracy.get("run_path", [])})
     return table, sources
 

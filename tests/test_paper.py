@@ -99,3 +99,30 @@ def test_missing_suites_are_stated_and_bad_rows_are_an_error(tmp_path: Path) -> 
     ctx = CellContext(device="cpu", run_dir=tmp_path / "run", cell_id="results=x")
     with pytest.raises(ResultsError, match="no such results folder"):
         paper.SUITE.measure({"results": str(tmp_path / "nowhere")}, ctx)
+
+
+def test_main_table_adds_up_latency_runs_and_cuda_graph_columns(tmp_path: Path) -> None:
+    """Runs committed a mode at a time add up; a newer run wins a cell both measured; CUDA-graph
+    rows get their own speed columns and never the memory column."""
+    root = tmp_path / "results"
+
+    def row(model: str, mode: str, compile_mode: str, speed: float) -> dict:
+        batch = paper.PREFERRED_BATCH[mode]
+        return {"model": model, "img_size": 224, "batch_size": batch, "dtype": "bf16",
+                "mode": mode, "channels_last": "off", "compile": compile_mode,
+                f"m_{mode}_samples_per_sec": speed, "m_peak_mem_mib": speed / 10}  # fmt: skip
+
+    write_run(root, "h200", "latency", "20261129T050000Z", [
+        row("favit_b1", "train", "eager", 900.0), row("favit_b1", "train", "cudagraph", 3000.0)
+    ])  # fmt: skip
+    write_run(root, "h200", "latency", "20261129T060000Z", [
+        row("favit_b1", "infer", "eager", 5000.0), row("favit_b1", "train", "eager", 1000.0)
+    ])  # fmt: skip
+    table, sources = paper.main_table(root)
+    record = table.set_index("model").loc["favit_b1:probsparse"]
+    assert record["train img/s (bf16, batch 128)"] == 1000.0  # the newer run
+    assert record["infer img/s (bf16, batch 256)"] == 5000.0
+    assert record["train img/s, CUDA graphs (bf16, batch 128)"] == 3000.0
+    assert pd.isna(record["infer img/s, CUDA graphs (bf16, batch 256)"])
+    assert record["train peak MiB (bf16, batch 128)"] == 100.0  # eager's, not the graph pool's
+    assert [p.name for p in sources] == ["latency-20261129T050000Z", "latency-20261129T060000Z"]
