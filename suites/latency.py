@@ -177,10 +177,16 @@ class TimingOptions:
 
     @classmethod
     def for_device(
-        cls, device: str, quick: bool, options: Mapping[str, Any] | None = None
+        cls,
+        device: str,
+        quick: bool,
+        options: Mapping[str, Any] | None = None,
+        full_defaults: Mapping[str, Any] | None = None,
     ) -> TimingOptions:
+        """The quick profile's short rounds on the CPU or with ``quick``; else the class defaults
+        updated by ``full_defaults`` (a suite's own); ``options`` (``--option``) override both."""
         base = (
-            {}
+            dict(full_defaults or {})
             if is_cuda(device) and not quick
             else {"warmup_steps": 1, "timed_steps": 3, "min_round_s": 0.0, "max_steps": 50}
         )

@@ -51,6 +51,12 @@ QUICK_MODELS = tuple(
     f"favit_b0:{variant}{modifier}" for variant in FAVIT_VARIANTS for modifier in ("", "+sr1")
 )
 GROUP_COLUMNS = ("model", "mode", "dtype", "batch_size")
+# multiples of 224 (Swin-T takes no other size), tokens x4 per doubling; the large sizes are where
+# an eager FaViT step stops being launch-bound at batch 8, so where its time exponent is measurable
+DEFAULT_IMG_SIZES = (224, 448, 672, 896, 1344, 1792)
+# lighter than the latency suite's timing: a growth exponent over a 64x range of tokens needs a few
+# percent, not a fraction; ``--option`` still overrides each
+SCALING_TIMING = {"warmup_steps": 3, "timed_steps": 10, "min_round_s": 0.3, "busy_steps": 3}
 
 
 def stage1_tokens(img_size: int) -> int:
@@ -71,7 +77,8 @@ def parse_fixed_batch(value: str | int) -> int:
 def measure(cell: Cell, ctx: CellContext) -> Row:
     """One input size of one model: the latency suite's step row plus ``tokens``."""
     spec = StepSpec.from_cell({**cell, "batch_size": parse_fixed_batch(cell["batch_size"])})
-    row = measure_step(spec, ctx, TimingOptions.for_device(ctx.device, ctx.quick, ctx.options))
+    options = TimingOptions.for_device(ctx.device, ctx.quick, ctx.options, SCALING_TIMING)
+    row = measure_step(spec, ctx, options)
     return {"tokens": stage1_tokens(spec.img_size), **row}
 
 
@@ -200,7 +207,7 @@ SUITE = Suite(
         ),
         Axis(
             "img_size",
-            (224, 320, 384, 448, 512, 640, 768, 1024),
+            DEFAULT_IMG_SIZES,
             quick=(32, 48, 64, 96),
             kind=parse_img_size,
             help="input pixels per side",

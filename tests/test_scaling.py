@@ -104,3 +104,19 @@ def test_default_matrix_covers_every_variant_with_and_without_spatial_reduction(
         assert f"favit_b1:{variant}" in models and f"favit_b1:{variant}+sr1" in models
     for name in (*models, *scaling.SUITE.axis("model").quick):
         scaling.parse_model_name(name)  # every default name is one baselines knows
+
+
+def test_scaling_times_lighter_on_a_gpu_and_options_still_override():
+    from suites.latency import TimingOptions
+
+    gpu = TimingOptions.for_device("cuda", False, {}, scaling.SCALING_TIMING)
+    assert (gpu.warmup_steps, gpu.timed_steps, gpu.min_round_s, gpu.busy_steps) == (3, 10, 0.3, 3)
+    assert (
+        TimingOptions.for_device(
+            "cuda", False, {"timed_steps": "40"}, scaling.SCALING_TIMING
+        ).timed_steps
+        == 40
+    )
+    cpu = TimingOptions.for_device("cpu", True, {}, scaling.SCALING_TIMING)
+    assert (cpu.warmup_steps, cpu.timed_steps) == (1, 3)  # the quick profile's rounds
+    assert all(size % 224 == 0 for size in scaling.SUITE.axis("img_size").values(quick=False))
