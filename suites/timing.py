@@ -6,7 +6,8 @@
   ``Timer`` times blocks of runs with a host clock and a synchronize per block, so it gives no
   per-step distribution; we keep its habits (warm-up, enough runs, the median as the figure, a
   spread beside it) and its adaptive idea in a simple form: a round runs at least ``timed_steps``
-  steps and at least ``min_round_s`` seconds (estimated from the warm-up), up to ``max_steps``.
+  steps and at least ``min_round_s`` seconds (estimated from the warm-up), up to ``max_steps``;
+  Python's garbage collector is off during a round, as in ``timeit``.
 - ``TimingStats``: median, p10, p90, mean in ms, coefficient of variation (std / mean), n.
 - ``repeat_spread_pct``: two independent rounds of one cell, ``100 * |m1 - m2| / mean(m1, m2)``
   over their medians.
@@ -23,12 +24,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -144,11 +146,26 @@ def time_steps(
     if min_round_s > 0 and warmup_steps > 0 and warmup_s > 0:
         n = max(n, math.ceil(min_round_s / (warmup_s / warmup_steps)))
     n = min(n, max(max_steps, timed_steps))
-    if is_cuda(device):
-        samples_ms = _time_steps_cuda(step, n, device)
-    else:
-        samples_ms = _time_steps_host(step, n, clock)
+    with _garbage_collector_paused():
+        if is_cuda(device):
+            samples_ms = _time_steps_cuda(step, n, device)
+        else:
+            samples_ms = _time_steps_host(step, n, clock)
     return TimingStats.from_samples(samples_ms)
+
+
+@contextlib.contextmanager
+def _garbage_collector_paused() -> Iterator[None]:
+    """Collect, then keep Python's garbage collector off while timing, as ``timeit`` does: a
+    collection pass inside a launch-bound step would land in that step's sample as host jitter."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _interval_union_ns(intervals: list[tuple[int, int]]) -> int:

@@ -65,6 +65,17 @@ def test_time_steps_on_a_fake_clock_excludes_warmup():
     assert stats.median_ms == pytest.approx(3.0)
 
 
+def test_garbage_collector_is_off_while_timing_only():
+    import gc
+
+    collector_on = []
+    timing.time_steps(
+        lambda: collector_on.append(gc.isenabled()), "cpu", warmup_steps=2, timed_steps=3
+    )
+    assert collector_on == [True, True, False, False, False]  # warm-up, then the timed round
+    assert gc.isenabled()
+
+
 def test_time_steps_extends_a_round_to_min_round_s():
     clock = FakeClock()
 
