@@ -355,6 +355,17 @@ def _memory_mib(device: str, step: Callable[[], None], compile_mode: str) -> dic
     return {**memory, "mem_source": "tensor_accounting"}
 
 
+def _stop_compile_workers() -> None:
+    """End inductor's pool of compile processes once the step is compiled, so that no process of
+    ours but the one timed is left on the host during the timed rounds (a later recompilation
+    starts a new pool)."""
+    from torch._inductor import async_compile
+
+    shutdown = getattr(async_compile, "shutdown_compile_workers", None)  # private API: may move
+    if shutdown is not None:
+        shutdown()
+
+
 def measure_step(
     spec: StepSpec, ctx: CellContext, options: TimingOptions, busy_share: bool = True
 ) -> Row:
@@ -390,6 +401,8 @@ def measure_step(
         batch = int(spec.batch_size)
         step, first_step_s = first_step(batch)
 
+    if spec.compile != "eager":
+        _stop_compile_workers()
     timing = {
         "device": device,
         "warmup_steps": options.warmup_steps,
