@@ -14,8 +14,10 @@ CUDA on a GPU). Per row:
   nested calls included (an ``aten::linear`` that calls ``aten::addmm`` counts 2);
 - ``profiled_step_ms``: host wall time per step inside the profiled window (profiler overhead
   included: compare rows of one run, not with the latency suite);
-- ``top_kernels``: the top 3 by time as ``name (share%)``; the top 10 go to the cell's
-  ``top_kernels.csv`` (device kernels on a GPU, ``aten::`` ops by self CPU time on the CPU).
+- ``top_kernels``: the top 3 by time as ``name (share%)``; the top 30 go to the cell's
+  ``top_kernels.csv`` (device kernels on a GPU, ``aten::`` ops by self CPU time on the CPU), and
+  the top 30 ``aten::`` ops by the device time of the kernels they launched to ``top_ops.csv``
+  (which operation a kernel serves: a convolution's backward, a LayerNorm, a copy).
 
 Options (``ctx.options``): ``warmup_steps`` (default 5), ``profile_steps`` (5), ``busy_steps`` (5).
 The report is ``profile.md``/``profile.tex``, with each count's ratio to the ``pvt_v2_b1`` row of
@@ -60,7 +62,8 @@ from suites.timing import (
 DEFAULT_MODELS = ("favit_b1+ref", "favit_b1", "pvt_v2_b1")
 PROFILE_COMPILE_MODES = ("eager", "compile")
 TOP_KERNELS_CSV = "top_kernels.csv"
-TOP_IN_FILE = 10
+TOP_OPS_CSV = "top_ops.csv"
+TOP_IN_FILE = 30
 TOP_IN_ROW = 3
 NOT_KERNELS = ("Memcpy", "Memset", "memcpy", "memset")  # device copies are not kernel launches
 
@@ -107,13 +110,17 @@ def _top_by_time(totals: dict[str, list[float]]) -> list[tuple[str, int, float]]
     )
 
 
+Top = list[tuple[str, int, float]]  # (name, calls per step, ms per step), longest first
+
+
 def profile_step(
     step: Callable[[], None], device: str, steps: int
-) -> tuple[dict[str, float], list[tuple[str, int, float]], str]:
-    """Profile ``steps`` calls of ``step``: (counts per step, top entries by time, time unit).
+) -> tuple[dict[str, float], Top, str, Top]:
+    """Profile ``steps`` calls of ``step``: (counts per step, top entries, their source, top ops).
 
-    Top entries are (name, calls per step, ms per step): device kernels on CUDA, ``aten::`` ops by
-    self CPU time otherwise.
+    Top entries are device kernels on CUDA, ``aten::`` ops by self CPU time otherwise. Top ops are
+    ``aten::`` ops by the device time of the kernels each launched itself (CUDA), which names the
+    operation behind a kernel; on the CPU, the same list as the top entries.
     """
     from torch.profiler import ProfilerActivity, profile
 
@@ -136,6 +143,12 @@ def profile_step(
         and event.name().startswith("aten::")
     )
     totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    op_totals: dict[str, list[float]] = {}
+    time_attribute = "self_device_time_total" if is_cuda(device) else "self_cpu_time_total"
+    for average in prof.key_averages():
+        self_us = getattr(average, time_attribute)
+        if average.key.startswith("aten::") and self_us > 0:
+            op_totals[average.key] = [average.count / steps, self_us / 1e3 / steps]
     if is_cuda(device):
         kernels = _device_kernels(prof)
         for name, duration_ns in kernels:
@@ -145,12 +158,7 @@ def profile_step(
         device_ms = sum(duration for _, duration in kernels) / 1e6 / steps
         source = "device"
     else:
-        for average in prof.key_averages():
-            if average.key.startswith("aten::") and average.self_cpu_time_total > 0:
-                totals[average.key] = [
-                    average.count / steps,
-                    average.self_cpu_time_total / 1e3 / steps,
-                ]
+        totals.update(op_totals)
         kernel_count, device_ms, source = 0, float("nan"), "cpu"
     counts = {
         "kernels_per_step": kernel_count / steps,
@@ -158,10 +166,10 @@ def profile_step(
         "cpu_ops_per_step": cpu_ops / steps,
         "profiled_step_ms": 1000 * wall_s / steps,
     }
-    return counts, _top_by_time(totals), source
+    return counts, _top_by_time(totals), source, _top_by_time(op_totals)
 
 
-def write_top_kernels(path: Path, top: list[tuple[str, int, float]], source: str) -> None:
+def write_top_kernels(path: Path, top: Top, source: str) -> None:
     """The first ``TOP_IN_FILE`` entries as CSV: rank, name, calls_per_step, ms_per_step, share_pct, source."""
     total = sum(entry[2] for entry in top)
     with open(path, "w", newline="") as handle:
@@ -195,8 +203,9 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
         step()
     synchronize(device)
 
-    counts, top, source = profile_step(step, device, profile_steps)
+    counts, top, source, top_ops = profile_step(step, device, profile_steps)
     write_top_kernels(ctx.artifact_dir / TOP_KERNELS_CSV, top, source)
+    write_top_kernels(ctx.artifact_dir / TOP_OPS_CSV, top_ops, f"{source} (by aten op)")
     busy = gpu_busy_share(step, device, busy_steps) if busy_steps > 0 else float("nan")
     total = sum(entry[2] for entry in top)
     return {

@@ -19,7 +19,8 @@ def test_profile_step_counts_each_host_op_once_per_step() -> None:
         torch.add(a, b)
         torch.mul(a, b)
 
-    counts, top, source = profile.profile_step(step, "cpu", steps=4)
+    counts, top, source, top_ops = profile.profile_step(step, "cpu", steps=4)
+    assert top_ops == top  # on the CPU both rank aten ops by self CPU time
     assert counts["cpu_ops_per_step"] == 2
     assert counts["kernels_per_step"] == 0 and source == "cpu"
     assert {name for name, _, _ in top} == {"aten::add", "aten::mul"}
@@ -38,7 +39,11 @@ def test_measure_writes_top_kernels_and_a_row(tmp_path) -> None:
     with open(tmp_path / "cells" / "cell" / profile.TOP_KERNELS_CSV) as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == profile.TOP_IN_FILE
-    assert [int(r["rank"]) for r in rows] == list(range(1, 11))
+    with open(tmp_path / "cells" / "cell" / profile.TOP_OPS_CSV) as handle:
+        ops = list(csv.DictReader(handle))
+    assert [r["name"] for r in ops] == [r["name"] for r in rows]
+    assert ops[0]["source"] == "cpu (by aten op)"
+    assert [int(r["rank"]) for r in rows] == list(range(1, profile.TOP_IN_FILE + 1))
     assert all(r["name"].startswith("aten::") for r in rows)
     shares = [float(r["share_pct"]) for r in rows]
     assert shares == sorted(shares, reverse=True) and sum(shares) <= 100.0 + 1e-6
