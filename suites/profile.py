@@ -10,6 +10,9 @@ CUDA on a GPU). Per row:
 - ``gpu_busy_share``: ``suites.timing.gpu_busy_share`` over a separate window of steps (device
   busy time over wall time; NaN on the CPU); below ``LAUNCH_BOUND_BUSY_SHARE`` the row is
   ``launch_bound``;
+- ``inductor_kernels`` (compiled cells): kernels inductor generated for the step (Triton on a GPU,
+  C++ on the CPU; matmuls and convolutions it calls out to are not among them), read from
+  ``torch._inductor.metrics``: on the CPU, a proxy of the compiled step's kernel count;
 - ``cpu_ops_per_step``: ``aten::`` operator calls per step the profiler records on the host,
   nested calls included (an ``aten::linear`` that calls ``aten::addmm`` counts 2);
 - ``profiled_step_ms``: host wall time per step inside the profiled window (profiler overhead
@@ -199,9 +202,16 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
     model = prepare_model(model, spec, device, TimingOptions())
     free_device_memory(device)
     step = build_step(model, spec, int(spec.batch_size), device, seed=ctx.seed)
+    if spec.compile != "eager":
+        from torch._inductor import metrics as inductor_metrics
+
+        inductor_metrics.reset()
     for _ in range(max(1, warmup_steps)):  # the first step compiles and initializes lazily
         step()
     synchronize(device)
+    inductor_kernels = (
+        float(inductor_metrics.generated_kernel_count) if spec.compile != "eager" else math.nan
+    )
 
     counts, top, source, top_ops = profile_step(step, device, profile_steps)
     write_top_kernels(ctx.artifact_dir / TOP_KERNELS_CSV, top, source)
@@ -212,6 +222,7 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
         **counts,
         "gpu_busy_share": busy,
         "launch_bound": bool(busy < LAUNCH_BOUND_BUSY_SHARE) if not math.isnan(busy) else None,
+        "inductor_kernels": inductor_kernels,
         "profiled_steps": profile_steps,
         "top_source": source,
         "top_kernels": summarize_top(top, total, TOP_IN_ROW),
@@ -222,7 +233,7 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
 
 TABLE_COLUMNS = (
     "model", "mode", "dtype", "compile", "img_size", "batch_size", "kernels_per_step",
-    "kernels_vs_ref", "cpu_ops_per_step", "device_ms_per_step", "gpu_busy_share", "launch_bound",
+    "kernels_vs_ref", "inductor_kernels", "cpu_ops_per_step", "device_ms_per_step", "gpu_busy_share", "launch_bound",
     "profiled_step_ms", "top_kernels",
 )  # fmt: skip
 SETTING_COLUMNS = ("img_size", "batch_size", "dtype", "mode", "compile")
@@ -256,12 +267,14 @@ def report(table: Any, run_dir: Path) -> None:
         Path(run_dir) / "profile",
         caption=(
             "Profile per step (torch.profiler). kernels_per_step: device kernel launches; "
-            f"kernels_vs_ref: ratio to {REFERENCE_MODEL} at the same settings; cpu_ops_per_step: "
+            f"kernels_vs_ref: ratio to {REFERENCE_MODEL} at the same settings; inductor_kernels: "
+            "kernels inductor generated for a compiled step; cpu_ops_per_step: "
             "aten ops recorded on the host (nested included); gpu_busy_share: device busy time over "
             f"wall time (launch_bound below {LAUNCH_BOUND_BUSY_SHARE}); top_kernels: top 3 by time."
         ),
         digits={
             "kernels_per_step": 1,
+            "inductor_kernels": 0,
             "kernels_vs_ref": 2,
             "cpu_ops_per_step": 1,
             "device_ms_per_step": 2,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 
 import pandas as pd
 import pytest
@@ -35,6 +36,7 @@ def test_measure_writes_top_kernels_and_a_row(tmp_path) -> None:
     row = profile.measure(cell, ctx)
     assert row["kernels_per_step"] == 0 and row["cpu_ops_per_step"] > 100
     assert row["top_source"] == "cpu" and row["profiled_steps"] == 2
+    assert math.isnan(row["inductor_kernels"])  # eager: nothing compiled
     assert row["launch_bound"] is None and row["gpu_busy_share"] != row["gpu_busy_share"]  # NaN
     with open(tmp_path / "cells" / "cell" / profile.TOP_KERNELS_CSV) as handle:
         rows = list(csv.DictReader(handle))
