@@ -257,11 +257,17 @@ def report(table, run_dir: Path) -> None:
         "best_epoch",
         "train_wall_h",
         "train_samples_per_sec",
+        "steady_samples_per_sec",
         "infer_gmacs",
         "param_count",
         "peak_mem_mib",
     ]
-    caption = "CIFAR-10 top-1 (%) after the final epoch (top1, top1_ema: the result); top1_best_optimistic is the best epoch chosen on the test set."
+    caption = (
+        "CIFAR-10 top-1 (%) after the final epoch (top1, top1_ema: the result); "
+        "top1_best_optimistic is the best epoch chosen on the test set. train_samples_per_sec: "
+        "over the whole run; steady_samples_per_sec: median epoch after the first (which holds "
+        "compilation and lazy initialization)."
+    )
     if smoke:
         caption = (
             "SMOKE RUN (quick profile: tiny subset, 1 epoch) - these accuracies mean nothing. "

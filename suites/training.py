@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -502,6 +503,10 @@ def summarize(
         "train_wall_s": sum(row["epoch_s"] + row["eval_s"] for row in history),
         "train_samples_per_sec": sum(row["train_img_s"] * row["epoch_s"] for row in history)
         / train_s,
+        # the median epoch after the first, whose time holds compilation and lazy initialization
+        "steady_samples_per_sec": statistics.median(
+            row["train_img_s"] for row in (history[1:] or history)
+        ),
         "param_count": sum(p.numel() for p in model.parameters()) / 1e6,
         "peak_mem_mib": max(peaks) if peaks else float("nan"),
         "train_batch_size": config.batch_size,

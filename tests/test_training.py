@@ -62,6 +62,8 @@ def test_loss_falls_and_rows_are_complete(data, tmp_path: Path) -> None:
     summary = result.summary
     assert summary["top1"] == result.history[-1]["test_acc"]  # THE result is the last epoch
     assert summary["top1_best_optimistic"] == max(row["test_acc"] for row in result.history)
+    steady = sorted(row["train_img_s"] for row in result.history[1:])[1]  # median of 3
+    assert summary["steady_samples_per_sec"] == steady
     assert summary["epochs_trained"] == 4 and summary["param_count"] == pytest.approx(
         sum(p.numel() for p in result.model.parameters()) / 1e6
     )
