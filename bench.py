@@ -160,6 +160,23 @@ def parse_axis_values(suite: Any, axis_name: str, text: str, option: str) -> lis
     return values
 
 
+def check_options(suite: Any, options: dict[str, str]) -> None:
+    """Every ``--option`` key is one the suite reads, and its value parses."""
+    kinds = suite.option_kinds
+    for key, value in options.items():
+        if key not in kinds:
+            valid = ", ".join(sorted(kinds)) or "none"
+            raise UsageError(
+                f"--option: suite {suite.name!r} has no option {key!r}; its options: {valid}"
+            )
+        try:
+            kinds[key](value)
+        except ValueError as exc:
+            raise UsageError(
+                f"--option: bad value {key}={value!r} ({' '.join(str(exc).split())})"
+            ) from None
+
+
 def options_from_args(args: argparse.Namespace) -> dict[str, str]:
     """``--option KEY=VALUE`` pairs; a pair without ``=`` is a usage error."""
     options = {}
@@ -215,6 +232,8 @@ def list_suites() -> str:
             quick = f" / quick {list(axis.quick)}" if axis.quick is not None else ""
             choices = f"; choices {list(axis.choices)}" if axis.choices is not None else ""
             lines.append(f"      {axis.name}: {list(axis.default)}{quick}{choices}")
+        if suite.option_kinds:
+            lines.append(f"      --option keys: {', '.join(sorted(suite.option_kinds))}")
         lines.extend(f"      e.g. {example}" for example in suite.examples)
     try:
         import baselines
@@ -298,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--suite: {suite_name!r} cannot be loaded ({exc})") from None
         overrides = overrides_from_args(suite, args) or None
         options = options_from_args(args)
+        check_options(suite, options)
         gpus = None
         if args.gpus is not None:
             try:

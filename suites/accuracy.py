@@ -381,6 +381,7 @@ SUITE = Suite(
         ),
     ],
     measure=measure,
+    option_kinds={"download": _parse_bool},
     report=report,
     cell_timeout_s=48 * 3600.0,
     examples=(

@@ -28,7 +28,8 @@ is not counted), scaled to the batch.
 ``mfu`` = achieved TFLOP/s over the device's measured bf16 matmul rate, whatever the cell's dtype.
 
 Options (``ctx.options``): ``warmup_steps``, ``timed_steps``, ``min_round_s``, ``max_steps``,
-``busy_steps``, ``max_batch_start``, ``inductor_mode``.
+``busy_steps``, ``max_batch_start``, ``inductor_mode``, ``inductor_config`` (inductor settings for
+compiled cells, e.g. ``freezing=1`` for inference or ``combo_kernels=1``).
 """
 
 from __future__ import annotations
@@ -174,6 +175,7 @@ class TimingOptions:
     busy_steps: int = 5
     max_batch_start: int = 2048
     inductor_mode: str | None = None
+    inductor_config: str | None = None  # "name=value,name=value": see parse_inductor_config
 
     @classmethod
     def for_device(
@@ -193,8 +195,19 @@ class TimingOptions:
         known = {f.name: f.type for f in fields(cls)}
         given = {k: v for k, v in (options or {}).items() if k in known and v is not None}
         for key, value in given.items():
-            given[key] = value if key == "inductor_mode" else type(getattr(cls, key))(value)
+            text_option = key in ("inductor_mode", "inductor_config")
+            given[key] = value if text_option else type(getattr(cls, key))(value)
         return cls(**{**base, **given})
+
+
+def _parse_option(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(f"expected {'an integer' if kind is int else 'a number'}") from None
+
+    return parse
 
 
 def create_model(name: str, img_size: int) -> nn.Module:
@@ -214,20 +227,78 @@ def _autocast(device: str, dtype: str) -> Callable[[], contextlib.AbstractContex
     return lambda: torch.autocast(torch.device(device).type, dtype=amp_dtype)
 
 
+def parse_inductor_config(text: str | None) -> dict[str, Any]:
+    """``"freezing=1,combo_kernels=true"`` -> ``{"freezing": True, "combo_kernels": True}``.
+
+    Names are ``torch._inductor.config`` keys (dotted ones too, e.g. ``triton.cudagraphs``);
+    values ``true``/``false``/``1``/``0``, other integers, floats, or text. An unknown name raises
+    ``ValueError``.
+    """
+    if not text:
+        return {}
+    from torch._inductor import config as inductor_config
+
+    known = inductor_config.get_config_copy()
+    settings: dict[str, Any] = {}
+    for item in text.split(","):
+        name, sep, raw = item.strip().partition("=")
+        if not sep or name not in known:
+            raise ValueError(
+                f"bad inductor_config item {item.strip()!r}; valid: name=value pairs joined by ',', "
+                "each name a key of torch._inductor.config (e.g. freezing=1,combo_kernels=1)"
+            )
+        lowered = raw.lower()
+        if lowered in ("true", "1", "false", "0") and isinstance(known[name], bool):
+            settings[name] = lowered in ("true", "1")
+            continue
+        for convert in (int, float):
+            try:
+                settings[name] = convert(raw)
+                break
+            except ValueError:
+                continue
+        else:
+            settings[name] = raw
+    return settings
+
+
+# the --option keys of the latency and scaling suites: TimingOptions' fields
+TIMING_OPTION_KINDS: dict[str, Callable[[str], Any]] = {
+    **{
+        f.name: _parse_option(type(f.default))
+        for f in fields(TimingOptions)
+        if f.default is not None
+    },
+    "inductor_mode": str,
+    "inductor_config": parse_inductor_config,
+}
+
+
 def prepare_model(
     model: nn.Module, spec: StepSpec, device: str, options: TimingOptions
 ) -> nn.Module:
-    """Move to the device (channels_last if asked) and wrap for the cell's compile mode."""
+    """Move to the device (channels_last if asked) and wrap for the cell's compile mode.
+
+    ``options.inductor_config`` passes inductor settings to ``torch.compile`` (its ``options``,
+    which excludes ``mode``: ``cudagraph`` is then spelled ``triton.cudagraphs``, as
+    ``reduce-overhead`` does, and ``inductor_mode`` cannot be combined with it).
+    """
     if spec.compile == "cudagraph" and not is_cuda(device):
         raise CellSkipped("compile=cudagraph needs a CUDA device")
     memory_format = torch.channels_last if spec.channels_last == "on" else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format)
     model.train(spec.mode == "train")
-    if spec.compile == "compile":
-        return torch.compile(model, mode=options.inductor_mode, dynamic=False)
+    if spec.compile == "eager":
+        return model
+    settings = parse_inductor_config(options.inductor_config)
+    if settings and options.inductor_mode:
+        raise ValueError("inductor_mode and inductor_config cannot be combined (torch.compile)")
+    if not settings:
+        mode = "reduce-overhead" if spec.compile == "cudagraph" else options.inductor_mode
+        return torch.compile(model, mode=mode, dynamic=False)
     if spec.compile == "cudagraph":
-        return torch.compile(model, mode="reduce-overhead", dynamic=False)
-    return model
+        settings = {"triton.cudagraphs": True, **settings}
+    return torch.compile(model, options=settings, dynamic=False)
 
 
 def build_step(
@@ -666,6 +737,7 @@ SUITE = Suite(
     ),
     measure=measure,
     report=report,
+    option_kinds=TIMING_OPTION_KINDS,
     cell_timeout_s=1800.0,  # a compiled cell with batch 'max' compiles once per tried batch
     examples=(
         "python bench.py --suite latency --quick",

@@ -312,6 +312,7 @@ SUITE = Suite(
         ),
     ),
     measure=measure,
+    option_kinds={key: int for key in ("warmup_steps", "profile_steps", "busy_steps")},
     report=report,
     cell_timeout_s=1200.0,
     examples=(

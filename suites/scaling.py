@@ -26,6 +26,7 @@ import numpy as np
 from suites.latency import (
     FAVIT_VARIANTS,
     MODES,
+    TIMING_OPTION_KINDS,
     StepSpec,
     TimingOptions,
     measure_step,
@@ -227,6 +228,7 @@ SUITE = Suite(
     ),
     measure=measure,
     report=report,
+    option_kinds=TIMING_OPTION_KINDS,
     examples=(
         "python bench.py --suite scaling --quick",
         "python bench.py --suite scaling --models favit_b1:sdpa,favit_b1:sdpa+sr1 --mode train,infer",

@@ -90,6 +90,9 @@ class Suite:
     cell_filter: Callable[[Cell], bool] | None = None
     # a cell for which this returns True runs in the parent even when isolating (pure arithmetic)
     in_process: Callable[[Cell], bool] | None = None
+    # the ``--option KEY=VALUE`` keys the suite reads, each with a parser that raises ValueError
+    # on a bad value (the command line checks both before any cell runs)
+    option_kinds: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)
 
     def axis(self, name: str) -> Axis:
         for axis in self.axes:

@@ -58,6 +58,26 @@ def test_bad_arguments_exit_2_with_one_line_subprocess(args, expected):
         (["--resume", "/nonexistent/run"], "--resume: no such run folder"),
         (["--full", "--quick"], "not allowed with argument"),
         (["--suite", "memory", "--option", "download"], "--option: bad value 'download'"),
+        (
+            ["--suite", "latency", "--option", "timed_step=5"],
+            "--option: suite 'latency' has no option 'timed_step'; its options: busy_steps,",
+        ),
+        (
+            ["--suite", "memory", "--option", "timed_steps=5"],
+            "--option: suite 'memory' has no option 'timed_steps'; its options: none",
+        ),
+        (
+            ["--suite", "scaling", "--option", "timed_steps=many"],
+            "--option: bad value timed_steps='many' (expected an integer)",
+        ),
+        (
+            ["--suite", "latency", "--option", "inductor_config=freezeing=1"],
+            "--option: bad value inductor_config='freezeing=1' (bad inductor_config item",
+        ),
+        (
+            ["--suite", "accuracy", "--option", "download=maybe"],
+            "--option: bad value download='maybe' ('maybe' is not a boolean",
+        ),
         (["report", "/nonexistent/run"], "is not a run folder"),
     ],
 )
