@@ -274,3 +274,42 @@ def test_fast_dense_keeps_its_score_matrix(global_attn: str, fused: bool) -> Non
         attention.forward_fast(q, x, 8, 8)
     assert any("_softmax" in name for name in ops.names) is not fused
     assert any("scaled_dot_product" in name for name in ops.names) is fused
+
+
+def test_eager_autocast_casts_the_weights_once_per_stage_bit_for_bit(monkeypatch) -> None:
+    """Under autocast the fast model casts every Linear/Conv2d weight of a stage in one op; the
+    logits and every gradient equal autocast's own per-layer casts exactly."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    import favit.model
+
+    class CastCount(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.casts = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.casts += func.__name__.startswith("_to_copy")
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(0)
+    model = favit.FaViT(TINY)
+    x = torch.randn(2, 3, 64, 64)
+
+    def step() -> tuple[torch.Tensor, list[torch.Tensor], int]:
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(1)  # the same ProbSparse draws
+        with CastCount() as count:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = model(x)
+            logits.float().sum().backward()
+        return logits, [p.grad for p in model.parameters()], count.casts
+
+    once_logits, once_grads, once_casts = step()
+    monkeypatch.setattr(favit.model, "_autocast_dtype", lambda device_type: None)
+    layer_logits, layer_grads, layer_casts = step()
+    assert torch.equal(once_logits, layer_logits)
+    assert all(torch.equal(a, b) for a, b in zip(once_grads, layer_grads, strict=True))
+    layers = sum(isinstance(m, torch.nn.Linear | torch.nn.Conv2d) for m in model.modules())
+    assert layer_casts > 2 * layers  # a weight and a bias per layer, forward and backward
+    assert once_casts < layer_casts / 4
