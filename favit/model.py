@@ -184,41 +184,6 @@ class Stage(nn.Module):
         return x.transpose(1, 2).reshape(x.shape[0], -1, height, width)
 
 
-def _autocast_dtype(device_type: str) -> torch.dtype | None:
-    """The dtype autocast casts to on ``device_type`` in eager mode; None when autocast is off, or
-    under ``torch.compile``, where inductor lowers a ``cat`` of hundreds of weights to as many
-    copy kernels as the casts it would replace (see ``cast_weights_once``)."""
-    if torch.compiler.is_compiling() or not torch.is_autocast_enabled(device_type):
-        return None
-    return torch.get_autocast_dtype(device_type)
-
-
-def cast_weights_once(module: nn.Module, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """The weights and biases of ``module``'s Linear and Conv2d layers cast to ``dtype``, by name.
-
-    Autocast casts each of them when an op uses it: two small kernels per layer forward, two more
-    in backward, for FaViT's hundreds of small layers (a launch-bound step's largest op class).
-    Here all of them are gathered and cast at once (a ``cat`` and one cast; backward: one cast and
-    the cat's split into views), giving the same tensors bit for bit: ops that find their weights
-    already in ``dtype`` do not cast again. LayerNorm parameters are left out: autocast runs
-    LayerNorm in float32.
-    """
-    named = [
-        (f"{prefix}.{name}" if prefix else name, parameter)
-        for prefix, layer in module.named_modules()
-        if isinstance(layer, nn.Linear | nn.Conv2d)
-        for name, parameter in layer.named_parameters(recurse=False)
-    ]
-    if not named:
-        return {}
-    flat = torch.cat([parameter.reshape(-1) for _, parameter in named]).to(dtype)
-    pieces = flat.split([parameter.numel() for _, parameter in named])
-    return {
-        name: piece.view_as(parameter)
-        for (name, parameter), piece in zip(named, pieces, strict=True)
-    }
-
-
 class FaViT(nn.Module):
     """FaViT classifier. ``forward(x)``: (B, in_chans, H, W) -> (B, num_classes) logits.
 
@@ -266,13 +231,8 @@ class FaViT(nn.Module):
             nn.init.zeros_(module.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        low_precision = _autocast_dtype(x.device.type) if self.config.impl == "fast" else None
         for stage in self.stages:
-            if low_precision is None:
-                x = stage(x)
-            else:  # the same math as autocast's own casts, in one cast per stage
-                weights = cast_weights_once(stage, low_precision)
-                x = torch.func.functional_call(stage, weights, (x,))
+            x = stage(x)
         return x.flatten(2).mean(dim=-1)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
