@@ -200,14 +200,18 @@ class TimingOptions:
         return cls(**{**base, **given})
 
 
-def _parse_option(kind: type) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            return kind(text)
-        except ValueError:
-            raise ValueError(f"expected {'an integer' if kind is int else 'a number'}") from None
+def parse_int_option(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError("expected an integer") from None
 
-    return parse
+
+def parse_float_option(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("expected a number") from None
 
 
 def create_model(name: str, img_size: int) -> nn.Module:
@@ -265,7 +269,7 @@ def parse_inductor_config(text: str | None) -> dict[str, Any]:
 # the --option keys of the latency and scaling suites: TimingOptions' fields
 TIMING_OPTION_KINDS: dict[str, Callable[[str], Any]] = {
     **{
-        f.name: _parse_option(type(f.default))
+        f.name: parse_float_option if isinstance(f.default, float) else parse_int_option
         for f in fields(TimingOptions)
         if f.default is not None
     },
@@ -525,6 +529,12 @@ def measure_step(
     return row
 
 
+def is_eager_cell(cell: Cell) -> bool:
+    """Eager cells may share a worker (``Suite.reuse_worker``); a compiled cell gets its own, so no
+    compiled graphs, CUDA-graph pools or inductor caches carry over into the next cell."""
+    return str(cell.get("compile", "eager")) == "eager"
+
+
 def measure(cell: Cell, ctx: CellContext) -> Row:
     """One latency cell: see the module docstring for what is measured and how."""
     spec = StepSpec.from_cell(cell)
@@ -738,6 +748,7 @@ SUITE = Suite(
     measure=measure,
     report=report,
     option_kinds=TIMING_OPTION_KINDS,
+    reuse_worker=is_eager_cell,
     cell_timeout_s=1800.0,  # a compiled cell with batch 'max' compiles once per tried batch
     examples=(
         "python bench.py --suite latency --quick",

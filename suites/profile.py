@@ -45,6 +45,7 @@ from suites.latency import (
     TimingOptions,
     build_step,
     create_model,
+    is_eager_cell,
     parse_batch_size,
     parse_compile,
     parse_dtype,
@@ -313,6 +314,7 @@ SUITE = Suite(
     ),
     measure=measure,
     option_kinds={key: int for key in ("warmup_steps", "profile_steps", "busy_steps")},
+    reuse_worker=is_eager_cell,
     report=report,
     cell_timeout_s=1200.0,
     examples=(

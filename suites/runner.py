@@ -1,6 +1,8 @@
 """The matrix runner: expand a suite's cells, measure each in its own worker, keep every row.
 
-One worker process per cell by default (a clean CUDA context and an exact peak-memory reading);
+One worker process per cell by default (a clean CUDA context and an exact peak-memory reading),
+except that a suite may let some cells share one (``Suite.reuse_worker``: the latency, scaling and
+profile suites' eager cells, which then skip a process and a CUDA start each);
 workers fork from a ``forkserver`` that has imported torch and the suite once, so a cell starts in
 a fraction of a second (the server never touches CUDA; ``spawn`` where forkserver is missing); an OOM, a crash, a hang or a skip costs that cell only and becomes a row with a status.
 The parent process is the only writer of ``rows.csv`` and writes it the moment a cell ends, so
@@ -107,28 +109,51 @@ def measure_cell(suite: Suite, cell: Cell, ctx: CellContext) -> CellOutcome:
 
 
 def _worker_main(
-    conn: Connection, suite: Suite, cell: Cell, ctx: CellContext, cuda_visible: str | None
+    conn: Connection,
+    jobs: Connection | None,
+    suite: Suite,
+    cell: Cell,
+    ctx: CellContext,
+    cuda_visible: str | None,
 ) -> None:
-    """Entry point of a cell's worker process: measure, send the outcome, exit."""
+    """Entry point of a worker process: measure ``cell``, send the outcome; a reusable worker
+    (``jobs`` given) then measures each ``(cell, ctx)`` it receives there, until ``None``."""
+    from suites.timing import free_device_memory
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends workers
     stack_dump_s = float(os.environ.get("FAVIT_BENCH_STACK_DUMP_S", "0"))
     if stack_dump_s > 0:  # debugging a slow or hung cell: print every thread's stack periodically
         faulthandler.dump_traceback_later(stack_dump_s, repeat=True)
     if cuda_visible is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = cuda_visible
-    outcome = measure_cell(suite, cell, ctx)
-    try:
-        conn.send(outcome)
-    except Exception as exc:  # an unpicklable row: report it instead of dying silently
-        conn.send(
-            CellOutcome(
-                "error",
-                reason=one_line(f"row could not be sent: {type(exc).__name__}: {exc}"),
-                device_name=outcome.device_name,
-                wall_s=outcome.wall_s,
+    while True:
+        outcome = measure_cell(suite, cell, ctx)
+        try:
+            conn.send(outcome)
+        except Exception as exc:  # an unpicklable row: report it instead of dying silently
+            conn.send(
+                CellOutcome(
+                    "error",
+                    reason=one_line(f"row could not be sent: {type(exc).__name__}: {exc}"),
+                    device_name=outcome.device_name,
+                    wall_s=outcome.wall_s,
+                )
             )
-        )
+        job = _next_job(jobs)
+        if job is None:
+            break
+        cell, ctx = job
+        free_device_memory(ctx.device)  # the last cell's cached blocks go back before the next
     conn.close()
+
+
+def _next_job(jobs: Connection | None) -> tuple[Cell, CellContext] | None:
+    if jobs is None:
+        return None
+    try:
+        return jobs.recv()
+    except (EOFError, OSError):  # the parent is gone
+        return None
 
 
 def _format_value(value: Any) -> str:
@@ -205,9 +230,38 @@ def outcome_rows(cell: Cell, cid: str, outcome: CellOutcome, gpu_index: int | No
 
 
 @dataclass
-class _Running:
+class _Worker:
     process: Any
-    conn: Connection
+    outcomes: Connection  # the worker sends each cell's CellOutcome here
+    jobs: Connection | None  # a reusable worker's next (cell, ctx), or None to stop; else None
+
+    def stop(self) -> None:
+        """End an idle reusable worker: ask it to stop, kill it if it does not."""
+        try:
+            if self.jobs is not None:
+                self.jobs.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        self.process.join(timeout=30)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.close()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join()
+        self.close()
+
+    def close(self) -> None:
+        self.outcomes.close()
+        if self.jobs is not None:
+            self.jobs.close()
+
+
+@dataclass
+class _Running:
+    worker: _Worker
     cell: Cell
     cid: str
     gpu_index: int | None
@@ -393,8 +447,7 @@ def run_suite(
             _run_isolated(suite, pending, slots, running, context, record, timeout_s)
     except KeyboardInterrupt:
         for job in running.values():
-            job.process.kill()
-            job.process.join()
+            job.worker.kill()
         bar.close()
         print(
             f"\nInterrupted: {len(rows_file.rows)} rows kept in {run_dir / ROWS_FILE}; "
@@ -427,62 +480,89 @@ def _worker_context(suite: Suite):
 
 
 def _run_isolated(suite, pending, slots, running, context, record, timeout_s) -> None:
-    """Keep one worker per slot busy until every pending cell has an outcome."""
+    """Keep one worker per slot busy until every pending cell has an outcome.
+
+    A cell gets a fresh worker, unless ``suite.reuse_worker`` takes it and the slot's last worker
+    is a reusable one that ended its cell normally: that worker measures it next. A worker that
+    crashed or timed out is never reused.
+    """
     spawn = _worker_context(suite)
-    while pending or running:
-        for slot, gpu in enumerate(slots):
-            if slot in running or not pending:
-                continue
-            cell, cid = pending.popleft()
-            receiver, sender = spawn.Pipe(duplex=False)
-            pin = None if gpu is None else _cuda_visible_entry(gpu)
-            dev = "cpu" if gpu is None else "cuda:0"
-            # not a daemon: a cell may start processes of its own (a decoding pool, DataLoader
-            # workers); the parent kills its workers itself on a timeout or Ctrl-C
-            process = spawn.Process(
-                target=_worker_main, args=(sender, suite, cell, context(cid, dev), pin)
-            )
-            process.start()
-            sender.close()
-            running[slot] = _Running(
-                process, receiver, cell, cid, gpu, time.monotonic() + timeout_s
-            )
-        nearest = min(job.deadline for job in running.values())
-        wait(
-            [job.conn for job in running.values()]
-            + [job.process.sentinel for job in running.values()],
-            timeout=max(0.05, min(1.0, nearest - time.monotonic())),
-        )
-        for slot, job in list(running.items()):
-            outcome = None
-            if job.conn.poll():
-                try:
-                    outcome = job.conn.recv()
-                except (EOFError, OSError):
-                    outcome = None
-            if outcome is None and job.process.is_alive() and time.monotonic() < job.deadline:
-                continue
-            if outcome is None:
-                if job.process.is_alive():  # past its deadline
-                    job.process.kill()
-                    job.process.join()
-                    outcome = CellOutcome("error", reason=f"timed out after {timeout_s:g} s")
+    idle: dict[int, _Worker] = {}  # reusable workers waiting for their next cell, by slot
+    try:
+        while pending or running:
+            for slot, gpu in enumerate(slots):
+                if slot in running or not pending:
+                    continue
+                cell, cid = pending.popleft()
+                dev = "cpu" if gpu is None else "cuda:0"
+                reusable = suite.reuse_worker is not None and suite.reuse_worker(cell)
+                worker = idle.pop(slot, None)
+                if worker is not None and not reusable:
+                    worker.stop()
+                    worker = None
+                if worker is not None:
+                    worker.jobs.send((cell, context(cid, dev)))
                 else:
-                    job.process.join()
-                    code = job.process.exitcode
-                    how = (
-                        f"signal {signal.Signals(-code).name}"
-                        if code is not None and code < 0
-                        else f"exit code {code}"
-                    )
-                    outcome = CellOutcome("error", reason=f"worker died without a row ({how})")
-            else:
-                job.process.join(timeout=30)
-                if job.process.is_alive():
-                    job.process.kill()
-            job.conn.close()
-            del running[slot]
-            record(job.cell, job.cid, outcome, job.gpu_index)
+                    pin = None if gpu is None else _cuda_visible_entry(gpu)
+                    worker = _start_worker(spawn, suite, cell, context(cid, dev), pin, reusable)
+                running[slot] = _Running(worker, cell, cid, gpu, time.monotonic() + timeout_s)
+            nearest = min(job.deadline for job in running.values())
+            wait(
+                [job.worker.outcomes for job in running.values()]
+                + [job.worker.process.sentinel for job in running.values()],
+                timeout=max(0.05, min(1.0, nearest - time.monotonic())),
+            )
+            for slot, job in list(running.items()):
+                process = job.worker.process
+                outcome = None
+                if job.worker.outcomes.poll():
+                    try:
+                        outcome = job.worker.outcomes.recv()
+                    except (EOFError, OSError):
+                        outcome = None
+                if outcome is None and process.is_alive() and time.monotonic() < job.deadline:
+                    continue
+                del running[slot]
+                if outcome is None:
+                    if process.is_alive():  # past its deadline
+                        job.worker.kill()
+                        outcome = CellOutcome("error", reason=f"timed out after {timeout_s:g} s")
+                    else:
+                        job.worker.kill()  # already dead: reaps it
+                        code = process.exitcode
+                        how = (
+                            f"signal {signal.Signals(-code).name}"
+                            if code is not None and code < 0
+                            else f"exit code {code}"
+                        )
+                        outcome = CellOutcome("error", reason=f"worker died without a row ({how})")
+                elif job.worker.jobs is not None and process.is_alive():
+                    idle[slot] = job.worker
+                else:
+                    process.join(timeout=30)
+                    if process.is_alive():
+                        process.kill()
+                    job.worker.close()
+                record(job.cell, job.cid, outcome, job.gpu_index)
+    finally:
+        for worker in idle.values():
+            worker.stop()
+
+
+def _start_worker(spawn, suite, cell, ctx, cuda_visible, reusable) -> _Worker:
+    """A worker process measuring ``cell`` first; ``reusable`` ones wait for more cells after it."""
+    outcomes, outcome_sender = spawn.Pipe(duplex=False)
+    jobs_receiver, jobs = spawn.Pipe(duplex=False) if reusable else (None, None)
+    # not a daemon: a cell may start processes of its own (a decoding pool, DataLoader
+    # workers); the parent kills its workers itself on a timeout or Ctrl-C
+    process = spawn.Process(
+        target=_worker_main, args=(outcome_sender, jobs_receiver, suite, cell, ctx, cuda_visible)
+    )
+    process.start()
+    outcome_sender.close()
+    if jobs_receiver is not None:
+        jobs_receiver.close()
+    return _Worker(process, outcomes, jobs)
 
 
 def write_report(suite: Suite, run_dir: Path) -> bool:

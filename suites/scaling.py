@@ -29,6 +29,7 @@ from suites.latency import (
     TIMING_OPTION_KINDS,
     StepSpec,
     TimingOptions,
+    is_eager_cell,
     measure_step,
     parse_batch_size,
     parse_dtype,
@@ -229,6 +230,7 @@ SUITE = Suite(
     measure=measure,
     report=report,
     option_kinds=TIMING_OPTION_KINDS,
+    reuse_worker=is_eager_cell,
     examples=(
         "python bench.py --suite scaling --quick",
         "python bench.py --suite scaling --models favit_b1:sdpa,favit_b1:sdpa+sr1 --mode train,infer",

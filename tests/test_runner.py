@@ -35,7 +35,12 @@ def toy_measure(cell, ctx):
         time.sleep(600)
     if behaviour == "multi":
         return [{"value": cell["x"], "part": p} for p in ("a", "b")]
-    return {"value": cell["x"] * 10, "device_seen": ctx.device, "seed_draw": torch.rand(1).item()}
+    return {
+        "value": cell["x"] * 10,
+        "device_seen": ctx.device,
+        "seed_draw": torch.rand(1).item(),
+        "worker_pid": os.getpid(),
+    }
 
 
 TOY = Suite(
@@ -206,3 +211,49 @@ def test_report_failure_is_printed_not_fatal(tmp_path, capsys):
     assert "report failed (RuntimeError: no plot today)" in captured.err
     assert str(run_dir) in captured.out
     assert len(read_rows(run_dir)) == 1
+
+
+def reuse_unless_x_is_2(cell) -> bool:
+    return cell["x"] != 2
+
+
+def test_reusable_cells_share_a_worker_and_a_failed_worker_is_replaced(tmp_path):
+    reusing = Suite(
+        "reuse", "", TOY.axes, toy_measure, cell_timeout_s=4, reuse_worker=reuse_unless_x_is_2
+    )
+    run_dir = run_suite(
+        reusing,
+        {"x": [1, 3, 4, 2, 5, 6, 7, 8], "behaviour": ["ok"]},
+        out_dir=tmp_path / "ok",
+        workers=1,
+        progress=False,
+    )
+    pid = {int(r["x"]): r["worker_pid"] for r in read_rows(run_dir)}
+    assert pid[1] == pid[3] == pid[4] != pid[2]  # x=2 gets a worker of its own
+    assert pid[5] == pid[6] == pid[7] == pid[8] not in (pid[1], pid[2])
+    seeds = {r["seed_draw"] for r in read_rows(run_dir)}
+    assert len(seeds) == 1  # every cell starts from the run's seed, shared worker or not
+
+    run_dir = run_suite(
+        reusing,
+        {"x": [1, 3], "behaviour": ["exit", "hang", "ok"]},
+        out_dir=tmp_path / "failing",
+        workers=1,
+        progress=False,
+    )
+    rows = {(int(r["x"]), r["behaviour"]): r for r in read_rows(run_dir)}
+    assert "exit code 3" in rows[1, "exit"]["reason"]
+    assert rows[1, "hang"]["reason"] == "timed out after 4 s"
+    assert rows[1, "ok"]["status"] == rows[3, "ok"]["status"] == "ok"
+    assert len(rows) == 6
+
+
+def test_every_registered_suite_pickles_for_its_workers():
+    """Workers receive the suite by pickle: every callable on it must be a module-level name."""
+    import pickle
+
+    from suites import SUITE_MODULES, get_suite
+
+    for name in SUITE_MODULES:
+        suite = get_suite(name)
+        assert pickle.loads(pickle.dumps(suite)).name == name
