@@ -365,7 +365,8 @@ SUITE = Suite(
             "compile",
             default=["eager"],
             choices=list(COMPILE_CHOICES),
-            help="eager; compile (torch.compile); cudagraph (torch.compile with CUDA graphs, CUDA only)",
+            help="eager; compile (torch.compile); cudagraph (inductor with CUDA graphs); "
+            "cudagraph_eager (CUDA graphs of the eager kernels); the last two CUDA only",
         ),
         Axis(
             "train_images",

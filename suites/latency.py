@@ -12,7 +12,10 @@ code for every model:
 - ``compile``: ``eager``; ``compile`` = ``torch.compile(model, dynamic=False)`` in inductor's
   default mode (option ``inductor_mode`` picks e.g. ``max-autotune-no-cudagraphs``); ``cudagraph`` =
   ``torch.compile(model, mode="reduce-overhead", dynamic=False)``, inductor with CUDA graphs for
-  the fixed shapes (CUDA only). Only the model is compiled; the loss and optimizer step stay eager.
+  the fixed shapes (CUDA only); ``cudagraph_eager`` = ``torch.compile(model,
+  backend="cudagraphs")``, CUDA graphs of the eager kernels (no inductor code generation: seconds
+  to prepare instead of minutes). Only the model is compiled; the loss and optimizer step stay
+  eager.
 - ``batch_size`` ``max``: the largest batch that fits, found by backing off on OOM from
   ``max_batch_start`` (timm's ladder, then a bisection); the row's ``batch_found`` says which.
 
@@ -67,7 +70,8 @@ DTYPES: dict[str, torch.dtype | None] = {
     "fp16": torch.float16,
 }
 MODES = ("infer", "train")
-COMPILE_MODES = ("eager", "compile", "cudagraph")
+COMPILE_MODES = ("eager", "compile", "cudagraph", "cudagraph_eager")
+CUDA_GRAPH_MODES = ("cudagraph", "cudagraph_eager")  # replayed graphs: CUDA only, reserved memory
 CHANNELS_LAST = ("off", "on")
 MAX_BATCH = "max"
 REFERENCE_MODEL = "pvt_v2_b1"  # issue 5's targets are ratios against it
@@ -287,14 +291,20 @@ def prepare_model(
     which excludes ``mode``: ``cudagraph`` is then spelled ``triton.cudagraphs``, as
     ``reduce-overhead`` does, and ``inductor_mode`` cannot be combined with it).
     """
-    if spec.compile == "cudagraph" and not is_cuda(device):
-        raise CellSkipped("compile=cudagraph needs a CUDA device")
+    if spec.compile in CUDA_GRAPH_MODES and not is_cuda(device):
+        raise CellSkipped(f"compile={spec.compile} needs a CUDA device")
     memory_format = torch.channels_last if spec.channels_last == "on" else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format)
     model.train(spec.mode == "train")
     if spec.compile == "eager":
         return model
     settings = parse_inductor_config(options.inductor_config)
+    if spec.compile == "cudagraph_eager":
+        if settings or options.inductor_mode:
+            raise ValueError(
+                "inductor_mode and inductor_config apply to inductor, not cudagraph_eager"
+            )
+        return torch.compile(model, backend="cudagraphs", dynamic=False)
     if settings and options.inductor_mode:
         raise ValueError("inductor_mode and inductor_config cannot be combined (torch.compile)")
     if not settings:
@@ -315,7 +325,9 @@ def build_step(
         x = x.contiguous(memory_format=torch.channels_last)
     autocast = _autocast(device, spec.dtype)
     mark_step = (
-        torch.compiler.cudagraph_mark_step_begin if spec.compile == "cudagraph" else (lambda: None)
+        torch.compiler.cudagraph_mark_step_begin
+        if spec.compile in CUDA_GRAPH_MODES
+        else (lambda: None)
     )
 
     if spec.mode == "infer":
@@ -399,7 +411,7 @@ def _memory_mib(device: str, step: Callable[[], None], compile_mode: str) -> dic
         with GpuMemoryMeter(device) as meter:
             step()
         gpu = meter.result
-        if compile_mode == "cudagraph":
+        if compile_mode in CUDA_GRAPH_MODES:
             return {
                 "peak_mem_mib": gpu.peak_reserved_mib,
                 "step_mem_mib": nan,
@@ -742,7 +754,8 @@ SUITE = Suite(
             ("eager",),
             choices=COMPILE_MODES,
             kind=parse_compile,
-            help="eager; compile (inductor); cudagraph (inductor reduce-overhead, CUDA only)",
+            help="eager; compile (inductor); cudagraph (inductor reduce-overhead, CUDA only); "
+            "cudagraph_eager (CUDA graphs of the eager kernels, CUDA only)",
         ),
     ),
     measure=measure,

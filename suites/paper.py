@@ -164,7 +164,7 @@ def latency_setting(ok: pd.DataFrame, mode: str) -> tuple[str, str] | None:
 
 LATENCY_REQUIRED = ("model", "dtype", "batch_size", "mode", "img_size")
 # the main table's speed columns: eager always, CUDA graphs where a run measured them
-SPEED_COMPILE_MODES = {"eager": "", "cudagraph": ", CUDA graphs"}
+SPEED_COMPILE_MODES = {"eager": "", "cudagraph": ", CUDA graphs"}  # inductor + CUDA graphs
 
 
 def _compile_mode(rows: pd.DataFrame) -> pd.Series:

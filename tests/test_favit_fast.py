@@ -274,3 +274,24 @@ def test_fast_dense_keeps_its_score_matrix(global_attn: str, fused: bool) -> Non
         attention.forward_fast(q, x, 8, 8)
     assert any("_softmax" in name for name in ops.names) is not fused
     assert any("scaled_dot_product" in name for name in ops.names) is fused
+
+
+def test_fast_model_traces_for_cuda_graphs_of_its_eager_kernels() -> None:
+    """``compile=cudagraph_eager`` is ``torch.compile(backend="cudagraphs")``: dynamo and
+    AOTAutograd trace the fast model's training step (on the CPU no graph is captured and the
+    traced kernels run), which must give the eager logits and gradients (fp32, 1e-5)."""
+    torch.manual_seed(0)
+    eager = favit.FaViT(TINY).train()
+    traced = favit.FaViT(TINY).train()
+    traced.load_state_dict(eager.state_dict())
+    compiled = torch.compile(traced, backend="cudagraphs", dynamic=False)
+    x = torch.randn(2, 3, 64, 64)
+    logits = []
+    for model in (eager, compiled):
+        torch.manual_seed(1)  # the same ProbSparse draws
+        out = model(x)
+        out.square().sum().backward()
+        logits.append(out.detach())
+    torch.testing.assert_close(logits[1], logits[0], **TOLERANCE)
+    for a, b in zip(eager.parameters(), traced.parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, **TOLERANCE)

@@ -125,8 +125,9 @@ def test_unsupported_size_is_skipped(stand_in_baselines, tmp_path):
 def test_max_batch_and_cudagraph_need_cuda(stand_in_baselines, tmp_path):
     with pytest.raises(CellSkipped, match="CUDA"):
         latency.measure(_cell(batch_size="max"), _ctx(tmp_path))
-    with pytest.raises(CellSkipped, match="CUDA"):
-        latency.measure(_cell(compile="cudagraph"), _ctx(tmp_path))
+    for mode in latency.CUDA_GRAPH_MODES:
+        with pytest.raises(CellSkipped, match=f"compile={mode} needs a CUDA device"):
+            latency.measure(_cell(compile=mode), _ctx(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -134,7 +135,7 @@ def test_max_batch_and_cudagraph_need_cuda(stand_in_baselines, tmp_path):
     [
         ("dtype", "fp64", "bad dtype 'fp64'; valid: fp32, bf16, fp16"),
         ("mode", "eval", "bad mode 'eval'; valid: infer, train"),
-        ("compile", "jit", "bad compile 'jit'; valid: eager, compile, cudagraph"),
+        ("compile", "jit", "bad compile 'jit'; valid: eager, compile, cudagraph, cudagraph_eager"),
         ("channels_last", "yes", "bad channels_last 'yes'; valid: off, on"),
         ("batch_size", "0", "bad batch_size '0'"),
         ("batch_size", "big", "bad batch_size 'big'"),

@@ -127,14 +127,16 @@ def test_bad_settings_are_named() -> None:
     with pytest.raises(ValueError, match="warmup_epochs 30"):
         TrainConfig(epochs=30, warmup_epochs=30)
     with pytest.raises(
-        ValueError, match="compile 'jit' is not valid; choices: eager, compile, cudagraph"
+        ValueError,
+        match="compile 'jit' is not valid; choices: eager, compile, cudagraph, cudagraph_eager",
     ):
         TrainConfig(compile="jit")
 
 
-def test_cudagraph_training_needs_cuda(data) -> None:
-    with pytest.raises(ValueError, match="compile 'cudagraph' needs a CUDA device"):
-        train(tiny_model(), data, dataclasses.replace(CONFIG, compile="cudagraph"), "cpu")
+@pytest.mark.parametrize("mode", ["cudagraph", "cudagraph_eager"])
+def test_cuda_graph_training_needs_cuda(data, mode: str) -> None:
+    with pytest.raises(ValueError, match=f"compile '{mode}' needs a CUDA device"):
+        train(tiny_model(), data, dataclasses.replace(CONFIG, compile=mode), "cpu")
 
 
 def test_compiled_training_follows_eager(data) -> None:
