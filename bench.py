@@ -113,6 +113,13 @@ def build_parser() -> OneLineParser:
         help="per-cell time limit (default: the suite's)",
     )
     run.add_argument(
+        "--stop-after",
+        type=float,
+        metavar="SECONDS",
+        help="start no cell after this many seconds; cells under way finish, the report is "
+        "written and --resume continues (fits a run into a machine's time limit)",
+    )
+    run.add_argument(
         "--gpus", metavar="I,J", help="GPU indices to spread cells over (default: all visible)"
     )
     run.add_argument("--workers", type=int, help="CPU only: cells run at once (default 1)")
@@ -330,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError("--gpus: empty value; expected indices like 0,1")
         if args.timeout is not None and args.timeout <= 0:
             raise UsageError(f"--timeout: bad value {args.timeout:g}; must be > 0 seconds")
+        if args.stop_after is not None and args.stop_after <= 0:
+            raise UsageError(f"--stop-after: bad value {args.stop_after:g}; must be > 0 seconds")
         if args.workers is not None and args.workers < 1:
             raise UsageError(f"--workers: bad value {args.workers}; must be >= 1")
         from suites.runner import resolve_device, run_suite
@@ -371,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             quick=args.quick,
             isolate=False if args.no_isolate else None,
             cell_timeout_s=args.timeout,
+            stop_after_s=args.stop_after,
             gpus=gpus,
             workers=args.workers,
             seed=args.seed,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import faulthandler
 import json
+import math
 import multiprocessing as mp
 import os
 import random
@@ -311,6 +312,7 @@ def run_suite(
     quick: bool | None = None,
     isolate: bool | None = None,
     cell_timeout_s: float | None = None,
+    stop_after_s: float | None = None,
     gpus: Sequence[int] | None = None,
     workers: int | None = None,
     seed: int = 0,
@@ -326,6 +328,8 @@ def run_suite(
     ``gpus`` (CUDA; default all visible) or ``workers`` (CPU; default 1) cells run in parallel when
     isolated. ``isolate=False`` measures in this process (no time limit then). Ctrl-C raises
     ``KeyboardInterrupt`` after ending the workers; every finished row is already on disk.
+    ``stop_after_s``: no cell starts once that many seconds have passed; the cells under way
+    finish and the run ends as a finished one would (report written), naming the cells left.
     """
     import torch
 
@@ -436,15 +440,18 @@ def run_suite(
         )
 
     running: dict[int, _Running] = {}
+    stop_at = math.inf if stop_after_s is None else time.monotonic() + stop_after_s
     try:
         dev = "cpu" if slots[0] is None else f"cuda:{slots[0]}"
         for cell, cid in [
             job for job in pending if not isolate or (suite.in_process and suite.in_process(job[0]))
         ]:
+            if time.monotonic() >= stop_at:
+                break
             pending.remove((cell, cid))
             record(cell, cid, measure_cell(suite, cell, context(cid, dev)), slots[0])
-        if pending:
-            _run_isolated(suite, pending, slots, running, context, record, timeout_s)
+        if pending and time.monotonic() < stop_at:
+            _run_isolated(suite, pending, slots, running, context, record, timeout_s, stop_at)
     except KeyboardInterrupt:
         for job in running.values():
             job.worker.kill()
@@ -463,6 +470,11 @@ def run_suite(
     write_report(suite, run_dir)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     print(f"{suite.name}: {summary or 'nothing to run'}; results in {run_dir}")
+    if pending:
+        print(
+            f"Stopped after {stop_after_s:g} s (--stop-after): {len(pending)} cells not run. "
+            f"Resume with: python bench.py --resume {run_dir}"
+        )
     for path in sorted(run_dir.iterdir()):
         if path.is_file() and path.suffix in (".csv", ".json", ".md"):
             print(f"  {path}")
@@ -479,8 +491,11 @@ def _worker_context(suite: Suite):
     return context
 
 
-def _run_isolated(suite, pending, slots, running, context, record, timeout_s) -> None:
-    """Keep one worker per slot busy until every pending cell has an outcome.
+def _run_isolated(
+    suite, pending, slots, running, context, record, timeout_s, stop_at=math.inf
+) -> None:
+    """Keep one worker per slot busy until every pending cell has an outcome, or until
+    ``stop_at`` (``time.monotonic``) has passed and the cells under way have ended.
 
     A cell gets a fresh worker, unless ``suite.reuse_worker`` takes it and the slot's last worker
     is a reusable one that ended its cell normally: that worker measures it next. A worker that
@@ -489,9 +504,9 @@ def _run_isolated(suite, pending, slots, running, context, record, timeout_s) ->
     spawn = _worker_context(suite)
     idle: dict[int, _Worker] = {}  # reusable workers waiting for their next cell, by slot
     try:
-        while pending or running:
+        while running or (pending and time.monotonic() < stop_at):
             for slot, gpu in enumerate(slots):
-                if slot in running or not pending:
+                if slot in running or not pending or time.monotonic() >= stop_at:
                     continue
                 cell, cid = pending.popleft()
                 dev = "cpu" if gpu is None else "cuda:0"
@@ -506,6 +521,8 @@ def _run_isolated(suite, pending, slots, running, context, record, timeout_s) ->
                     pin = None if gpu is None else _cuda_visible_entry(gpu)
                     worker = _start_worker(spawn, suite, cell, context(cid, dev), pin, reusable)
                 running[slot] = _Running(worker, cell, cid, gpu, time.monotonic() + timeout_s)
+            if not running:  # the stop time passed before any cell could start
+                break
             nearest = min(job.deadline for job in running.values())
             wait(
                 [job.worker.outcomes for job in running.values()]

@@ -55,6 +55,7 @@ def test_bad_arguments_exit_2_with_one_line_subprocess(args, expected):
         ),
         (["--suite", "memory", "--gpus", "0"], "--gpus: bad GPU index 0; valid: none"),
         (["--suite", "memory", "--timeout", "-1"], "--timeout: bad value -1"),
+        (["--suite", "memory", "--stop-after", "0"], "--stop-after: bad value 0; must be > 0"),
         (["--resume", "/nonexistent/run"], "--resume: no such run folder"),
         (["--full", "--quick"], "not allowed with argument"),
         (["--suite", "memory", "--option", "download"], "--option: bad value 'download'"),

@@ -257,3 +257,27 @@ def test_every_registered_suite_pickles_for_its_workers():
     for name in SUITE_MODULES:
         suite = get_suite(name)
         assert pickle.loads(pickle.dumps(suite)).name == name
+
+
+@pytest.mark.parametrize("isolate", [True, False])
+def test_stop_after_starts_no_more_cells_and_resume_finishes(tmp_path, capsys, isolate):
+    """Cells under way finish, no new one starts, the report is written; --resume does the rest."""
+    slow = Suite("slow", "", TOY.axes, slow_measure, cell_timeout_s=30)
+    run_dir = run_suite(
+        slow,
+        {"x": [1, 2, 3, 4], "behaviour": ["ok"]},
+        out_dir=tmp_path / "run",
+        stop_after_s=0.5,
+        isolate=isolate,
+        progress=False,
+    )
+    done = [int(r["x"]) for r in read_rows(run_dir)]
+    assert 1 <= len(done) < 4 and done == sorted(done)
+    assert "(--stop-after)" in capsys.readouterr().out
+    run_suite(slow, out_dir=None, resume_dir=run_dir, isolate=isolate, progress=False)
+    assert sorted(int(r["x"]) for r in read_rows(run_dir)) == [1, 2, 3, 4]
+
+
+def slow_measure(cell, ctx):
+    time.sleep(0.4)
+    return {"value": cell["x"]}
