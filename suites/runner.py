@@ -466,6 +466,7 @@ def run_suite(
 
     env = json.loads(env_path.read_text())
     env["finished_utc"] = utc_now()
+    env["cells_not_run"] = len(pending)  # > 0 only when --stop-after ended the run early
     write_json(env, env_path)
     write_report(suite, run_dir)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)

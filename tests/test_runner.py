@@ -274,6 +274,7 @@ def test_stop_after_starts_no_more_cells_and_resume_finishes(tmp_path, capsys, i
     done = [int(r["x"]) for r in read_rows(run_dir)]
     assert 1 <= len(done) < 4 and done == sorted(done)
     assert "(--stop-after)" in capsys.readouterr().out
+    assert json.loads((run_dir / "env.json").read_text())["cells_not_run"] == 4 - len(done)
     run_suite(slow, out_dir=None, resume_dir=run_dir, isolate=isolate, progress=False)
     assert sorted(int(r["x"]) for r in read_rows(run_dir)) == [1, 2, 3, 4]
 
