@@ -29,8 +29,9 @@ from typing import Any
 import torch
 
 from suites.augment import AugmentConfig
+from suites.compiling import COMPILE_MODES
 from suites.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
-from suites.training import COMPILE_CHOICES, EPOCHS_CSV, TrainConfig, train
+from suites.training import EPOCHS_CSV, TrainConfig, train
 
 DEFAULT_DATA = "data/cifar10-jpeg.npz"
 FROM_RECIPE = "-"  # an override axis at this value keeps the recipe's setting
@@ -364,7 +365,7 @@ SUITE = Suite(
         Axis(
             "compile",
             default=["eager"],
-            choices=list(COMPILE_CHOICES),
+            choices=list(COMPILE_MODES),
             help="eager; compile (torch.compile); cudagraph (inductor with CUDA graphs); "
             "cudagraph_eager (CUDA graphs of the eager kernels); the last two CUDA only",
         ),

@@ -51,6 +51,13 @@ from torch import nn
 
 from baselines import REFERENCE_MODELS
 from favit import GLOBAL_ATTN_CHOICES, MODEL_NAMES, FaViTConfig
+from suites.compiling import (
+    COMPILE_MODES,
+    CUDA_GRAPH_MODES,
+    compile_model,
+    parse_inductor_config,
+    step_mark,
+)
 from suites.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
 from suites.timing import (
     LAUNCH_BOUND_BUSY_SHARE,
@@ -70,8 +77,6 @@ DTYPES: dict[str, torch.dtype | None] = {
     "fp16": torch.float16,
 }
 MODES = ("infer", "train")
-COMPILE_MODES = ("eager", "compile", "cudagraph", "cudagraph_eager")
-CUDA_GRAPH_MODES = ("cudagraph", "cudagraph_eager")  # replayed graphs: CUDA only, reserved memory
 CHANNELS_LAST = ("off", "on")
 MAX_BATCH = "max"
 REFERENCE_MODEL = "pvt_v2_b1"  # issue 5's targets are ratios against it
@@ -235,41 +240,6 @@ def _autocast(device: str, dtype: str) -> Callable[[], contextlib.AbstractContex
     return lambda: torch.autocast(torch.device(device).type, dtype=amp_dtype)
 
 
-def parse_inductor_config(text: str | None) -> dict[str, Any]:
-    """``"freezing=1,combo_kernels=true"`` -> ``{"freezing": True, "combo_kernels": True}``.
-
-    Names are ``torch._inductor.config`` keys (dotted ones too, e.g. ``triton.cudagraphs``);
-    values ``true``/``false``/``1``/``0``, other integers, floats, or text. An unknown name raises
-    ``ValueError``.
-    """
-    if not text:
-        return {}
-    from torch._inductor import config as inductor_config
-
-    known = inductor_config.get_config_copy()
-    settings: dict[str, Any] = {}
-    for item in text.split(","):
-        name, sep, raw = item.strip().partition("=")
-        if not sep or name not in known:
-            raise ValueError(
-                f"bad inductor_config item {item.strip()!r}; valid: name=value pairs joined by ',', "
-                "each name a key of torch._inductor.config (e.g. freezing=1,combo_kernels=1)"
-            )
-        lowered = raw.lower()
-        if lowered in ("true", "1", "false", "0") and isinstance(known[name], bool):
-            settings[name] = lowered in ("true", "1")
-            continue
-        for convert in (int, float):
-            try:
-                settings[name] = convert(raw)
-                break
-            except ValueError:
-                continue
-        else:
-            settings[name] = raw
-    return settings
-
-
 # the --option keys of the latency and scaling suites: TimingOptions' fields
 TIMING_OPTION_KINDS: dict[str, Callable[[str], Any]] = {
     **{
@@ -285,34 +255,16 @@ TIMING_OPTION_KINDS: dict[str, Callable[[str], Any]] = {
 def prepare_model(
     model: nn.Module, spec: StepSpec, device: str, options: TimingOptions
 ) -> nn.Module:
-    """Move to the device (channels_last if asked) and wrap for the cell's compile mode.
-
-    ``options.inductor_config`` passes inductor settings to ``torch.compile`` (its ``options``,
-    which excludes ``mode``: ``cudagraph`` is then spelled ``triton.cudagraphs``, as
-    ``reduce-overhead`` does, and ``inductor_mode`` cannot be combined with it).
-    """
+    """Move to the device (channels_last if asked) and wrap for the cell's compile mode
+    (``suites.compiling.compile_model``, with the options' inductor mode or settings)."""
     if spec.compile in CUDA_GRAPH_MODES and not is_cuda(device):
         raise CellSkipped(f"compile={spec.compile} needs a CUDA device")
     memory_format = torch.channels_last if spec.channels_last == "on" else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format)
     model.train(spec.mode == "train")
-    if spec.compile == "eager":
-        return model
-    settings = parse_inductor_config(options.inductor_config)
-    if spec.compile == "cudagraph_eager":
-        if settings or options.inductor_mode:
-            raise ValueError(
-                "inductor_mode and inductor_config apply to inductor, not cudagraph_eager"
-            )
-        return torch.compile(model, backend="cudagraphs", dynamic=False)
-    if settings and options.inductor_mode:
-        raise ValueError("inductor_mode and inductor_config cannot be combined (torch.compile)")
-    if not settings:
-        mode = "reduce-overhead" if spec.compile == "cudagraph" else options.inductor_mode
-        return torch.compile(model, mode=mode, dynamic=False)
-    if spec.compile == "cudagraph":
-        settings = {"triton.cudagraphs": True, **settings}
-    return torch.compile(model, options=settings, dynamic=False)
+    return compile_model(
+        model, spec.compile, options.inductor_mode, parse_inductor_config(options.inductor_config)
+    )
 
 
 def build_step(
@@ -324,11 +276,7 @@ def build_step(
     if spec.channels_last == "on":
         x = x.contiguous(memory_format=torch.channels_last)
     autocast = _autocast(device, spec.dtype)
-    mark_step = (
-        torch.compiler.cudagraph_mark_step_begin
-        if spec.compile in CUDA_GRAPH_MODES
-        else (lambda: None)
-    )
+    mark_step = step_mark(spec.compile)
 
     if spec.mode == "infer":
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from suites.augment import AugmentConfig, eval_batch, train_batch
+from suites.compiling import COMPILE_MODES, CUDA_GRAPH_MODES, compile_model, step_mark
 from suites.data import Cifar10
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -49,11 +50,6 @@ EPOCH_COLUMNS = (
     "peak_mem_mib",
 )
 AMP_CHOICES = ("bf16", "fp32")
-# eager; compile: torch.compile (inductor); cudagraph: inductor with CUDA graphs (mode
-# "reduce-overhead"), the fixed-shape training step replayed without per-kernel launches;
-# cudagraph_eager: CUDA graphs of the eager kernels (dynamo's "cudagraphs" backend: no inductor
-# code generation, so seconds to prepare instead of minutes)
-COMPILE_CHOICES = ("eager", "compile", "cudagraph", "cudagraph_eager")
 # config fields that must match for a checkpoint to be resumed
 RESUME_KEYS = (
     "epochs",
@@ -67,10 +63,6 @@ RESUME_KEYS = (
     "label_smoothing",
     "compile",  # compiled runs draw ProbSparse samples from the global RNG, eager ones do not
 )
-
-
-def _nothing() -> None:
-    """A step mark where there are no CUDA graphs to mark."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +79,7 @@ class TrainConfig:
     eval_batch_size: int = 500
     img_size: int = 224
     amp: str = "bf16"  # bf16 autocast on CUDA; always fp32 on the CPU
-    compile: str = "eager"  # one of COMPILE_CHOICES
+    compile: str = "eager"  # one of suites.compiling.COMPILE_MODES
     seed: int = 0
     progress: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -95,9 +87,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.amp not in AMP_CHOICES:
             raise ValueError(f"amp {self.amp!r} is not valid; choices: {', '.join(AMP_CHOICES)}")
-        if self.compile not in COMPILE_CHOICES:
+        if self.compile not in COMPILE_MODES:
             raise ValueError(
-                f"compile {self.compile!r} is not valid; choices: {', '.join(COMPILE_CHOICES)}"
+                f"compile {self.compile!r} is not valid; choices: {', '.join(COMPILE_MODES)}"
             )
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(
@@ -351,17 +343,10 @@ def train(
         train_model = DistributedDataParallel(
             raw_model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    mark_step: Callable[[], None] = _nothing
-    if config.compile in ("cudagraph", "cudagraph_eager"):
-        if device.type != "cuda":
-            raise ValueError(f"compile {config.compile!r} needs a CUDA device")
-        if config.compile == "cudagraph":
-            train_model = torch.compile(train_model, mode="reduce-overhead", dynamic=False)
-        else:
-            train_model = torch.compile(train_model, backend="cudagraphs", dynamic=False)
-        mark_step = torch.compiler.cudagraph_mark_step_begin
-    elif config.compile == "compile":
-        train_model = torch.compile(train_model, dynamic=False)
+    if config.compile in CUDA_GRAPH_MODES and device.type != "cuda":
+        raise ValueError(f"compile {config.compile!r} needs a CUDA device")
+    train_model = compile_model(train_model, config.compile)
+    mark_step = step_mark(config.compile)
 
     augment = config.augment
     augment_generator = torch.Generator(device=device)

@@ -201,25 +201,3 @@ def test_report_writes_table_and_figures(tmp_path):
     for stem in ("throughput_vs_batch", "memory_vs_batch", "pareto_throughput_gmacs"):
         assert (tmp_path / f"{stem}.png").stat().st_size > 0
         assert (tmp_path / f"{stem}.pdf").stat().st_size > 0
-
-
-def test_inductor_config_parses_typed_settings_and_rejects_unknown_names():
-    assert latency.parse_inductor_config(
-        "freezing=1,combo_kernels=false,max_autotune_gemm_backends=ATEN"
-    ) == {
-        "freezing": True,
-        "combo_kernels": False,
-        "max_autotune_gemm_backends": "ATEN",
-    }
-    assert latency.parse_inductor_config("") == {}
-    with pytest.raises(ValueError, match="bad inductor_config item 'freezing'; valid: name=value"):
-        latency.parse_inductor_config("freezing")
-    with pytest.raises(ValueError, match="bad inductor_config item 'no_such_knob=1'"):
-        latency.parse_inductor_config("no_such_knob=1")
-
-
-def test_inductor_config_and_inductor_mode_do_not_combine():
-    spec = latency.StepSpec(model="favit_b0", img_size=32, batch_size=1, compile="compile")
-    options = latency.TimingOptions(inductor_mode="max-autotune", inductor_config="freezing=1")
-    with pytest.raises(ValueError, match="inductor_mode and inductor_config cannot be combined"):
-        latency.prepare_model(torch.nn.Linear(2, 2), spec, "cpu", options)
