@@ -204,8 +204,8 @@ class TimingOptions:
         known = {f.name: f.type for f in fields(cls)}
         given = {k: v for k, v in (options or {}).items() if k in known and v is not None}
         for key, value in given.items():
-            text_option = key in ("inductor_mode", "inductor_config")
-            given[key] = value if text_option else type(getattr(cls, key))(value)
+            text_option = key in ("inductor_mode", "inductor_config")  # parsed where used
+            given[key] = value if text_option else TIMING_OPTION_KINDS[key](str(value))
         return cls(**{**base, **given})
 
 
@@ -348,7 +348,7 @@ def _memory_mib(device: str, step: Callable[[], None], compile_mode: str) -> dic
     the GPU; exact tensor accounting (``suites.meters.TensorAccountant``) on the CPU, which gives
     the step's peak above what lives between steps (``step_mem_mib``) but no absolute peak.
 
-    Under ``cudagraph`` a replay allocates nothing: the graphs' activations live in a private pool
+    Under CUDA graphs (``CUDA_GRAPH_MODES``) a replay allocates nothing: the graphs' activations live in a private pool
     that the allocator counts as reserved, not allocated. Those cells report the reserved peak
     (``mem_source`` ``cuda_reserved``), which holds the pool, the weights and the optimizer state.
     """
