@@ -113,6 +113,12 @@ def build_parser() -> OneLineParser:
         help="per-cell time limit (default: the suite's)",
     )
     run.add_argument(
+        "--reuse-workers",
+        action="store_true",
+        help="let the cells a suite allows (eager latency, scaling and profile cells) share a "
+        "worker: no process or CUDA start per cell, but no clean CUDA context either",
+    )
+    run.add_argument(
         "--stop-after",
         type=float,
         metavar="SECONDS",
@@ -381,6 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             isolate=False if args.no_isolate else None,
             cell_timeout_s=args.timeout,
             stop_after_s=args.stop_after,
+            reuse_workers=args.reuse_workers,
             gpus=gpus,
             workers=args.workers,
             seed=args.seed,

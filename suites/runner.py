@@ -1,8 +1,9 @@
 """The matrix runner: expand a suite's cells, measure each in its own worker, keep every row.
 
-One worker process per cell by default (a clean CUDA context and an exact peak-memory reading),
-except that a suite may let some cells share one (``Suite.reuse_worker``: the latency, scaling and
-profile suites' eager cells, which then skip a process and a CUDA start each);
+One worker process per cell by default (a clean CUDA context and an exact peak-memory reading);
+with ``reuse_workers`` (``--reuse-workers``) the cells a suite's ``reuse_worker`` accepts share one
+(the latency, scaling and profile suites' eager cells, which then skip a process and a CUDA start
+each);
 workers fork from a ``forkserver`` that has imported torch and the suite once, so a cell starts in
 a fraction of a second (the server never touches CUDA; ``spawn`` where forkserver is missing); an OOM, a crash, a hang or a skip costs that cell only and becomes a row with a status.
 The parent process is the only writer of ``rows.csv`` and writes it the moment a cell ends, so
@@ -313,6 +314,7 @@ def run_suite(
     isolate: bool | None = None,
     cell_timeout_s: float | None = None,
     stop_after_s: float | None = None,
+    reuse_workers: bool = False,
     gpus: Sequence[int] | None = None,
     workers: int | None = None,
     seed: int = 0,
@@ -328,7 +330,9 @@ def run_suite(
     ``gpus`` (CUDA; default all visible) or ``workers`` (CPU; default 1) cells run in parallel when
     isolated. ``isolate=False`` measures in this process (no time limit then). Ctrl-C raises
     ``KeyboardInterrupt`` after ending the workers; every finished row is already on disk.
-    ``stop_after_s``: no cell starts once that many seconds have passed; the cells under way
+    ``reuse_workers``: cells that ``suite.reuse_worker`` accepts share a worker (each then skips a
+    process and a CUDA start, but not a clean CUDA context). ``stop_after_s``: no cell starts once
+    that many seconds have passed; the cells under way
     finish and the run ends as a finished one would (report written), naming the cells left.
     """
     import torch
@@ -451,7 +455,10 @@ def run_suite(
             pending.remove((cell, cid))
             record(cell, cid, measure_cell(suite, cell, context(cid, dev)), slots[0])
         if pending and time.monotonic() < stop_at:
-            _run_isolated(suite, pending, slots, running, context, record, timeout_s, stop_at)
+            reusable = suite.reuse_worker if reuse_workers else None
+            _run_isolated(
+                suite, pending, slots, running, context, record, timeout_s, stop_at, reusable
+            )
     except KeyboardInterrupt:
         for job in running.values():
             job.worker.kill()
@@ -493,13 +500,13 @@ def _worker_context(suite: Suite):
 
 
 def _run_isolated(
-    suite, pending, slots, running, context, record, timeout_s, stop_at=math.inf
+    suite, pending, slots, running, context, record, timeout_s, stop_at=math.inf, reusable=None
 ) -> None:
     """Keep one worker per slot busy until every pending cell has an outcome, or until
     ``stop_at`` (``time.monotonic``) has passed and the cells under way have ended.
 
-    A cell gets a fresh worker, unless ``suite.reuse_worker`` takes it and the slot's last worker
-    is a reusable one that ended its cell normally: that worker measures it next. A worker that
+    A cell gets a fresh worker, unless ``reusable`` (a suite's ``reuse_worker``) takes it and the
+    slot's last worker is a reusable one that ended its cell normally: that worker measures it next. A worker that
     crashed or timed out is never reused.
     """
     spawn = _worker_context(suite)
@@ -511,16 +518,16 @@ def _run_isolated(
                     continue
                 cell, cid = pending.popleft()
                 dev = "cpu" if gpu is None else "cuda:0"
-                reusable = suite.reuse_worker is not None and suite.reuse_worker(cell)
+                shared = reusable is not None and reusable(cell)
                 worker = idle.pop(slot, None)
-                if worker is not None and not reusable:
+                if worker is not None and not shared:
                     worker.stop()
                     worker = None
                 if worker is not None:
                     worker.jobs.send((cell, context(cid, dev)))
                 else:
                     pin = None if gpu is None else _cuda_visible_entry(gpu)
-                    worker = _start_worker(spawn, suite, cell, context(cid, dev), pin, reusable)
+                    worker = _start_worker(spawn, suite, cell, context(cid, dev), pin, shared)
                 running[slot] = _Running(worker, cell, cid, gpu, time.monotonic() + timeout_s)
             if not running:  # the stop time passed before any cell could start
                 break

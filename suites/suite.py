@@ -90,8 +90,8 @@ class Suite:
     cell_filter: Callable[[Cell], bool] | None = None
     # a cell for which this returns True runs in the parent even when isolating (pure arithmetic)
     in_process: Callable[[Cell], bool] | None = None
-    # a cell for which this returns True may run in a worker that measured other such cells
-    # (saving it a process and a CUDA start); every other cell gets a worker of its own
+    # with --reuse-workers, a cell for which this returns True may run in a worker that measured
+    # other such cells (saving it a process and a CUDA start); every other cell gets its own
     reuse_worker: Callable[[Cell], bool] | None = None
     # the ``--option KEY=VALUE`` keys the suite reads, each with a parser that raises ValueError
     # on a bad value (the command line checks both before any cell runs)

@@ -226,6 +226,7 @@ def test_reusable_cells_share_a_worker_and_a_failed_worker_is_replaced(tmp_path)
         {"x": [1, 3, 4, 2, 5, 6, 7, 8], "behaviour": ["ok"]},
         out_dir=tmp_path / "ok",
         workers=1,
+        reuse_workers=True,
         progress=False,
     )
     pid = {int(r["x"]): r["worker_pid"] for r in read_rows(run_dir)}
@@ -239,6 +240,7 @@ def test_reusable_cells_share_a_worker_and_a_failed_worker_is_replaced(tmp_path)
         {"x": [1, 3], "behaviour": ["exit", "hang", "ok"]},
         out_dir=tmp_path / "failing",
         workers=1,
+        reuse_workers=True,
         progress=False,
     )
     rows = {(int(r["x"]), r["behaviour"]): r for r in read_rows(run_dir)}
@@ -246,6 +248,11 @@ def test_reusable_cells_share_a_worker_and_a_failed_worker_is_replaced(tmp_path)
     assert rows[1, "hang"]["reason"] == "timed out after 4 s"
     assert rows[1, "ok"]["status"] == rows[3, "ok"]["status"] == "ok"
     assert len(rows) == 6
+
+    run_dir = run_suite(  # without reuse_workers every cell has a worker of its own
+        reusing, {"x": [1, 3], "behaviour": ["ok"]}, out_dir=tmp_path / "own", progress=False
+    )
+    assert len({r["worker_pid"] for r in read_rows(run_dir)}) == 2
 
 
 def test_every_registered_suite_pickles_for_its_workers():
