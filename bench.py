@@ -133,7 +133,8 @@ def build_parser() -> OneLineParser:
     run.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the cells the run would measure, and how many, then stop",
+        help="print the cells the run would measure, how many, and how long they should take "
+        "(from the committed runs), then stop",
     )
     run.add_argument(
         "--option",
@@ -226,6 +227,25 @@ def overrides_from_args(suite: Any, args: argparse.Namespace) -> dict[str, list[
             )
         overrides[name] = parse_axis_values(suite, name, text, f"--set {name}")
     return overrides
+
+
+def describe_estimate(suite_name: str, cells: list, on_gpu: bool) -> str:
+    """One line: how long the cells should take, from the committed runs' ``wall_s``."""
+    from suites.results_index import ResultsError, estimate_time
+
+    where = "a GPU" if on_gpu else "a CPU"
+    try:
+        estimate = estimate_time("results", suite_name, cells, on_gpu)
+    except ResultsError as exc:
+        return f"no time estimate ({exc})"
+    if estimate is None:
+        return f"no time estimate: no committed {suite_name} run on {where}"
+    return (
+        f"estimated {estimate.seconds / 60:.1f} min on {where} (from committed runs on "
+        f"{', '.join(estimate.machines)}: {estimate.measured} cells measured before, "
+        f"{estimate.alike} timed by alike cells (model, compile mode, mode), {estimate.other} at "
+        "the median cell; cell start-up included, compile time where measured)"
+    )
 
 
 def list_suites() -> str:
@@ -373,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cells = suite.cells(overrides, quick=quick)
         profile = "quick" if quick else "full"
         print(f"{suite.name}: {len(cells)} cells ({profile} profile, device {device})")
+        print(f"  {describe_estimate(suite.name, cells, on_gpu=device == 'cuda' or not quick)}")
         for cell in cells:
             print(f"  {cell_id(cell)}")
         return 0

@@ -24,14 +24,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from suites.compare import RunLoadError, load_run
-from suites.suite import Axis
+from suites.suite import Axis, cell_id
 
 RUN_FOLDER_RE = re.compile(r"^(?P<suite>[a-z0-9_]+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?$")
 SCRATCH_FOLDERS = ("runs",)
@@ -192,6 +193,63 @@ def choose_rows_per_key(
     table = pd.concat(parts, ignore_index=True)
     table = table.sort_values(["_key", "_order"], kind="stable").reset_index(drop=True)
     return table.drop(columns=["_order"])
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """Seconds a list of cells should take, from the ``wall_s`` of committed rows."""
+
+    seconds: float
+    measured: int  # cells with a committed row of their own (the newest counts)
+    alike: int  # cells timed by the median of committed cells alike (model, compile, mode, ...)
+    other: int  # cells timed by the median of every committed cell
+    machines: tuple[str, ...]  # where the rows come from
+
+
+LIKENESS_AXES = ("model", "compile", "mode")
+
+
+def estimate_time(
+    root: str | Path, suite: str, cells: Sequence[Mapping[str, Any]], on_gpu: bool
+) -> TimeEstimate | None:
+    """How long ``cells`` should take, from the committed runs of ``suite`` on a GPU (``on_gpu``)
+    or on a CPU; None when there is no such row. A cell's own newest row gives its time; else the
+    median of the rows alike on ``LIKENESS_AXES``, then on fewer of them (the compile mode and the
+    mode weigh most); else the median of all."""
+    runs = [r for r in find_runs(root, suite) if r.on_gpu == on_gpu]
+    parts = [load_rows(r, ["cell_id", "wall_s"]).assign(_machine=r.machine) for r in runs]
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if rows.empty:
+        return None
+    rows["wall_s"] = pd.to_numeric(rows["wall_s"], errors="coerce")
+    per_cell = rows.dropna(subset=["wall_s"]).drop_duplicates("cell_id")  # newest run first
+    if per_cell.empty:
+        return None
+    own = dict(zip(per_cell["cell_id"], per_cell["wall_s"], strict=True))
+    axes = [a for a in LIKENESS_AXES if a in per_cell]
+    # likeness from the most to the least specific: (model, compile, mode), (compile, mode), ...
+    levels = [axes[i:] for i in range(len(axes))]
+    medians = [
+        per_cell.groupby([per_cell[a].astype(str) for a in level])["wall_s"].median().to_dict()
+        for level in levels
+    ]
+    overall = float(per_cell["wall_s"].median())
+    seconds, counts = 0.0, {"measured": 0, "alike": 0, "other": 0}
+    for cell in cells:
+        cid = cell_id(cell)
+        if cid in own:
+            seconds, counts["measured"] = seconds + own[cid], counts["measured"] + 1
+            continue
+        for level, median in zip(levels, medians, strict=True):
+            key = tuple(str(cell.get(a, "eager" if a == "compile" else "")) for a in level)
+            if (key[0] if len(key) == 1 else key) in median:
+                seconds += float(median[key[0] if len(key) == 1 else key])
+                counts["alike"] += 1
+                break
+        else:
+            seconds, counts["other"] = seconds + overall, counts["other"] + 1
+    machines = tuple(sorted(set(per_cell["_machine"])))
+    return TimeEstimate(seconds, counts["measured"], counts["alike"], counts["other"], machines)
 
 
 def relative_link(target: str | Path, document_dir: str | Path) -> str:
