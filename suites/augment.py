@@ -280,23 +280,29 @@ def rand_augment(
 ) -> torch.Tensor:
     """RandAugment over a batch (B, 3, H, W) in [0, 255]; returns the same shape and dtype."""
     batch = images.shape[0]
+    n_ops = len(RAND_INCREASING_OPS)
     images = images.clone()
     for _ in range(spec.num_ops):
-        op_index = torch.randint(
-            0, len(RAND_INCREASING_OPS), (batch,), generator=generator, device=generator.device
-        )
+        op_index = torch.randint(0, n_ops, (batch,), generator=generator, device=generator.device)
         applied = _uniform(generator, (batch,)) < spec.prob
         magnitude = (
             spec.magnitude
             + spec.magnitude_std * torch.randn(batch, generator=generator, device=generator.device)
         ).clamp(0, MAGNITUDE_MAX)
         sign = torch.where(_uniform(generator, (batch,)) > 0.5, -1.0, 1.0)
-        for index, name in enumerate(RAND_INCREASING_OPS):
-            chosen = ((op_index == index) & applied).nonzero().squeeze(1)
-            if chosen.numel():
+        # group the images by op: a stable sort puts each op's images together in index order, and
+        # one host read of the group sizes (one sync per round, not one per op) cuts the groups
+        group = torch.where(applied, op_index, n_ops)  # n_ops: not applied
+        order = torch.argsort(group, stable=True)
+        sizes = torch.bincount(group, minlength=n_ops + 1).tolist()
+        start = 0
+        for name, size in zip(RAND_INCREASING_OPS, sizes, strict=False):
+            if size:
+                chosen = order[start : start + size]
                 images[chosen] = apply_rand_op(
                     name, images[chosen], magnitude[chosen], sign[chosen], fill, mode
                 )
+            start += size
     return images
 
 

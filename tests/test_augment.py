@@ -147,3 +147,50 @@ def test_eval_batch_resizes_and_normalises() -> None:
 def test_bad_crop_mode_is_named() -> None:
     with pytest.raises(ValueError, match="crop 'zoom' is not valid; choices: rrc, pad, none"):
         AugmentConfig(crop="zoom")
+
+
+def test_rand_augment_groups_images_by_op_without_a_sync_per_op() -> None:
+    """The same images, bit for bit, as selecting each op's group with ``nonzero`` (a device sync
+    per op); the grouping calls no ``nonzero`` (its one host read per round is a ``tolist``)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from suites.augment import MAGNITUDE_MAX, _uniform, rand_augment
+
+    spec = RandAugmentSpec(9.0, 2, 0.5, 0.5)
+    images = torch.randint(0, 256, (64, 3, 16, 16), generator=torch.Generator().manual_seed(1))
+    images = images.float()
+    fill = torch.tensor([124.0, 116.0, 104.0])
+
+    def per_op_reference(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        images, batch = images.clone(), images.shape[0]
+        for _ in range(spec.num_ops):
+            op_index = torch.randint(0, len(RAND_INCREASING_OPS), (batch,), generator=generator)
+            applied = _uniform(generator, (batch,)) < spec.prob
+            magnitude = (
+                spec.magnitude + spec.magnitude_std * torch.randn(batch, generator=generator)
+            ).clamp(0, MAGNITUDE_MAX)
+            sign = torch.where(_uniform(generator, (batch,)) > 0.5, -1.0, 1.0)
+            for index, name in enumerate(RAND_INCREASING_OPS):
+                chosen = ((op_index == index) & applied).nonzero().squeeze(1)
+                if chosen.numel():
+                    images[chosen] = apply_rand_op(
+                        name, images[chosen], magnitude[chosen], sign[chosen], fill, "bicubic"
+                    )
+        return images
+
+    class HostReads(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func.__name__
+            if name.startswith("nonzero"):
+                self.names.append(name)
+            return func(*args, **(kwargs or {}))
+
+    expected = per_op_reference(images, torch.Generator().manual_seed(5))
+    with HostReads() as reads:
+        grouped = rand_augment(images, spec, torch.Generator().manual_seed(5), fill)
+    assert torch.equal(grouped, expected)
+    assert reads.names == []
