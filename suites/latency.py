@@ -8,7 +8,9 @@ code for every model:
   CUDA: a few multi-tensor kernels instead of foreach's per-op passes and temporaries, as a tuned
   training loop runs it); fp16 goes through ``torch.amp.GradScaler``, a no-op for bf16/fp32.
 - ``dtype``: weights stay fp32; ``bf16``/``fp16`` run the step under ``torch.autocast``; ``fp32``
-  runs without autocast at PyTorch's default float32 matmul precision (recorded per row).
+  runs without autocast at PyTorch's default float32 matmul precision (recorded per row);
+  ``bf16_pure`` casts the weights and inputs to bf16 once and runs without autocast (as timm's
+  benchmark does with ``--model-dtype``: no per-layer weight casts), inference only.
 - ``compile``: ``eager``; ``compile`` = ``torch.compile(model, dynamic=False)`` in inductor's
   default mode (option ``inductor_mode`` picks e.g. ``max-autotune-no-cudagraphs``); ``cudagraph`` =
   ``torch.compile(model, mode="reduce-overhead", dynamic=False)``, inductor with CUDA graphs for
@@ -71,11 +73,13 @@ from suites.timing import (
     time_steps,
 )
 
-DTYPES: dict[str, torch.dtype | None] = {
+DTYPES: dict[str, torch.dtype | None] = {  # the autocast dtype of each precision
     "fp32": None,
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
 }
+# weights and inputs in this dtype, no autocast (timm benchmark's --model-dtype); inference only
+PURE_DTYPES: dict[str, torch.dtype] = {"bf16_pure": torch.bfloat16}
 MODES = ("infer", "train")
 CHANNELS_LAST = ("off", "on")
 MAX_BATCH = "max"
@@ -129,7 +133,7 @@ def parse_img_size(value: str | int) -> int:
 
 
 def parse_dtype(value: str) -> str:
-    return _choice(value, tuple(DTYPES), "dtype")
+    return _choice(value, (*DTYPES, *PURE_DTYPES), "dtype")
 
 
 def parse_mode(value: str) -> str:
@@ -234,7 +238,7 @@ def create_model(name: str, img_size: int) -> nn.Module:
 
 
 def _autocast(device: str, dtype: str) -> Callable[[], contextlib.AbstractContextManager]:
-    amp_dtype = DTYPES[dtype]
+    amp_dtype = DTYPES.get(dtype)  # None: fp32, or a pure dtype
     if amp_dtype is None:
         return contextlib.nullcontext
     return lambda: torch.autocast(torch.device(device).type, dtype=amp_dtype)
@@ -252,6 +256,11 @@ TIMING_OPTION_KINDS: dict[str, Callable[[str], Any]] = {
 }
 
 
+def _weights_dtype(spec: StepSpec) -> torch.dtype:
+    """The dtype of the model's weights and inputs: fp32 but under a pure dtype."""
+    return PURE_DTYPES.get(spec.dtype, torch.float32)
+
+
 def prepare_model(
     model: nn.Module, spec: StepSpec, device: str, options: TimingOptions
 ) -> nn.Module:
@@ -260,7 +269,7 @@ def prepare_model(
     if spec.compile in CUDA_GRAPH_MODES and not is_cuda(device):
         raise CellSkipped(f"compile={spec.compile} needs a CUDA device")
     memory_format = torch.channels_last if spec.channels_last == "on" else torch.contiguous_format
-    model = model.to(device=device, memory_format=memory_format)
+    model = model.to(device=device, dtype=_weights_dtype(spec), memory_format=memory_format)
     model.train(spec.mode == "train")
     return compile_model(
         model, spec.compile, options.inductor_mode, parse_inductor_config(options.inductor_config)
@@ -273,6 +282,7 @@ def build_step(
     """The cell's step as a closure over its inputs (B, 3, H, W), targets (B,) and optimizer."""
     generator = torch.Generator(device=device).manual_seed(seed)
     x = torch.randn(batch_size, 3, spec.img_size, spec.img_size, device=device, generator=generator)
+    x = x.to(_weights_dtype(spec))
     if spec.channels_last == "on":
         x = x.contiguous(memory_format=torch.channels_last)
     autocast = _autocast(device, spec.dtype)
@@ -319,7 +329,9 @@ def count_flops_per_sample(model: nn.Module, spec: StepSpec, device: str) -> tup
         return FlopCounterMode(display=False, custom_mapping=flop_counter_extra_formulas())
 
     batch = 2
-    x = torch.randn(batch, 3, spec.img_size, spec.img_size, device=device)
+    x = torch.randn(
+        batch, 3, spec.img_size, spec.img_size, device=device, dtype=_weights_dtype(spec)
+    )
     if spec.channels_last == "on":
         x = x.contiguous(memory_format=torch.channels_last)
     autocast = _autocast(device, spec.dtype)
@@ -409,6 +421,10 @@ def measure_step(
     torch.manual_seed(ctx.seed)
     eager_model = create_model(spec.model, spec.img_size)
     param_count_m = sum(p.numel() for p in eager_model.parameters()) / 1e6
+    if spec.dtype in PURE_DTYPES and spec.mode == "train":
+        raise CellSkipped(
+            f"dtype {spec.dtype} measures inference only (training keeps fp32 weights)"
+        )
     if spec.batch_size == MAX_BATCH and not is_cuda(device):
         raise CellSkipped(
             "batch_size=max backs off on CUDA out-of-memory errors; it needs a CUDA device"
@@ -684,9 +700,9 @@ SUITE = Suite(
             "dtype",
             ("bf16", "fp32"),
             quick=("fp32",),
-            choices=tuple(DTYPES),
+            choices=(*DTYPES, *PURE_DTYPES),
             kind=parse_dtype,
-            help="fp32, or bf16/fp16 autocast",
+            help="fp32; bf16/fp16 autocast; bf16_pure (bf16 weights, no autocast; inference only)",
         ),
         Axis(
             "mode",

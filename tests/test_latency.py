@@ -201,3 +201,27 @@ def test_report_writes_table_and_figures(tmp_path):
     for stem in ("throughput_vs_batch", "memory_vs_batch", "pareto_throughput_gmacs"):
         assert (tmp_path / f"{stem}.png").stat().st_size > 0
         assert (tmp_path / f"{stem}.pdf").stat().st_size > 0
+
+
+def test_bf16_pure_runs_inference_in_bf16_weights_and_skips_training(stand_in_baselines, tmp_path):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    spec = latency.StepSpec.from_cell(_cell(dtype="bf16_pure"))
+    model = latency.prepare_model(TinyNet(1000, 8), spec, "cpu", latency.TimingOptions())
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+
+    class Casts(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Casts.count += func.__name__.startswith("_to_copy")
+            return func(*args, **(kwargs or {}))
+
+    step = latency.build_step(model, spec, 2, "cpu")
+    with Casts():
+        step()
+    assert Casts.count == 0  # no weight is cast per step
+    row = latency.measure(_cell(dtype="bf16_pure"), _ctx(tmp_path))
+    assert row["infer_samples_per_sec"] > 0 and row["gflops_per_step"] > 0
+    with pytest.raises(CellSkipped, match="dtype bf16_pure measures inference only"):
+        latency.measure(_cell(dtype="bf16_pure", mode="train"), _ctx(tmp_path))
