@@ -124,6 +124,7 @@ def fit_exponents(table: Any) -> Any:
     records = []
     for key, group in table.groupby(list(GROUP_COLUMNS), sort=True):
         rows = ok.loc[ok.index.intersection(group.index)]
+        bound = launch_bound.loc[rows.index]
         oom_sizes = group.loc[status.loc[group.index] == "oom", "img_size"].astype(int)
         record = dict(zip(GROUP_COLUMNS, key, strict=True))
         record.update(
@@ -131,10 +132,9 @@ def fit_exponents(table: Any) -> Any:
             min_img_size=int(rows["img_size"].min()) if len(rows) else np.nan,
             max_img_size=int(rows["img_size"].max()) if len(rows) else np.nan,
             first_oom_img_size=int(oom_sizes.min()) if len(oom_sizes) else np.nan,
-            launch_bound_sizes=int(launch_bound.loc[rows.index].sum()),
+            launch_bound_sizes=int(bound.sum()),
             time_exponent=fit_growth_exponent(
-                rows.loc[~launch_bound.loc[rows.index], "tokens"],
-                rows.loc[~launch_bound.loc[rows.index], "step_ms"],
+                rows.loc[~bound, "tokens"], rows.loc[~bound, "step_ms"]
             ),
             time_exponent_all_sizes=fit_growth_exponent(rows["tokens"], rows["step_ms"]),
             mem_exponent=fit_growth_exponent(rows["tokens"], rows.get("step_mem_mib", np.nan)),
