@@ -180,6 +180,8 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
     from suites.data import load_cifar10, synthetic_cifar10
 
     config = build_config(cell, quick=ctx.quick, seed=ctx.seed)
+    if not ctx.progress:
+        config = dataclasses.replace(config, progress=False)
     data_spec = str(cell.get("data", DEFAULT_DATA))
     if ctx.quick and data_spec != "synthetic" and not Path(data_spec).exists():
         data = synthetic_cifar10(QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES, seed=ctx.seed)
@@ -251,7 +253,9 @@ def report(table, run_dir: Path) -> None:
         "model",
         "recipe",
         "dataset",
-        "epochs",
+        "epochs_trained",
+        "train_img_size",
+        "compile",
         "top1",
         "top1_ema",
         "top1_best_optimistic",
@@ -282,7 +286,8 @@ def report(table, run_dir: Path) -> None:
             "train_wall_h": 3,
             "infer_gmacs": 3,
             "param_count": 2,
-            "epochs": 0,
+            "epochs_trained": 0,
+            "train_img_size": 0,
             "best_epoch": 0,
         },
     )

@@ -12,6 +12,7 @@ are the claimed figures themselves, quoted from the seed. Same results in, same 
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ CLAIMED_TOP_U = 40
 MINIMAL_LOSS_POINTS = 1.0
 SEED_RECIPE = "seed"
 VIT_FAMILY = "vit"  # DeiT-Tiny, ViT-S/16: the "standard ViT baselines"
+VIT_DESIGN_GRID = 14  # 224 px in 16-px patches: fewer tokens handicap the ViT, not the recipe
 ANALYTIC_MODEL = "favit_b1"
 ANALYTIC_IMG_SIZE = 224
 
@@ -81,6 +83,9 @@ class ClaimResult:
     sources: list[Path] = field(default_factory=list)  # files linked (rows.csv, plots, tables)
     runs: list[str] = field(default_factory=list)  # run labels
     to_test: str = ""  # for untested: the run that would test it
+    caveats: list[str] = field(
+        default_factory=list
+    )  # what limits the figures, whatever the verdict
 
 
 def pct(fraction: float) -> str:
@@ -135,8 +140,10 @@ CLAIMS = (
         "B1 outperforms standard ViT baselines (~70-80% early in training without big data)",
         "the accuracy suite (GPU): FaViT-B1 against the plain ViTs (DeiT-Tiny, ViT-S/16) trained "
         "with the same recipe, epochs and data",
-        "holds when every FaViT-B1 row beats every ViT row of its budget (final-epoch raw top-1); "
-        "does not hold when none does; holds only under stated conditions otherwise. The "
+        "holds when every FaViT-B1 row beats every ViT row of its budget (final-epoch raw top-1) "
+        f"and every ViT saw at least its design's {VIT_DESIGN_GRID}x{VIT_DESIGN_GRID} token grid "
+        "(224 px); does not hold when none does; holds only under stated conditions otherwise "
+        "(some pairs, or only with ViTs given fewer tokens than they were designed for). The "
         f"{CLAIMED_VIT_TOP1_RANGE[0]:g}-{CLAIMED_VIT_TOP1_RANGE[1]:g}% describes the baselines: it "
         "is reported, not judged.",
     ),
@@ -336,6 +343,20 @@ def _accuracy_line(row: pd.Series) -> str:
     )
 
 
+def _accuracy_caveats(rows: pd.DataFrame) -> list[str]:
+    """What a reader must weigh beside accuracy figures: one seed each, the JPEG copy's pixels."""
+    caveats = ["one seed per model: the run-to-run spread is not measured"]
+    datasets = sorted(
+        {str(d) for d in rows.get("dataset", pd.Series(dtype=str)) if "JPEG" in str(d)}
+    )
+    if datasets:
+        caveats.append(
+            f"trained and tested on {', '.join(datasets)}, whose compressed pixels can cost "
+            "accuracy against the original CIFAR-10 the claim was made on"
+        )
+    return caveats
+
+
 def judge_claim_1(root: Path, accuracy: pd.DataFrame) -> ClaimResult:
     claim = CLAIMS[0]
     choice, ratios = memory_reductions(root)
@@ -466,6 +487,7 @@ def judge_accuracy_claim(
     if rows.empty:
         result.to_test = _untested_run("accuracy", command)
         return result
+    result.caveats = _accuracy_caveats(rows)
     primary = rows[[bool(is_primary(r)) for _, r in rows.iterrows()]]
     others = rows.drop(index=primary.index)
     result.figures = [_accuracy_line(r) for _, r in rows.iterrows()]
@@ -522,12 +544,20 @@ def judge_claim_4(accuracy: pd.DataFrame) -> ClaimResult:
         return result
     low, high = CLAIMED_VIT_TOP1_RANGE
     wins = 0
+    small_grids: list[str] = []
     sources: list[Path] = []
     runs: set[str] = set()
     for f, v in pairs:
         won = f["top1"] > v["top1"]
         wins += int(won)
         inside = "inside" if low <= v["top1"] <= high else "outside"
+        grid = _vit_token_grid(v)
+        if grid is not None and grid < VIT_DESIGN_GRID:
+            note = (
+                f"`{v['model']}` at {int(v['train_img_size'])} px sees a {grid}x{grid} token grid"
+            )
+            if note not in small_grids:
+                small_grids.append(note)
         result.figures.append(
             f"`{f['model']}` {top1(f['top1'])} vs `{v['model']}` {top1(v['top1'])} "
             f"(recipe `{f['recipe']}`, {int(f['epochs_run'])} epochs): "
@@ -540,14 +570,33 @@ def judge_claim_4(accuracy: pd.DataFrame) -> ClaimResult:
         runs.update([f["run_label"], v["run_label"]])
     result.sources = _run_sources(sorted(sources))
     result.runs = sorted(runs)
-    if wins == len(pairs):
-        result.verdict = HOLDS
-    elif wins == 0:
+    result.caveats = _accuracy_caveats(pd.DataFrame([row for pair in pairs for row in pair]))
+    if wins == 0:
         result.verdict = FAILS
-    else:
+        return result
+    if wins < len(pairs):
         result.verdict = CONDITIONAL
         result.conditions.append(f"B1 is ahead in {wins} of {len(pairs)} pairs (listed above)")
+    if small_grids:
+        result.verdict = CONDITIONAL
+        result.conditions.append(
+            f"ViTs given fewer tokens than their {VIT_DESIGN_GRID}x{VIT_DESIGN_GRID} design grid: "
+            + "; ".join(small_grids)
+        )
+    if result.verdict == UNTESTED:
+        result.verdict = HOLDS
     return result
+
+
+def _vit_token_grid(row: pd.Series) -> int | None:
+    """Tokens per side of a ViT row's training images (its patch size from the timm id), if known."""
+    import baselines
+
+    size = pd.to_numeric(pd.Series([row.get("train_img_size")]), errors="coerce").iloc[0]
+    patch = re.search(r"patch(\d+)", baselines.info(str(row["model"])).model_id)
+    if patch is None or math.isnan(size):
+        return None
+    return int(size) // int(patch.group(1))
 
 
 # --- claim 5 ---------------------------------------------------------------------------------------
@@ -682,6 +731,8 @@ def render_claims(results: list[ClaimResult], document_dir: Path) -> str:
             lines += [f"  {f}" if f.startswith("  - ") else f"  - {f}" for f in r.figures]
         if r.conditions:
             lines.append("- Conditions: " + "; ".join(r.conditions) + ".")
+        if r.caveats:
+            lines.append("- Caveats: " + "; ".join(r.caveats) + ".")
         if r.to_test:
             lines.append(f"- To test it: {r.to_test}.")
         if r.sources:

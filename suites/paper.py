@@ -227,11 +227,26 @@ def _latency_value(
     return float(match[column].iloc[0]) if len(match) else math.nan
 
 
+def full_budget_accuracy_rows(root: Path) -> pd.DataFrame:
+    """``accuracy_rows`` without runs shorter than their recipe (timing runs, say): a paper
+    reports trained models."""
+    from suites.accuracy import RECIPES
+
+    accuracy = accuracy_rows(root)
+    if accuracy.empty:
+        return accuracy
+    full = [
+        recipe not in RECIPES or epochs >= RECIPES[recipe].epochs
+        for recipe, epochs in zip(accuracy["recipe"], accuracy["epochs_run"], strict=True)
+    ]
+    return accuracy[full]
+
+
 def main_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
     """One row per model measured for speed or accuracy (else every flops model); blanks = NaN."""
     flops = flops_rows(root)
     latency, settings = latency_rows(root)
-    accuracy = accuracy_rows(root)
+    accuracy = full_budget_accuracy_rows(root)
     if not accuracy.empty:
         accuracy["canonical"] = accuracy["model"].astype(str).map(canonical_model)
     models = set(latency.get("canonical", [])) | set(accuracy.get("canonical", []))
@@ -377,7 +392,7 @@ def accuracy_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    accuracy = accuracy_rows(root)
+    accuracy = full_budget_accuracy_rows(root)
     if accuracy.empty:
         return [], []
     data = accuracy.copy()

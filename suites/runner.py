@@ -441,6 +441,7 @@ def run_suite(
             quick=quick,
             seed=seed,
             options=dict(options or {}),
+            progress=progress,
         )
 
     running: dict[int, _Running] = {}

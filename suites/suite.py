@@ -66,6 +66,7 @@ class CellContext:
     quick: bool = False
     seed: int = 0
     options: Mapping[str, Any] = field(default_factory=dict)  # suite-specific command-line options
+    progress: bool = True  # a cell may show its own progress bar (off with --no-progress)
 
     @property
     def artifact_dir(self) -> Path:

@@ -244,6 +244,22 @@ def test_accuracy_claims_flip_with_the_planted_rows(tmp_path: Path) -> None:
     assert verdicts(below)[2] == claims.FAILS
 
 
+@pytest.mark.parametrize(("vit_size", "expected"), [(224, claims.HOLDS), (32, claims.CONDITIONAL)])
+def test_a_vit_starved_of_tokens_makes_the_win_conditional(tmp_path, vit_size, expected) -> None:
+    """DeiT-Tiny at 32 px sees 2x2 patches of 16 px: beating it is not beating a ViT as designed."""
+    root = tmp_path / "results"
+    rows = [
+        accuracy_row("favit_b1", 80.0, recipe="native32", m_train_img_size=vit_size),
+        accuracy_row("deit_tiny", 40.0, recipe="native32", m_train_img_size=vit_size),
+    ]
+    write_run(root, "h200", "accuracy", "20261129T050000Z", rows)
+    [result] = [r for r in claims.judge_claims(root) if r.claim.number == 4]
+    assert result.verdict == expected
+    grid_notes = [c for c in result.conditions if "2x2 token grid" in c]
+    assert len(grid_notes) == (vit_size == 32)
+    assert any("one seed" in c for c in result.caveats)
+
+
 def test_smoke_runs_and_wrong_budgets_do_not_count(tmp_path: Path) -> None:
     root = tmp_path / "results"
     write_run(

@@ -126,3 +126,24 @@ def test_main_table_adds_up_latency_runs_and_cuda_graph_columns(tmp_path: Path) 
     assert pd.isna(record["infer img/s, CUDA graphs (bf16, batch 256)"])
     assert record["train peak MiB (bf16, batch 128)"] == 100.0  # eager's, not the graph pool's
     assert [p.name for p in sources] == ["latency-20261129T050000Z", "latency-20261129T060000Z"]
+
+
+def test_runs_shorter_than_their_recipe_stay_out_of_the_paper(tmp_path: Path) -> None:
+    """A 1-epoch timing run is not a trained model: only full-budget top-1 columns appear."""
+    from test_claims import accuracy_row
+
+    root = tmp_path / "results"
+    write_run(
+        root,
+        "h200",
+        "accuracy",
+        "20261129T050000Z",
+        [
+            accuracy_row("favit_b1", 14.0, recipe="native32", epochs="1"),
+            accuracy_row("favit_b1", 81.0, recipe="native32"),
+        ],
+    )
+    table, _ = paper.main_table(root)
+    top1_columns = [c for c in table.columns if c.startswith("CIFAR-10 top-1")]
+    assert top1_columns == ["CIFAR-10 top-1 (native32, 30 ep)"]
+    assert table[top1_columns[0]].tolist() == [81.0]

@@ -289,3 +289,17 @@ def test_stop_after_starts_no_more_cells_and_resume_finishes(tmp_path, capsys, i
 def slow_measure(cell, ctx):
     time.sleep(0.4)
     return {"value": cell["x"]}
+
+
+def progress_measure(cell, ctx):
+    return {"progress_seen": ctx.progress}
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_cells_learn_whether_progress_bars_are_wanted(tmp_path, progress):
+    """--no-progress reaches the cells too (the accuracy suite's training bar follows it)."""
+    suite = Suite("toy", "", TOY.axes, progress_measure)
+    run_dir = run_suite(
+        suite, {"x": [1]}, out_dir=tmp_path / "run", isolate=False, progress=progress
+    )
+    assert [r["progress_seen"] for r in read_rows(run_dir)] == [str(progress)]
