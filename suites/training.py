@@ -21,7 +21,8 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -193,6 +194,43 @@ def _synchronize(device: torch.device) -> None:
 def _autocast(device: torch.device, amp: str):
     enabled = device.type == "cuda" and amp == "bf16"
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def augmented_batches(
+    data: Cifar10,
+    order: torch.Tensor,
+    steps: int,
+    batch_size: int,
+    offset: int,
+    local_batch: int,
+    augment: AugmentConfig,
+    generator: torch.Generator,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch's training batches in ``order``, augmented on the device (this rank's slice).
+
+    On CUDA each batch is made on a side stream. Its host reads (RandAugment's group sizes) and
+    host-to-device constants then wait for that stream's few kernels only, not for the training
+    step queued before them on the main stream, so the host prepares batch s+1 while the GPU runs
+    step s. The calls and their order are those of a one-stream loop: the images are bit for bit
+    the same.
+    """
+    side = torch.cuda.Stream(order.device) if order.device.type == "cuda" else None
+    main = torch.cuda.current_stream(order.device) if side is not None else None
+    if side is not None:
+        side.wait_stream(main)  # `order` was made on the main stream
+    for step in range(steps):
+        first = step * batch_size + offset
+        with torch.cuda.stream(side) if side is not None else nullcontext():
+            index = order[first : first + local_batch]
+            x, targets = train_batch(
+                data.train.images[index], data.train.labels[index], augment, generator
+            )
+        if side is not None:
+            main.wait_stream(side)
+            # made on the side stream, read on the main one: keep their memory until main is done
+            x.record_stream(main)
+            targets.record_stream(main)
+        yield x, targets
 
 
 @torch.no_grad()
@@ -375,12 +413,17 @@ def train(
         epoch_start = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        for step in range(steps_per_epoch):
-            first = step * config.batch_size + dist_info.rank * local_batch
-            index = order[first : first + local_batch]
-            x, targets = train_batch(
-                data.train.images[index], data.train.labels[index], augment, augment_generator
-            )
+        batches = augmented_batches(
+            data,
+            order,
+            steps_per_epoch,
+            config.batch_size,
+            dist_info.rank * local_batch,
+            local_batch,
+            augment,
+            augment_generator,
+        )
+        for step, (x, targets) in enumerate(batches):
             mark_step()  # cudagraph: the last step's outputs are dead before the next replay
             with _autocast(device, config.amp):
                 logits = train_model(x)
@@ -391,7 +434,7 @@ def train(
             scaler.update()
             if ema is not None:
                 ema.update(raw_model)
-            loss_sum += loss.detach() * index.numel()
+            loss_sum += loss.detach() * x.shape[0]
             hard = targets.argmax(1) if targets.ndim == 2 else targets
             correct += (logits.detach().argmax(1) == hard).sum()
             progress.update(1)

@@ -10,9 +10,16 @@ import pytest
 import torch
 from torch import nn
 
-from suites.augment import AugmentConfig
+from suites.augment import AugmentConfig, train_batch
 from suites.data import synthetic_cifar10
-from suites.training import CHECKPOINT_NAME, EPOCHS_CSV, TrainConfig, seed_lr_factor, train
+from suites.training import (
+    CHECKPOINT_NAME,
+    EPOCHS_CSV,
+    TrainConfig,
+    augmented_batches,
+    seed_lr_factor,
+    train,
+)
 
 PLAIN = AugmentConfig(img_size=16, crop="none", hflip=0.5, randaugment="", erase_prob=0.0)
 CONFIG = TrainConfig(
@@ -155,3 +162,21 @@ def test_compiled_training_follows_eager(data) -> None:
     train(compiled, data, dataclasses.replace(config, compile="compile"), "cpu")
     for a, b in zip(eager.parameters(), compiled.parameters(), strict=True):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_epoch_batches_are_this_ranks_slices_augmented_in_order(data) -> None:
+    """The batch stream (a side stream on CUDA) makes exactly the batches of the plain loop."""
+    augment = AugmentConfig(img_size=16, crop="pad", randaugment="rand-m9-mstd0.5-inc1")
+    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(3))
+    streamed = list(
+        augmented_batches(data, order, 3, 32, 16, 16, augment, torch.Generator().manual_seed(4))
+    )
+    generator = torch.Generator().manual_seed(4)
+    assert len(streamed) == 3
+    for step, (x, labels) in enumerate(streamed):
+        index = order[step * 32 + 16 : step * 32 + 32]
+        expected_x, expected_labels = train_batch(
+            data.train.images[index], data.train.labels[index], augment, generator
+        )
+        assert torch.equal(x, expected_x)
+        assert torch.equal(labels, expected_labels)
