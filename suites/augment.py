@@ -22,6 +22,7 @@ in PIL (the seed's training transform), as tensor ops over a whole batch:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -128,6 +129,13 @@ def _uniform(
     return torch.rand(shape, generator=generator, device=generator.device) * (high - low) + low
 
 
+@functools.lru_cache(maxsize=64)
+def device_constant(values: tuple, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A small constant tensor, copied to ``device`` once and reused (never modify it): each
+    ``torch.tensor(..., device="cuda")`` is a blocking host-to-device copy, a stream sync."""
+    return torch.tensor(values, dtype=dtype).to(device)
+
+
 def _bcast(values: torch.Tensor) -> torch.Tensor:
     """(B,) -> (B, 1, 1, 1), to scale a batch of images per sample."""
     return values.view(-1, 1, 1, 1)
@@ -154,7 +162,7 @@ def _normalized_affine_grid(
         & (source[..., 1] >= 0)
         & (source[..., 1] < height)
     )
-    scale = torch.tensor([2.0 / width, 2.0 / height], device=device)
+    scale = device_constant((2.0 / width, 2.0 / height), device, torch.float32)
     return source * scale - 1.0, inside.unsqueeze(1)
 
 
@@ -169,7 +177,8 @@ def _warp(
 
 def _grayscale(images: torch.Tensor) -> torch.Tensor:
     """PIL's ``convert('L')`` weights: (B, 3, H, W) -> (B, 1, H, W)."""
-    weights = torch.tensor([0.299, 0.587, 0.114], device=images.device).view(1, 3, 1, 1)
+    weights = device_constant((0.299, 0.587, 0.114), images.device, torch.float32)
+    weights = weights.view(1, 3, 1, 1)
     return (images * weights).sum(1, keepdim=True)
 
 
@@ -194,9 +203,8 @@ def _equalize(images: torch.Tensor) -> torch.Tensor:
 
 def _sharpen_degenerate(images: torch.Tensor) -> torch.Tensor:
     """PIL's SMOOTH filter (3x3 kernel 1,1,1/1,5,1/1,1,1 over 13), border pixels kept."""
-    kernel = (
-        torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]], device=images.device) / 13
-    )
+    smooth = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
+    kernel = device_constant(smooth, images.device, torch.float32) / 13
     kernel = kernel.expand(images.shape[1], 1, 3, 3)
     smooth = F.conv2d(images, kernel, groups=images.shape[1]).round()
     out = images.clone()
@@ -462,8 +470,8 @@ def normalize(
     images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]
 ) -> torch.Tensor:
     """(B, 3, H, W) in [0, 255] -> float32 normalised."""
-    mean_t = torch.tensor(mean, device=images.device).view(1, -1, 1, 1) * 255
-    std_t = torch.tensor(std, device=images.device).view(1, -1, 1, 1) * 255
+    mean_t = device_constant(tuple(mean), images.device, torch.float32).view(1, -1, 1, 1) * 255
+    std_t = device_constant(tuple(std), images.device, torch.float32).view(1, -1, 1, 1) * 255
     return (images.float() - mean_t) / std_t
 
 
@@ -501,8 +509,8 @@ def train_batch(
                 .round()
             )
     if config.randaugment:
-        fill = torch.tensor(
-            [min(255, round(255 * m)) for m in config.mean], device=x.device, dtype=x.dtype
+        fill = device_constant(
+            tuple(min(255, round(255 * m)) for m in config.mean), x.device, x.dtype
         )
         x = rand_augment(x, RandAugmentSpec.parse(config.randaugment), generator, fill, mode)
     if config.color_jitter > 0:

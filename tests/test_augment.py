@@ -12,6 +12,7 @@ from suites.augment import (
     AugmentConfig,
     RandAugmentSpec,
     apply_rand_op,
+    device_constant,
     eval_batch,
     mixup_cutmix,
     random_erasing,
@@ -194,3 +195,19 @@ def test_rand_augment_groups_images_by_op_without_a_sync_per_op() -> None:
         grouped = rand_augment(images, spec, torch.Generator().manual_seed(5), fill)
     assert torch.equal(grouped, expected)
     assert reads.names == []
+
+
+def test_constants_are_copied_to_the_device_once() -> None:
+    """A batch's constants (normalisation, grayscale weights, fill) are made once per device, not
+    per batch: on CUDA each fresh copy would be a blocking host-to-device transfer."""
+    images, labels = _batch()
+    config = AugmentConfig(img_size=32, crop="pad", randaugment="rand-m9-mstd0.5-inc1")
+    device_constant.cache_clear()
+    train_batch(images, labels, config, torch.Generator().manual_seed(0))
+    made = device_constant.cache_info().misses
+    for seed in range(1, 4):
+        train_batch(images, labels, config, torch.Generator().manual_seed(seed))
+    assert device_constant.cache_info().misses == made
+    mean = device_constant((0.5, 0.25), torch.device("cpu"), torch.float32)
+    assert mean is device_constant((0.5, 0.25), torch.device("cpu"), torch.float32)
+    assert mean.tolist() == [0.5, 0.25]
