@@ -206,7 +206,8 @@ class TimeEstimate:
     machines: tuple[str, ...]  # where the rows come from
 
 
-LIKENESS_AXES = ("model", "compile", "mode")
+# most specific first; axes a suite lacks are skipped (recipe and epochs: the accuracy suite's)
+LIKENESS_AXES = ("model", "recipe", "epochs", "compile", "mode")
 
 
 def estimate_time(
