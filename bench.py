@@ -243,8 +243,9 @@ def describe_estimate(suite_name: str, cells: list, on_gpu: bool) -> str:
     return (
         f"estimated {estimate.seconds / 60:.1f} min on {where} (from committed runs on "
         f"{', '.join(estimate.machines)}: {estimate.measured} cells measured before, "
-        f"{estimate.alike} timed by alike cells (same model, recipe, epochs, compile mode, mode, as far as rows match), {estimate.other} at "
-        "the median cell; cell start-up included, compile time where measured)"
+        f"{estimate.alike} timed by alike cells (same model, recipe, epochs, compile mode, mode, "
+        f"as far as rows match), {estimate.other} at the median cell; cell start-up included, "
+        "compile time where measured)"
     )
 
 
