@@ -241,7 +241,7 @@ def report(table, run_dir: Path) -> None:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from suites.report import plot_style, save_figure, write_table
+    from suites.report import log_x_if_wide, plot_style, save_figure, write_table
 
     run_dir = Path(run_dir)
     done = table[table["status"] == "ok"].copy()
@@ -312,6 +312,7 @@ def report(table, run_dir: Path) -> None:
         ax.set(
             xlabel=x_label, ylabel="top-1 (%), final epoch", title="SMOKE RUN" if smoke else None
         )
+        log_x_if_wide(ax, done[x_column].dropna())
         ax.legend(fontsize=7, loc="best")
         save_figure(fig, run_dir / stem)
 

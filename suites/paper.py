@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from suites.claims import accuracy_rows, reduction_summary
-from suites.report import plot_style, save_figure, write_table
+from suites.report import log_x_if_wide, plot_style, save_figure, write_table
 from suites.results_index import (
     ResultsError,
     choose_rows_per_key,
@@ -408,6 +408,7 @@ def accuracy_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]
     ):
         sns.scatterplot(data=data, x=column, y="top1", hue="model", style="budget", s=70, ax=ax)
         ax.set(xlabel=label, ylabel="CIFAR-10 top-1 (%), final epoch")
+        log_x_if_wide(ax, data[column].dropna())
     handles, labels = axes[1].get_legend_handles_labels()
     for ax in axes:
         if ax.get_legend() is not None:
