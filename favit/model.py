@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from timm.layers import DropPath, trunc_normal_
 from torch import nn
 
@@ -74,10 +75,18 @@ def model_config(name: str) -> FaViTConfig:
 
 
 class Mlp(nn.Module):
-    """Linear -> depthwise 3x3 conv on the token grid -> GELU -> Linear; (B, N, C) -> (B, N, C)."""
+    """Linear -> depthwise 3x3 conv on the token grid -> GELU -> Linear; (B, N, C) -> (B, N, C).
 
-    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0) -> None:
+    ``impl="reference"`` computes it as written. ``impl="fast"`` (same math, equal in fp32) runs the
+    conv on the channels-last view of the first Linear's output (no transposing copy in or out)
+    and fuses GELU into the second Linear (``gelu_linear``), which keeps GELU's input for backward
+    instead of its output: one activation of the widest layer fewer. With dropout active in
+    training it defers to the reference.
+    """
+
+    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0, impl: str = "fast") -> None:
         super().__init__()
+        self.impl = check_impl(impl)
         self.fc1 = nn.Linear(dim, hidden_dim)
         self.dwconv = nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1, groups=hidden_dim)
         self.act = nn.GELU()
@@ -85,11 +94,45 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        if self.impl == "fast" and not (self.training and self.drop.p > 0):
+            hidden = self.fc1(x).unflatten(1, (height, width)).permute(0, 3, 1, 2)
+            conv = self.dwconv(hidden)  # (B, hidden, H, W) with channels-last strides
+            return gelu_linear(
+                conv.permute(0, 2, 3, 1).flatten(1, 2), self.fc2.weight, self.fc2.bias
+            )
         batch = x.shape[0]
         x = self.fc1(x)
         grid = x.transpose(1, 2).reshape(batch, -1, height, width)
         x = self.act(self.dwconv(grid).flatten(2).transpose(1, 2))
         return self.drop(self.fc2(self.drop(x)))
+
+
+class _GeluLinear(torch.autograd.Function):
+    """``linear(gelu(h), weight, bias)`` saving ``h``: backward recomputes ``gelu(h)`` (one
+    elementwise pass) rather than keeping it, so the two share one saved activation."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+        ctx.save_for_backward(h, weight)
+        ctx.has_bias = bias is not None
+        return F.linear(F.gelu(h), weight, bias)  # under autocast: its casts, as nn.Linear's
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        h, weight = ctx.saved_tensors
+        activation = F.gelu(h)
+        grad_rows = grad_out.reshape(-1, grad_out.shape[-1])
+        # in the forward's compute dtype (bf16 under autocast); autograd casts each gradient to
+        # its input's dtype, as autocast's own cast nodes would
+        grad_h = torch.ops.aten.gelu_backward(grad_out @ weight.to(grad_out.dtype), h)
+        grad_weight = grad_rows.t() @ activation.reshape(-1, activation.shape[-1])
+        grad_bias = grad_rows.sum(0) if ctx.has_bias else None
+        return grad_h, grad_weight, grad_bias
+
+
+def gelu_linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``F.linear(F.gelu(h), weight, bias)`` that saves only ``h`` for backward (``_GeluLinear``)."""
+    return _GeluLinear.apply(h, weight, bias)
 
 
 class Block(nn.Module):
@@ -120,7 +163,7 @@ class Block(nn.Module):
         )
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=config.norm_eps)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=config.drop_rate)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=config.drop_rate, impl=config.impl)
 
     def forward(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), height, width))

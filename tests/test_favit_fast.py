@@ -295,3 +295,47 @@ def test_fast_model_traces_for_cuda_graphs_of_its_eager_kernels() -> None:
     torch.testing.assert_close(logits[1], logits[0], **TOLERANCE)
     for a, b in zip(eager.parameters(), traced.parameters(), strict=True):
         torch.testing.assert_close(b.grad, a.grad, **TOLERANCE)
+
+
+def _saved_activation_bytes(module: torch.nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the distinct non-parameter tensors autograd saves for ``module``'s backward."""
+    params = {p.untyped_storage().data_ptr() for p in module.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        pointer = tensor.untyped_storage().data_ptr()
+        if pointer not in params:
+            storages[pointer] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        module(x, 8, 8)
+    return sum(storages.values())
+
+
+def test_fast_mlp_equals_reference_under_autocast_and_saves_one_activation_fewer() -> None:
+    """bf16 autocast (CPU): bit for bit the reference's output and gradients; GELU's output is
+    recomputed in backward instead of saved."""
+    torch.manual_seed(0)
+    reference = favit.model.Mlp(16, 64, impl="reference")
+    fast = favit.model.Mlp(16, 64, impl="fast")
+    fast.load_state_dict(reference.state_dict())
+    x = torch.randn(2, 64, 16)
+    results = []
+    for module in (reference, fast):
+        leaf = x.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = module(leaf, 8, 8)
+        out.float().square().sum().backward()
+        results.append((out, leaf.grad, [p.grad for p in module.parameters()]))
+    (ref_out, ref_dx, ref_grads), (fast_out, fast_dx, fast_grads) = results
+    assert fast_out.dtype == ref_out.dtype == torch.bfloat16
+    assert torch.equal(fast_out, ref_out) and torch.equal(fast_dx, ref_dx)
+    for ref_grad, fast_grad in zip(ref_grads, fast_grads, strict=True):
+        assert fast_grad.dtype == ref_grad.dtype == torch.float32
+        assert torch.equal(fast_grad, ref_grad)
+    hidden_map = 2 * 64 * 64 * 4  # one (B, N, hidden) fp32 activation
+    assert (
+        _saved_activation_bytes(reference, x.requires_grad_()) - _saved_activation_bytes(fast, x)
+        == hidden_map
+    )
