@@ -114,19 +114,23 @@ class _GeluLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
         ctx.save_for_backward(h, weight)
-        ctx.has_bias = bias is not None
         return F.linear(F.gelu(h), weight, bias)  # under autocast: its casts, as nn.Linear's
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         h, weight = ctx.saved_tensors
-        activation = F.gelu(h)
+        needs_h, needs_weight, needs_bias = ctx.needs_input_grad
         grad_rows = grad_out.reshape(-1, grad_out.shape[-1])
         # in the forward's compute dtype (bf16 under autocast); autograd casts each gradient to
         # its input's dtype, as autocast's own cast nodes would
-        grad_h = torch.ops.aten.gelu_backward(grad_out @ weight.to(grad_out.dtype), h)
-        grad_weight = grad_rows.t() @ activation.reshape(-1, activation.shape[-1])
-        grad_bias = grad_rows.sum(0) if ctx.has_bias else None
+        grad_h = grad_weight = grad_bias = None
+        if needs_h:
+            grad_h = torch.ops.aten.gelu_backward(grad_out @ weight.to(grad_out.dtype), h)
+        if needs_weight:
+            activation = F.gelu(h)  # recomputed, not saved
+            grad_weight = grad_rows.t() @ activation.reshape(-1, activation.shape[-1])
+        if needs_bias:  # False without a bias
+            grad_bias = grad_rows.sum(0)
         return grad_h, grad_weight, grad_bias
 
 

@@ -83,9 +83,8 @@ class ClaimResult:
     sources: list[Path] = field(default_factory=list)  # files linked (rows.csv, plots, tables)
     runs: list[str] = field(default_factory=list)  # run labels
     to_test: str = ""  # for untested: the run that would test it
-    caveats: list[str] = field(
-        default_factory=list
-    )  # what limits the figures, whatever the verdict
+    # what limits the figures, whatever the verdict
+    caveats: list[str] = field(default_factory=list)
 
 
 def pct(fraction: float) -> str:
