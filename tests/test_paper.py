@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_claims import full_results, write_run
+from test_claims import accuracy_row, full_results, write_run
 
 from suites import paper
 from suites.results_index import ResultsError
@@ -130,8 +130,6 @@ def test_main_table_adds_up_latency_runs_and_cuda_graph_columns(tmp_path: Path) 
 
 def test_runs_shorter_than_their_recipe_stay_out_of_the_paper(tmp_path: Path) -> None:
     """A 1-epoch timing run is not a trained model: only full-budget top-1 columns appear."""
-    from test_claims import accuracy_row
-
     root = tmp_path / "results"
     write_run(
         root,
