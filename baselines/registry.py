@@ -9,7 +9,9 @@ Names
   math), in any order: ``favit_b1:dense+sr1``, ``favit_b1:probsparse_seed+seed_compat``,
   ``favit_b1+ref``.
 - timm (``pretrained=False``, nothing is downloaded): ``deit_tiny``, ``vit_small``, ``swin_t``,
-  ``pvt_v2_b0``, ``pvt_v2_b1``, ``pvt_v2_b2``.
+  ``pvt_v2_b0``, ``pvt_v2_b1``, ``pvt_v2_b2``; and ``swin_t_w4``, Swin-T with 4x4 windows
+  (``window_size=4``, the usual adaptation to 32-px CIFAR, where Swin-T's 8x8 first map holds no
+  whole 7x7 window). It is not the published Swin-T, so it has no published figures.
 - torchvision: ``resnet50``. torchvision's ResNet-50 is the reference definition (v1.5, stride in
   the 3x3 conv) whose published 25.6M params / 4.1 GMACs come with the same code
   (``ResNet50_Weights.IMAGENET1K_V1.meta``), so ours and the published figure count one model.
@@ -58,7 +60,7 @@ class ModelInfo:
     family: str  # favit | vit | swin | pvt_v2 | resnet
     library: str  # favit | timm | torchvision
     model_id: str  # e.g. "timm:swin_tiny_patch4_window7_224", "favit:favit_b1"
-    published: PublishedFigures
+    published: PublishedFigures | None  # None: a model with no published figures (swin_t_w4)
     options: dict[str, object] = field(default_factory=dict)  # FaViT create_model options
 
     @property
@@ -148,22 +150,27 @@ def _patch_rule(patch: int) -> Callable[[str, tuple[int, int]], str | None]:
 
 
 def _swin_rule(name: str, hw: tuple[int, int], patch: int = 4, window: int = 7) -> str | None:
-    """Swin-T: patch 4 then three 2x patch merges, 7x7 windows in every stage.
+    """Swin: patch 4 then three 2x patch merges, ``window`` x ``window`` windows in every stage.
 
-    Every stage's feature map must be a whole number of windows. Recent timm pads the map with
-    zeros (and older timm fails) otherwise: that pads extra work into the count, so such sizes are
-    refused rather than measured as a different model.
+    Every stage's feature map must be a whole number of windows, or no larger than one window
+    (timm then shrinks the window to the map). Recent timm pads other maps with zeros (and older
+    timm fails): that pads extra work into the count, so such sizes are refused rather than
+    measured as a different model.
     """
     if hw[0] % (patch * 8) or hw[1] % (patch * 8):
         return f"{name} needs H and W divisible by {patch * 8} (patch {patch}, three 2x merges), got {hw[0]}x{hw[1]}"
     maps = [(hw[0] // (patch * 2**i), hw[1] // (patch * 2**i)) for i in range(4)]
-    bad = [f"{h}x{w}" for h, w in maps if h % window or w % window]
+    bad = [f"{h}x{w}" for h, w in maps if (h % window and h > window) or (w % window and w > window)]
     if bad:
         return (
             f"{name} at {hw[0]}x{hw[1]} has stage maps {', '.join(f'{h}x{w}' for h, w in maps)}; "
-            f"not multiples of its window {window}: {', '.join(bad)} (sizes that work: multiples of {patch * 8 * window})"
+            f"not multiples of its window {window}: {', '.join(bad)} (sizes that work: multiples of {patch * 8 * window}, or stage maps within one window)"
         )
     return None
+
+
+def _swin_w4_rule(name: str, hw: tuple[int, int]) -> str | None:
+    return _swin_rule(name, hw, window=4)
 
 
 def _pvt_v2_rule(
@@ -193,12 +200,16 @@ class ReferenceModel:
     model_id: str
     size_rule: Callable[[str, tuple[int, int]], str | None] | None
     takes_img_size: bool  # timm ViT/DeiT/Swin size their position tables / masks at construction
+    options: dict[str, object] = field(default_factory=dict)  # further timm create_model kwargs
 
 
 REFERENCE_MODELS: dict[str, ReferenceModel] = {
     "deit_tiny": ReferenceModel("vit", "timm", "deit_tiny_patch16_224", _patch_rule(16), True),
     "vit_small": ReferenceModel("vit", "timm", "vit_small_patch16_224", _patch_rule(16), True),
     "swin_t": ReferenceModel("swin", "timm", "swin_tiny_patch4_window7_224", _swin_rule, True),
+    "swin_t_w4": ReferenceModel(
+        "swin", "timm", "swin_tiny_patch4_window7_224", _swin_w4_rule, True, {"window_size": 4}
+    ),
     "pvt_v2_b0": ReferenceModel("pvt_v2", "timm", "pvt_v2_b0", _pvt_v2_rule, False),
     "pvt_v2_b1": ReferenceModel("pvt_v2", "timm", "pvt_v2_b1", _pvt_v2_rule, False),
     "pvt_v2_b2": ReferenceModel("pvt_v2", "timm", "pvt_v2_b2", _pvt_v2_rule, False),
@@ -315,9 +326,10 @@ def info(name: str) -> ModelInfo:
             options=parsed.create_options(),
         )
     ref = REFERENCE_MODELS[name]
-    return ModelInfo(
-        name, ref.family, ref.library, f"{ref.library}:{ref.model_id}", PUBLISHED[name]
-    )
+    model_id = f"{ref.library}:{ref.model_id}"
+    if ref.options:
+        model_id += "(" + ", ".join(f"{k}={v}" for k, v in ref.options.items()) + ")"
+    return ModelInfo(name, ref.family, ref.library, model_id, PUBLISHED.get(name))
 
 
 def check_input(name: str, img_size: ImgSize) -> tuple[int, int]:
@@ -360,7 +372,7 @@ def create(name: str, num_classes: int = 1000, img_size: ImgSize = 224) -> nn.Mo
         return getattr(torchvision.models, ref.model_id)(weights=None, num_classes=num_classes)
     import timm
 
-    kwargs: dict[str, object] = {"num_classes": num_classes}
+    kwargs: dict[str, object] = {"num_classes": num_classes, **ref.options}
     if ref.takes_img_size:
         kwargs["img_size"] = hw
     return timm.create_model(ref.model_id, pretrained=False, **kwargs)

@@ -395,7 +395,7 @@ SUITE = Suite(
     examples=(
         "python bench.py --suite accuracy --quick",
         "python bench.py --suite accuracy --models favit_b1:probsparse_seed+seed_compat --set recipe=seed",
-        "python bench.py --suite accuracy --models favit_b0,favit_b1,deit_tiny,pvt_v2_b1,swin_t,resnet50 --set recipe=native32",
+        "python bench.py --suite accuracy --models favit_b0,favit_b1,deit_tiny,pvt_v2_b1,swin_t_w4,resnet50 --set recipe=native32",
         "torchrun --nproc_per_node 2 bench.py --suite accuracy --set recipe=native32 --set epochs=5",
     ),
 )

@@ -160,6 +160,8 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
         fc = flop_counter_count(model, (images,))
     params = parameter_count(model)
     published = model_info.published
+    published_params_m = published.params_m if published else math.nan
+    published_gmacs = published.gmacs if published else math.nan
     at_published_size = hw == PUBLISHED_HW
     fvcore_gmacs = fv.total_macs / GIGA
     row: Row = {
@@ -178,10 +180,10 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
         / GIGA,
         "flop_counter_uncounted_ops": format_ops(fc.uncounted_ops),
         "depthwise_conv_gmacs": depthwise_conv_macs(model, fv) / GIGA,
-        "published_params_m": published.params_m,
-        "published_gmacs": published.gmacs,
-        "params_vs_published": params / 1e6 / published.params_m,
-        "gmacs_vs_published": fvcore_gmacs / published.gmacs if at_published_size else math.nan,
+        "published_params_m": published_params_m,
+        "published_gmacs": published_gmacs,
+        "params_vs_published": params / 1e6 / published_params_m,
+        "gmacs_vs_published": fvcore_gmacs / published_gmacs if at_published_size else math.nan,
     }
     if model_info.family == "favit":
         attn = favit_attention_macs_per_stage(name, hw)
@@ -306,7 +308,7 @@ def sources_table(table: pd.DataFrame) -> pd.DataFrame:
         except ValueError:
             continue
         key = model_info.model_id
-        if key in seen:
+        if key in seen or model_info.published is None:
             continue
         seen.add(key)
         rows.append(

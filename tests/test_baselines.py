@@ -13,6 +13,7 @@ SUPPORTED = [
     ("deit_tiny", [224, (32, 48)]),
     ("vit_small", [32]),
     ("swin_t", [224]),
+    ("swin_t_w4", [32, 64]),
     ("pvt_v2_b0", [32, (32, 64)]),
     ("pvt_v2_b1", [32]),
     ("pvt_v2_b2", [32]),
@@ -26,6 +27,7 @@ SUPPORTED = [
 UNSUPPORTED = [
     ("swin_t", 64, "window 7"),
     ("swin_t", 100, "divisible by 32"),
+    ("swin_t_w4", 224, "window 4: 14x14, 7x7"),
     ("deit_tiny", 100, "patch size 16"),
     ("pvt_v2_b0", 28, "spatial-reduction kernel 8x8"),
     ("favit_b0", 28, "favit_b0 at 28x28"),
@@ -145,8 +147,26 @@ def test_info_names_source_and_published_figures() -> None:
     assert variant.published == baselines.info("favit_b3").published
     for name in baselines.names():
         published = baselines.info(name).published
+        if name == "swin_t_w4":  # an adaptation, never published
+            assert published is None
+            continue
         assert published.params_m > 0 and published.gmacs > 0
         assert published.source and "MACs" in published.convention
+
+
+def test_swin_t_w4_is_swin_t_with_4x4_windows() -> None:
+    adapted = baselines.info("swin_t_w4")
+    assert adapted.model_id == "timm:swin_tiny_patch4_window7_224(window_size=4)"
+    model = baselines.create("swin_t_w4", num_classes=10, img_size=32)
+    # windows as timm sizes them: 4x4 on the 8x8 and 4x4 maps, the whole map below that
+    windows = [block.window_size for stage in model.layers for block in stage.blocks]
+    assert windows == [(4, 4)] * 4 + [(2, 2)] * 6 + [(1, 1)] * 2
+    # same weights as Swin-T but the relative-position tables, which shrink with the window
+    swin = baselines.create("swin_t", num_classes=10, img_size=224)
+    shapes = {n: p.shape for n, p in swin.named_parameters() if "relative_position" not in n}
+    assert shapes == {
+        n: p.shape for n, p in model.named_parameters() if "relative_position" not in n
+    }
 
 
 def test_resnet50_published_figures_match_torchvision_card() -> None:
