@@ -160,7 +160,9 @@ def _swin_rule(name: str, hw: tuple[int, int], patch: int = 4, window: int = 7) 
     if hw[0] % (patch * 8) or hw[1] % (patch * 8):
         return f"{name} needs H and W divisible by {patch * 8} (patch {patch}, three 2x merges), got {hw[0]}x{hw[1]}"
     maps = [(hw[0] // (patch * 2**i), hw[1] // (patch * 2**i)) for i in range(4)]
-    bad = [f"{h}x{w}" for h, w in maps if (h % window and h > window) or (w % window and w > window)]
+    bad = [
+        f"{h}x{w}" for h, w in maps if (h % window and h > window) or (w % window and w > window)
+    ]
     if bad:
         return (
             f"{name} at {hw[0]}x{hw[1]} has stage maps {', '.join(f'{h}x{w}' for h, w in maps)}; "
