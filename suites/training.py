@@ -545,5 +545,6 @@ def summarize(
         "train_batch_size": config.batch_size,
         "train_img_size": config.img_size,
         "base_lr": config.lr,  # not "lr": that is an axis of the suite
+        "train_ema_decay": config.ema_decay,  # not "ema_decay": that is an axis of the suite
         "world_size": dist_info.world_size,
     }

@@ -33,6 +33,17 @@ def test_seed_recipe_is_the_published_one() -> None:
     assert not augment.mixing and augment.img_size == 224
 
 
+def test_every_recipe_averages_its_ema_over_the_same_span_of_epochs() -> None:
+    # an EMA of decay d averages about 1 / (1 - d) steps; CIFAR-10 has 50,000 training images
+    spans = {
+        name: 1 / (1 - recipe.ema_decay) / (50_000 // recipe.batch_size)
+        for name, recipe in RECIPES.items()
+    }
+    assert spans["seed"] == pytest.approx(2.56, abs=0.01)
+    for name, span in spans.items():
+        assert span == pytest.approx(spans["seed"], rel=0.05), name
+
+
 def test_axes_override_the_recipe() -> None:
     cell = {
         "recipe": "native32",
