@@ -58,7 +58,8 @@ Two implementations of the same math, chosen by ``impl`` (``IMPL_CHOICES``):
     branch's pooling entries (the windows' taps, reflected where padded, in the official pooling
     layout) are ONE ``index_select`` from that map with an index built once per input size
     (``window_pool_index``, cached on the module), then one mean per branch -- no unfold, no padded
-    copy, no per-step index arithmetic; local and dilated branches
+    copy, no per-step index arithmetic; the branches' fc and kv Linears run as batched matmuls
+    over the branch axis and their v convs as one grouped conv; local and dilated branches
     run as ONE ``scaled_dot_product_attention`` call (heads stacked, widths equal), its output kept
     head-major and the projection's columns permuted to match instead of a reordering copy; the
     global branch uses SDPA (except ``dense``, which keeps its explicit (N x L_K) score matrix: it
@@ -260,6 +261,15 @@ def window_pool_index(
         parts.append(window_pool_layout(samples, num_heads).reshape(-1))
         start += branch_width
     return torch.cat(parts)
+
+
+def _batched_linear(rows: torch.Tensor, linears: list[nn.Linear]) -> torch.Tensor:
+    """``linears[i](rows[i])`` for every i as one batched matmul; rows (n, R, in) -> (n, R, out)."""
+    weight = torch.stack([linear.weight for linear in linears]).transpose(1, 2)  # (n, in, out)
+    if linears[0].bias is None:
+        return torch.bmm(rows, weight)
+    bias = torch.stack([linear.bias for linear in linears]).unsqueeze(1)  # (n, 1, out)
+    return torch.baddbmm(bias, rows, weight)
 
 
 class GlobalAttention(nn.Module):
@@ -635,6 +645,36 @@ class FactorizedAttention(nn.Module):
             )
         return self._window_index_cache[key]
 
+    def window_keys_values(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every window branch's ``WindowAttention.keys_values`` at once, for the fast path.
+
+        ``pooled`` (branches, B, heads, 49, w) -> k, v (B, heads * branches, 49, w), heads in
+        (head, branch) order. The branches' fc and kv Linears run as batched matmuls over the
+        branch axis and their depthwise v convs as one grouped conv: three kernels where the
+        branches took three each.
+        """
+        n_branches, batch, heads, tokens, head_width = pooled.shape
+        rows = pooled.reshape(n_branches, -1, head_width)  # (branches, B * heads * 49, w)
+        hidden = _batched_linear(rows, [branch.fc for branch in self.windows])
+        kv = _batched_linear(hidden, [branch.kv for branch in self.windows])
+        k, v = kv.view(n_branches, batch, heads, tokens, 2 * head_width).chunk(2, dim=-1)
+        # each branch's v as its (heads * w, 7, 7) grid, channel (head, j), branch after branch
+        grid = v.permute(1, 0, 2, 4, 3).reshape(
+            batch, n_branches * heads * head_width, WINDOW_SIZE, WINDOW_SIZE
+        )
+        convs = [branch.v_conv for branch in self.windows]
+        conv = F.conv2d(
+            grid,
+            torch.cat([c.weight for c in convs]),
+            torch.cat([c.bias for c in convs]),
+            padding=1,
+            groups=grid.shape[1],
+        )
+        v = v + conv.view(batch, n_branches, heads, head_width, tokens).permute(1, 0, 2, 4, 3)
+        # (branches, B, heads, 49, w) -> (B, heads * branches, 49, w)
+        k, v = (t.permute(1, 2, 0, 3, 4).flatten(1, 2) for t in (k, v))
+        return k, v
+
     def fast_outputs(
         self, x: torch.Tensor, height: int, width: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -667,20 +707,18 @@ class FactorizedAttention(nn.Module):
             b.width * WINDOW_SIZE * WINDOW_SIZE * n
             for b, n in zip(self.windows, windows, strict=True)
         ]
-        keys, values = [], []
-        for branch, n_windows, entries in zip(
-            self.windows, windows, gathered.split(sizes, dim=1), strict=True
-        ):
-            pooled = entries.view(
-                batch, self.num_heads, WINDOW_SIZE * WINDOW_SIZE, branch.head_width, n_windows
-            ).mean(-1)
-            k, v = branch.keys_values(pooled)
-            keys.append(k)
-            values.append(v)
-        # heads (head, branch): q's channels are already in that order
+        pooled = torch.stack(
+            [
+                entries.view(
+                    batch, self.num_heads, WINDOW_SIZE * WINDOW_SIZE, branch.head_width, n_windows
+                ).mean(-1)
+                for branch, n_windows, entries in zip(
+                    self.windows, windows, gathered.split(sizes, dim=1), strict=True
+                )
+            ]
+        )  # (branches, B, heads, 49, w)
+        k, v = self.window_keys_values(pooled)
         n_branches = len(self.windows)
-        k = torch.stack(keys, dim=2).flatten(1, 2)  # (B, heads * branches, 49, w)
-        v = torch.stack(values, dim=2).flatten(1, 2)
         head_width = self.windows[0].head_width
         q_windows = q_windows.unflatten(-1, (self.num_heads * n_branches, head_width))
         out = F.scaled_dot_product_attention(
