@@ -19,7 +19,9 @@ code for every model:
   to prepare instead of minutes). Only the model is compiled; the loss and optimizer step stay
   eager.
 - ``batch_size`` ``max``: the largest batch that fits, found by backing off on OOM from
-  ``max_batch_start`` (timm's ladder, then a bisection); the row's ``batch_found`` says which.
+  ``max_batch_start`` (timm's ladder, then a bisection to within ``max_batch_rel_tol``, 1/16 by
+  default, 0 for the exact batch); the row's ``batch_found`` says which, ``batch_failed`` the
+  smallest batch that ran out of memory (NaN when the start fitted).
 
 Per cell (see ``suites.timing``): a first step (``first_step_s``: lazy init and compilation), two
 independent rounds of warm-up + timed steps; the step statistics pool both rounds, and
@@ -33,7 +35,7 @@ is not counted), scaled to the batch.
 ``mfu`` = achieved TFLOP/s over the device's measured bf16 matmul rate, whatever the cell's dtype.
 
 Options (``ctx.options``): ``warmup_steps``, ``timed_steps``, ``min_round_s``, ``max_steps``,
-``busy_steps``, ``max_batch_start``, ``inductor_mode``, ``inductor_config`` (inductor settings for
+``busy_steps``, ``max_batch_start``, ``max_batch_rel_tol``, ``inductor_mode``, ``inductor_config`` (inductor settings for
 compiled cells, e.g. ``freezing=1`` for inference or ``combo_kernels=1``).
 """
 
@@ -187,6 +189,9 @@ class TimingOptions:
     max_steps: int = 2000
     busy_steps: int = 5
     max_batch_start: int = 2048
+    # batch_size=max stops bisecting once the smallest failed batch is within this share of the
+    # largest fitting one: each try near the limit costs a first step (a compile, when compiled)
+    max_batch_rel_tol: float = 1 / 16
     inductor_mode: str | None = None
     inductor_config: str | None = None  # "name=value,name=value": see parse_inductor_config
 
@@ -227,6 +232,13 @@ def parse_float_option(text: str) -> float:
         raise ValueError("expected a number") from None
 
 
+def parse_fraction_option(text: str) -> float:
+    value = parse_float_option(text)
+    if not 0.0 <= value < 1.0:
+        raise ValueError("expected a number from 0 (inclusive) to 1 (exclusive)")
+    return value
+
+
 def create_model(name: str, img_size: int) -> nn.Module:
     """``baselines.create`` at 1000 classes; a model that cannot take the size becomes ``CellSkipped``."""
     import baselines
@@ -251,6 +263,7 @@ TIMING_OPTION_KINDS: dict[str, Callable[[str], Any]] = {
         for f in fields(TimingOptions)
         if f.default is not None
     },
+    "max_batch_rel_tol": parse_fraction_option,
     "inductor_mode": str,
     "inductor_config": parse_inductor_config,
 }
@@ -446,8 +459,11 @@ def measure_step(
 
     row: Row = {}
     if spec.batch_size == MAX_BATCH:
-        batch, (step, first_step_s) = find_max_batch(first_step, options.max_batch_start, device)
+        batch, failed, (step, first_step_s) = find_max_batch(
+            first_step, options.max_batch_start, device, rel_tol=options.max_batch_rel_tol
+        )
         row["batch_found"] = batch
+        row["batch_failed"] = failed if failed is not None else math.nan
     else:
         batch = int(spec.batch_size)
         step, first_step_s = first_step(batch)

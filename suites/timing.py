@@ -17,7 +17,8 @@
   launch-bound.
 - ``find_max_batch``: timm's ``benchmark.py`` back-off (``timm.utils.decay_batch_step``) from a
   start batch until a try fits, then a bisection between that batch and the last failure, so the
-  result is the largest batch that fits (not just the largest on timm's decay ladder).
+  result is the largest batch that fits (not just the largest on timm's decay ladder), exactly or
+  to a stated relative tolerance.
 - ``device_peak_tflops``: the measured bf16 dense matmul rate (8192^3 on CUDA) for MFU, measured
   once per run and cached as ``<run_dir>/device_peak.json``.
 """
@@ -222,11 +223,15 @@ def find_max_batch(
     start_batch: int,
     device: str | torch.device = "cpu",
     num_intra_steps: int = 2,
-) -> tuple[int, T]:
+    rel_tol: float = 0.0,
+) -> tuple[int, int | None, T]:
     """The largest batch ``b <= start_batch`` for which ``try_batch(b)`` does not run out of memory.
 
     Backs off from ``start_batch`` along timm's ``decay_batch_step`` ladder until a try fits, then
-    bisects between that batch and the smallest failed one. Returns ``(batch, try_batch(batch))``.
+    bisects between that batch and the smallest failed one, until they are adjacent or, with
+    ``rel_tol`` > 0, until the failed one is within ``rel_tol`` of the fitting one (each try near
+    the limit costs a full first step, so 1/16 saves most of them). Returns ``(batch,
+    smallest_failed, try_batch(batch))``; ``smallest_failed`` is None when ``start_batch`` fitted.
     Assumes memory grows with batch. An OOM is what ``suites.meters.is_out_of_memory`` says it is.
     Raises the last OOM when even batch 1 does not fit; any other error propagates at once.
     """
@@ -236,6 +241,8 @@ def find_max_batch(
 
     if start_batch < 1:
         raise ValueError(f"start_batch must be >= 1, got {start_batch}")
+    if not 0.0 <= rel_tol < 1.0:
+        raise ValueError(f"rel_tol must be in [0, 1), got {rel_tol}")
 
     def attempt(batch: int) -> tuple[Any, BaseException | None]:
         try:
@@ -258,14 +265,14 @@ def find_max_batch(
         result, error = attempt(batch)
     best_batch, best_result = batch, result
     low, high = batch, failed_batch  # low fits; high failed (None: start_batch fitted)
-    while high is not None and high - low > 1:
+    while high is not None and high - low > max(1, int(low * rel_tol)):
         mid = (low + high) // 2
         result, error = attempt(mid)
         if error is None:
             low, best_batch, best_result = mid, mid, result
         else:
             high = mid
-    return best_batch, best_result
+    return best_batch, high, best_result
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,10 @@ def test_bad_arguments_exit_2_with_one_line_subprocess(args, expected):
             "--option: suite 'latency' has no option 'timed_step'; its options: busy_steps,",
         ),
         (
+            ["--suite", "latency", "--option", "max_batch_rel_tol=1.5"],
+            "--option: bad value max_batch_rel_tol='1.5' (expected a number from 0 (inclusive) to 1",
+        ),
+        (
             ["--suite", "memory", "--option", "timed_steps=5"],
             "--option: suite 'memory' has no option 'timed_steps'; its options: none",
         ),

@@ -111,14 +111,28 @@ def _oom_above(limit: int, tried: list[int]):
 @pytest.mark.parametrize("limit", [1, 37, 48, 100, 255])
 def test_find_max_batch_finds_the_largest_that_fits(limit):
     tried: list[int] = []
-    batch, result = timing.find_max_batch(_oom_above(limit, tried), start_batch=256)
-    assert batch == limit and result == f"step at {limit}"
+    batch, failed, result = timing.find_max_batch(_oom_above(limit, tried), start_batch=256)
+    assert batch == limit and failed == limit + 1 and result == f"step at {limit}"
     assert tried[0] == 256 and tried[1] == 192  # timm's decay ladder first
+
+
+@pytest.mark.parametrize("limit", [37, 100, 255, 1000])
+def test_find_max_batch_stops_within_its_tolerance_with_fewer_tries(limit):
+    exact: list[int] = []
+    timing.find_max_batch(_oom_above(limit, exact), start_batch=2048)
+    tried: list[int] = []
+    batch, failed, result = timing.find_max_batch(
+        _oom_above(limit, tried), start_batch=2048, rel_tol=1 / 16
+    )
+    assert batch <= limit < failed  # a batch that fits, below one that does not
+    assert failed - batch <= max(1, batch // 16)  # ... within the tolerance
+    assert result == f"step at {batch}" and batch in tried
+    assert len(tried) < len(exact)
 
 
 def test_find_max_batch_keeps_start_when_it_fits_and_raises_when_nothing_fits():
     tried: list[int] = []
-    assert timing.find_max_batch(_oom_above(1000, tried), start_batch=64)[0] == 64
+    assert timing.find_max_batch(_oom_above(1000, tried), start_batch=64)[:2] == (64, None)
     assert tried == [64]
     with pytest.raises(torch.cuda.OutOfMemoryError):
         timing.find_max_batch(_oom_above(0, []), start_batch=8)
