@@ -5,7 +5,8 @@ model construction, autocast, optimizer and compile wrapping: ``suites.latency``
 ``warmup_steps`` times, then ``profile_steps`` steps under ``torch.profiler`` (CPU activity, plus
 CUDA on a GPU). Per row:
 
-- ``kernels_per_step``: device kernel launches per step (memcpy/memset not counted; 0 on the CPU);
+- ``kernels_per_step``: device kernel launches per step (memcpy, memset and the GPU side of
+  ``record_function`` ranges such as ``Optimizer.step#AdamW.step`` not counted; 0 on the CPU);
 - ``device_ms_per_step``: summed device time of those kernels per step (NaN on the CPU);
 - ``gpu_busy_share``: ``suites.timing.gpu_busy_share`` over a separate window of steps (device
   busy time over wall time; NaN on the CPU); below ``LAUNCH_BOUND_BUSY_SHARE`` the row is
@@ -56,7 +57,9 @@ from suites.latency import (
 )
 from suites.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
 from suites.timing import (
+    KERNEL_ACTIVITY,
     LAUNCH_BOUND_BUSY_SHARE,
+    device_work_events,
     free_device_memory,
     gpu_busy_share,
     is_cuda,
@@ -69,7 +72,6 @@ TOP_KERNELS_CSV = "top_kernels.csv"
 TOP_OPS_CSV = "top_ops.csv"
 TOP_IN_FILE = 30
 TOP_IN_ROW = 3
-NOT_KERNELS = ("Memcpy", "Memset", "memcpy", "memset")  # device copies are not kernel launches
 
 
 def _profile_compile(value: str) -> str:
@@ -94,16 +96,10 @@ def summarize_top(names_and_times: list[tuple[str, int, float]], total: float, n
 
 
 def _device_kernels(prof: Any) -> list[tuple[str, int]]:
-    """(name, duration ns) of every device kernel the profiler saw (copies and memsets left out)."""
-    kernels = []
-    for event in prof.profiler.kineto_results.events():
-        if event.device_type() != torch.autograd.DeviceType.CUDA:
-            continue
-        name = event.name()
-        if name.startswith(NOT_KERNELS):
-            continue
-        kernels.append((name, event.end_ns() - event.start_ns()))
-    return kernels
+    """(name, duration ns) of every device kernel the profiler saw (copies, memsets and the GPU
+    side of annotations left out)."""
+    kernels = device_work_events(prof.profiler.kineto_results.events(), (KERNEL_ACTIVITY,))
+    return [(event.name(), event.end_ns() - event.start_ns()) for event in kernels]
 
 
 def _top_by_time(totals: dict[str, list[float]]) -> list[tuple[str, int, float]]:

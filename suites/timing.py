@@ -31,7 +31,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -184,11 +184,26 @@ def _interval_union_ns(intervals: list[tuple[int, int]]) -> int:
     return total
 
 
+# kineto's activity types of device work; its other device-side events, "gpu_user_annotation"
+# (a record_function range such as "Optimizer.step#AdamW.step" drawn on the GPU timeline) and
+# "cuda_sync", span work and gaps alike and are not work
+KERNEL_ACTIVITY = "kernel"
+DEVICE_WORK_ACTIVITIES = (KERNEL_ACTIVITY, "gpu_memcpy", "gpu_memset")
+
+
+def device_work_events(
+    events: Iterable[Any], activities: tuple[str, ...] = DEVICE_WORK_ACTIVITIES
+) -> list[Any]:
+    """The profiler's events (``prof.profiler.kineto_results.events()``) of these activity types."""
+    return [event for event in events if event.activity_type() in activities]
+
+
 def gpu_busy_share(step: Callable[[], Any], device: str | torch.device, steps: int = 5) -> float:
     """Device busy time over wall time for ``steps`` steps, through torch.profiler; NaN on the CPU.
 
     Busy time is the union of the device intervals of every kernel, memcpy and memset (overlapping
-    streams count once); wall time is host time from a synchronized start to a synchronized end.
+    streams count once; annotations are not work: ``DEVICE_WORK_ACTIVITIES``); wall time is host
+    time from a synchronized start to a synchronized end.
     """
     if not is_cuda(device):
         return float("nan")
@@ -205,8 +220,7 @@ def gpu_busy_share(step: Callable[[], Any], device: str | torch.device, steps: i
         wall_s = time.perf_counter() - wall_start
     device_intervals = [
         (event.start_ns(), event.end_ns())
-        for event in prof.profiler.kineto_results.events()
-        if event.device_type() == torch.autograd.DeviceType.CUDA
+        for event in device_work_events(prof.profiler.kineto_results.events())
     ]
     return min(1.0, _interval_union_ns(device_intervals) / 1e9 / wall_s)
 

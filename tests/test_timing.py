@@ -98,6 +98,67 @@ def test_busy_share_is_nan_on_cpu_and_interval_union_counts_overlap_once():
     assert timing._interval_union_ns([]) == 0
 
 
+class _FakeKinetoEvent:
+    """The parts of torch's ``_KinetoEvent`` the filters read."""
+
+    def __init__(self, name: str, activity: str, start_ns: int, end_ns: int) -> None:
+        self._name, self._activity, self._start, self._end = name, activity, start_ns, end_ns
+
+    def name(self) -> str:
+        return self._name
+
+    def activity_type(self) -> str:
+        return self._activity
+
+    def start_ns(self) -> int:
+        return self._start
+
+    def end_ns(self) -> int:
+        return self._end
+
+
+# one profiled step as kineto reports it: the optimizer's record_function range also appears on
+# the GPU timeline, spanning its kernels and the gap between them
+PROFILED_EVENTS = [
+    _FakeKinetoEvent("aten::add", "cpu_op", 0, 5),
+    _FakeKinetoEvent("elementwise_kernel", "kernel", 10, 20),
+    _FakeKinetoEvent("Memcpy HtoD (Pageable -> Device)", "gpu_memcpy", 20, 25),
+    _FakeKinetoEvent("Optimizer.step#AdamW.step", "gpu_user_annotation", 30, 90),
+    _FakeKinetoEvent("multi_tensor_apply_kernel", "kernel", 30, 40),
+    _FakeKinetoEvent("multi_tensor_apply_kernel", "kernel", 80, 90),
+]
+
+
+def test_device_work_leaves_out_annotations_and_host_events():
+    work = timing.device_work_events(PROFILED_EVENTS)
+    assert [e.name() for e in work] == [
+        "elementwise_kernel",
+        "Memcpy HtoD (Pageable -> Device)",
+        "multi_tensor_apply_kernel",
+        "multi_tensor_apply_kernel",
+    ]
+    busy = timing._interval_union_ns([(e.start_ns(), e.end_ns()) for e in work])
+    assert busy == 35  # not 75: the annotation's 60 ns hold a 40 ns gap
+
+
+def test_profile_counts_kernels_only():
+    from suites import profile
+
+    class FakeProfile:
+        class profiler:
+            class kineto_results:
+                @staticmethod
+                def events():
+                    return PROFILED_EVENTS
+
+    kernels = profile._device_kernels(FakeProfile)
+    assert kernels == [
+        ("elementwise_kernel", 10),
+        ("multi_tensor_apply_kernel", 10),
+        ("multi_tensor_apply_kernel", 10),
+    ]
+
+
 def _oom_above(limit: int, tried: list[int]):
     def try_batch(batch: int) -> str:
         tried.append(batch)
