@@ -195,7 +195,21 @@ def device_work_events(
     events: Iterable[Any], activities: tuple[str, ...] = DEVICE_WORK_ACTIVITIES
 ) -> list[Any]:
     """The profiler's events (``prof.profiler.kineto_results.events()``) of these activity types."""
-    return [event for event in events if event.activity_type() in activities]
+    return [event for event in events if _activity_type(event) in activities]
+
+
+def _activity_type(event: Any) -> str:
+    """kineto's activity type of an event; torch builds without ``activity_type`` get it inferred."""
+    if hasattr(event, "activity_type"):
+        return str(event.activity_type())
+    if event.device_type() != torch.autograd.DeviceType.CUDA:
+        return "cpu_op"
+    if getattr(event, "is_user_annotation", lambda: False)():
+        return "gpu_user_annotation"
+    name = event.name().lower()
+    return (
+        "gpu_memcpy" if "memcpy" in name else "gpu_memset" if "memset" in name else KERNEL_ACTIVITY
+    )
 
 
 def gpu_busy_share(step: Callable[[], Any], device: str | torch.device, steps: int = 5) -> float:

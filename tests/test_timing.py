@@ -141,6 +141,37 @@ def test_device_work_leaves_out_annotations_and_host_events():
     assert busy == 35  # not 75: the annotation's 60 ns hold a 40 ns gap
 
 
+class _OlderKinetoEvent:
+    """An event of a torch build whose ``_KinetoEvent`` has no ``activity_type``."""
+
+    def __init__(self, name: str, on_device: bool, annotation: bool = False) -> None:
+        self._name, self._on_device, self._annotation = name, on_device, annotation
+
+    def name(self) -> str:
+        return self._name
+
+    def device_type(self) -> torch.autograd.DeviceType:
+        return torch.autograd.DeviceType.CUDA if self._on_device else torch.autograd.DeviceType.CPU
+
+    def is_user_annotation(self) -> bool:
+        return self._annotation
+
+
+def test_device_work_is_inferred_without_activity_types():
+    events = [
+        _OlderKinetoEvent("aten::add", on_device=False),
+        _OlderKinetoEvent("elementwise_kernel", on_device=True),
+        _OlderKinetoEvent("Memset (Device)", on_device=True),
+        _OlderKinetoEvent("Optimizer.step#AdamW.step", on_device=True, annotation=True),
+    ]
+    assert [e.name() for e in timing.device_work_events(events)] == [
+        "elementwise_kernel",
+        "Memset (Device)",
+    ]
+    kernels = timing.device_work_events(events, (timing.KERNEL_ACTIVITY,))
+    assert [e.name() for e in kernels] == ["elementwise_kernel"]
+
+
 def test_profile_counts_kernels_only():
     from suites import profile
 
