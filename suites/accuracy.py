@@ -12,7 +12,11 @@ the ``extra`` axis sets the rest, e.g. ``--set extra=mixup_alpha:0.8+cutmix_alph
 - ``native32``: 32x32 inputs, a recipe for small images: batch 512 and lr 2e-3 (1e-3 at 128,
   scaled by the square root of the batch ratio), wd 0.05, 30 epochs with 3 warmup, random crop
   with 4 px zero padding + flip, light RandAugment ``rand-m6-n1-mstd0.5-inc1``, no erasing, label
-  smoothing 0.1, EMA 0.999.
+  smoothing 0.1, EMA 0.996 (about 2.6 epochs of steps, as the seed recipe's EMA).
+
+Options (``--option``): ``download=on`` fetches torchvision's CIFAR-10 folder when it is missing;
+``side_stream=off`` augments on the training stream instead of a side CUDA stream (the batches are
+the same; the row's ``augment_side_stream`` says which ran).
 
 The quick profile (``--quick``) is a smoke run: favit_b0 at 32 px, 256 training and 128 test
 images, 1 epoch, on the JPEG pack when present, else on synthetic images. Its rows say
@@ -183,8 +187,11 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
     from suites.data import load_cifar10, synthetic_cifar10
 
     config = build_config(cell, quick=ctx.quick, seed=ctx.seed)
-    if not ctx.progress:
-        config = dataclasses.replace(config, progress=False)
+    config = dataclasses.replace(
+        config,
+        progress=config.progress and ctx.progress,
+        side_stream=_parse_bool(ctx.options.get("side_stream", "on")),
+    )
     data_spec = str(cell.get("data", DEFAULT_DATA))
     if ctx.quick and data_spec != "synthetic" and not Path(data_spec).exists():
         data = synthetic_cifar10(QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES, seed=ctx.seed)
@@ -394,7 +401,7 @@ SUITE = Suite(
         ),
     ],
     measure=measure,
-    option_kinds={"download": _parse_bool},
+    option_kinds={"download": _parse_bool, "side_stream": _parse_bool},
     report=report,
     cell_timeout_s=48 * 3600.0,
     examples=(

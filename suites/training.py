@@ -83,6 +83,7 @@ class TrainConfig:
     compile: str = "eager"  # one of suites.compiling.COMPILE_MODES
     seed: int = 0
     progress: bool = True
+    side_stream: bool = True  # CUDA: augment each batch on a side stream (augmented_batches)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -205,6 +206,7 @@ def augmented_batches(
     local_batch: int,
     augment: AugmentConfig,
     generator: torch.Generator,
+    side_stream: bool = True,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch's training batches in ``order``, augmented on the device (this rank's slice).
 
@@ -212,9 +214,10 @@ def augmented_batches(
     host-to-device constants then wait for that stream's few kernels only, not for the training
     step queued before them on the main stream, so the host prepares batch s+1 while the GPU runs
     step s. The calls and their order are those of a one-stream loop: the images are bit for bit
-    the same.
+    the same. ``side_stream=False`` makes them on the current stream, as the plain loop does.
     """
-    side = torch.cuda.Stream(order.device) if order.device.type == "cuda" else None
+    on_cuda = order.device.type == "cuda"
+    side = torch.cuda.Stream(order.device) if side_stream and on_cuda else None
     main = torch.cuda.current_stream(order.device) if side is not None else None
     if side is not None:
         side.wait_stream(main)  # `order` was made on the main stream
@@ -422,6 +425,7 @@ def train(
             local_batch,
             augment,
             augment_generator,
+            config.side_stream,
         )
         for step, (x, targets) in enumerate(batches):
             mark_step()  # cudagraph: the last step's outputs are dead before the next replay
@@ -546,5 +550,6 @@ def summarize(
         "train_img_size": config.img_size,
         "base_lr": config.lr,  # not "lr": that is an axis of the suite
         "train_ema_decay": config.ema_decay,  # not "ema_decay": that is an axis of the suite
+        "augment_side_stream": config.side_stream,
         "world_size": dist_info.world_size,
     }

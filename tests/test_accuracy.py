@@ -107,6 +107,17 @@ def test_one_cell_end_to_end_then_resume_and_report(
     }
     ctx = CellContext(device="cpu", run_dir=tmp_path, cell_id="cell0", quick=True)
     row = SUITE.measure(cell, ctx)
+    assert row["augment_side_stream"] is True
+    plain = CellContext(
+        device="cpu",
+        run_dir=tmp_path / "plain",
+        cell_id="c",
+        quick=True,
+        options={"side_stream": "off"},
+    )
+    plain_row = SUITE.measure(cell, plain)
+    assert plain_row["augment_side_stream"] is False
+    assert plain_row["top1"] == row["top1"]  # the same batches either way
     assert (
         row["epochs_trained"] == 1
         and row["smoke_run"] is True
