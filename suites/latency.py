@@ -669,14 +669,21 @@ def report(table: Any, run_dir: Path) -> None:
         return
     ok = add_reference_ratios(ok)
     ok = ok.sort_values(["mode", "dtype", "compile", "channels_last", "model", "batch"])
-    columns = [c for c in TABLE_COLUMNS if c in ok]
+    has_reference = bool((ok["model"] == REFERENCE_MODEL).any())
+    ratio_columns = (f"vs_{REFERENCE_MODEL}", f"mem_vs_{REFERENCE_MODEL}")
+    columns = [c for c in TABLE_COLUMNS if c in ok and (has_reference or c not in ratio_columns)]
+    ratio_note = (
+        f"vs_{REFERENCE_MODEL}: img/s ratio to {REFERENCE_MODEL} at the same settings; "
+        if has_reference
+        else ""
+    )
     write_table(
         ok[columns].reset_index(drop=True),
         run_dir / "latency",
         caption=(
             "Latency and throughput. step_ms: median over two rounds; repeat_spread_pct: spread of the "
-            f"two rounds' medians; vs_{REFERENCE_MODEL}: img/s ratio to {REFERENCE_MODEL} at the same "
-            f"settings; launch_bound: GPU busy share < {LAUNCH_BOUND_BUSY_SHARE}."
+            f"two rounds' medians; {ratio_note}launch_bound: GPU busy share < "
+            f"{LAUNCH_BOUND_BUSY_SHARE}."
         ),
         digits={
             "step_cv": 3,

@@ -193,6 +193,13 @@ def test_pareto_front():
     ]
 
 
+def test_report_leaves_out_ratio_columns_without_the_reference_model(tmp_path):
+    rows = _fake_rows()
+    latency.report(rows[rows["model"] != "pvt_v2_b1"], tmp_path)
+    table = (tmp_path / "latency.md").read_text()
+    assert "favit_b1" in table and "vs_pvt_v2_b1" not in table
+
+
 def test_report_writes_table_and_figures(tmp_path):
     latency.report(_fake_rows(), tmp_path)
     table = (tmp_path / "latency.md").read_text()
