@@ -216,10 +216,10 @@ def augmented_batches(
     step s. The calls and their order are those of a one-stream loop: the images are bit for bit
     the same. ``side_stream=False`` makes them on the current stream, as the plain loop does.
     """
-    on_cuda = order.device.type == "cuda"
-    side = torch.cuda.Stream(order.device) if side_stream and on_cuda else None
-    main = torch.cuda.current_stream(order.device) if side is not None else None
-    if side is not None:
+    side = main = None
+    if side_stream and order.device.type == "cuda":
+        main = torch.cuda.current_stream(order.device)
+        side = torch.cuda.Stream(order.device)
         side.wait_stream(main)  # `order` was made on the main stream
     for step in range(steps):
         first = step * batch_size + offset
