@@ -206,20 +206,21 @@ def augmented_batches(
     local_batch: int,
     augment: AugmentConfig,
     generator: torch.Generator,
-    side_stream: bool = True,
+    side: torch.cuda.Stream | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch's training batches in ``order``, augmented on the device (this rank's slice).
 
-    On CUDA each batch is made on a side stream. Its host reads (RandAugment's group sizes) and
-    host-to-device constants then wait for that stream's few kernels only, not for the training
-    step queued before them on the main stream, so the host prepares batch s+1 while the GPU runs
-    step s. The calls and their order are those of a one-stream loop: the images are bit for bit
-    the same. ``side_stream=False`` makes them on the current stream, as the plain loop does.
+    With a CUDA stream ``side`` each batch is made on it. Its host reads (RandAugment's group
+    sizes) and host-to-device constants then wait for that stream's few kernels only, not for the
+    training step queued before them on the main stream, so the host prepares batch s+1 while the
+    GPU runs step s. The calls and their order are those of a one-stream loop: the images are bit
+    for bit the same. Without ``side`` they are made on the current stream, as the plain loop does.
+    Pass the same stream every epoch: PyTorch keeps a cuBLAS workspace per stream for the life of
+    the process (32 MiB on an H200), so a new stream per epoch grows memory by that much an epoch.
     """
-    side = main = None
-    if side_stream and order.device.type == "cuda":
+    main = None
+    if side is not None:
         main = torch.cuda.current_stream(order.device)
-        side = torch.cuda.Stream(order.device)
         side.wait_stream(main)  # `order` was made on the main stream
     for step in range(steps):
         first = step * batch_size + offset
@@ -392,6 +393,10 @@ def train(
     augment = config.augment
     augment_generator = torch.Generator(device=device)
     order_generator = torch.Generator()
+    # one side stream for the whole run (augmented_batches says why not one per epoch)
+    side_stream = (
+        torch.cuda.Stream(device) if config.side_stream and device.type == "cuda" else None
+    )
     progress = tqdm(
         total=config.epochs * steps_per_epoch,
         initial=start_epoch * steps_per_epoch,
@@ -425,7 +430,7 @@ def train(
             local_batch,
             augment,
             augment_generator,
-            config.side_stream,
+            side_stream,
         )
         for step, (x, targets) in enumerate(batches):
             mark_step()  # cudagraph: the last step's outputs are dead before the next replay
