@@ -23,9 +23,11 @@ code for every model:
   default, 0 for the exact batch); the row's ``batch_found`` says which, ``batch_failed`` the
   smallest batch that ran out of memory (NaN when the start fitted).
 
-Per cell (see ``suites.timing``): a first step (``first_step_s``: lazy init and compilation), two
-independent rounds of warm-up + timed steps; the step statistics pool both rounds, and
-``repeat_spread_pct`` is the spread of the two rounds' medians (GPU target <= 3%). Then one step
+Per cell (see ``suites.timing``): a first step (``first_step_s``: lazy init and compilation), then
+independent rounds of warm-up + timed steps until the last two rounds' medians agree within
+``spread_target_pct`` (3%, the GPU target) or ``max_rounds`` (4; 2 on the CPU's quick profile) have
+run (``timing_rounds``). The step statistics pool the last two rounds; ``round1_median_ms``,
+``round2_median_ms`` and their spread ``repeat_spread_pct`` are theirs. Then one step
 after a peak-memory reset (``peak_mem_mib``: allocator peak of a steady-state step including weights,
 gradients and optimizer state; ``step_mem_mib``: that peak above the memory held between steps), and
 a few profiled steps for ``gpu_busy_share``/``launch_bound``. FLOPs come from
@@ -70,9 +72,8 @@ from suites.timing import (
     free_device_memory,
     gpu_busy_share,
     is_cuda,
-    repeat_spread_pct,
     synchronize,
-    time_steps,
+    time_rounds,
 )
 
 DTYPES: dict[str, torch.dtype | None] = {  # the autocast dtype of each precision
@@ -192,6 +193,9 @@ class TimingOptions:
     # batch_size=max stops bisecting once the smallest failed batch is within this share of the
     # largest fitting one: each try near the limit costs a first step (a compile, when compiled)
     max_batch_rel_tol: float = 1 / 16
+    # rounds run until the last two medians agree within spread_target_pct (at most max_rounds)
+    spread_target_pct: float = 3.0
+    max_rounds: int = 4
     inductor_mode: str | None = None
     inductor_config: str | None = None  # "name=value,name=value": see parse_inductor_config
 
@@ -208,7 +212,13 @@ class TimingOptions:
         base = (
             dict(full_defaults or {})
             if is_cuda(device) and not quick
-            else {"warmup_steps": 1, "timed_steps": 3, "min_round_s": 0.0, "max_steps": 50}
+            else {
+                "warmup_steps": 1,
+                "timed_steps": 3,
+                "min_round_s": 0.0,
+                "max_steps": 50,
+                "max_rounds": 2,
+            }
         )
         known = {f.name: f.type for f in fields(cls)}
         given = {k: v for k, v in (options or {}).items() if k in known and v is not None}
@@ -230,6 +240,13 @@ def parse_float_option(text: str) -> float:
         return float(text)
     except ValueError:
         raise ValueError("expected a number") from None
+
+
+def parse_round_count_option(text: str) -> int:
+    value = parse_int_option(text)
+    if value < 2:
+        raise ValueError("expected an integer >= 2 (two rounds are compared)")
+    return value
 
 
 def parse_fraction_option(text: str) -> float:
@@ -264,6 +281,7 @@ TIMING_OPTION_KINDS: dict[str, Callable[[str], Any]] = {
         if f.default is not None
     },
     "max_batch_rel_tol": parse_fraction_option,
+    "max_rounds": parse_round_count_option,
     "inductor_mode": str,
     "inductor_config": parse_inductor_config,
 }
@@ -470,16 +488,18 @@ def measure_step(
 
     if spec.compile != "eager":
         _stop_compile_workers()
-    timing = {
-        "device": device,
-        "warmup_steps": options.warmup_steps,
-        "timed_steps": options.timed_steps,
-        "min_round_s": options.min_round_s,
-        "max_steps": options.max_steps,
-    }
-    first_round = time_steps(step, **timing)
-    second_round = time_steps(step, **timing)
-    stats = first_round.pooled_with(second_round)
+    timing = time_rounds(
+        step,
+        device,
+        spread_target_pct=options.spread_target_pct,
+        max_rounds=options.max_rounds,
+        warmup_steps=options.warmup_steps,
+        timed_steps=options.timed_steps,
+        min_round_s=options.min_round_s,
+        max_steps=options.max_steps,
+    )
+    stats = timing.stats
+    first_round, second_round = timing.compared
     memory = _memory_mib(device, step, spec.compile)
     busy = (
         gpu_busy_share(step, device, options.busy_steps)
@@ -504,9 +524,10 @@ def measure_step(
             "step_mean_ms": stats.mean_ms,
             "step_cv": stats.cv,
             "timed_steps_n": stats.n,
+            "timing_rounds": len(timing.rounds),
             "round1_median_ms": first_round.median_ms,
             "round2_median_ms": second_round.median_ms,
-            "repeat_spread_pct": repeat_spread_pct(first_round, second_round),
+            "repeat_spread_pct": timing.spread_pct,
             "first_step_s": first_step_s,
             **memory,
             "gflops_per_step": gflops_per_step,
@@ -681,8 +702,9 @@ def report(table: Any, run_dir: Path) -> None:
         ok[columns].reset_index(drop=True),
         run_dir / "latency",
         caption=(
-            "Latency and throughput. step_ms: median over two rounds; repeat_spread_pct: spread of the "
-            f"two rounds' medians; {ratio_note}launch_bound: GPU busy share < "
+            "Latency and throughput. step_ms: median over the last two timing rounds; "
+            "repeat_spread_pct: spread of their medians (rounds run until two agree within "
+            f"spread_target_pct, 3% by default; timing_rounds in rows.csv); {ratio_note}launch_bound: GPU busy share < "
             f"{LAUNCH_BOUND_BUSY_SHARE}."
         ),
         digits={

@@ -10,7 +10,9 @@
   Python's garbage collector is off during a round, as in ``timeit``.
 - ``TimingStats``: median, p10, p90, mean in ms, coefficient of variation (std / mean), n.
 - ``repeat_spread_pct``: two independent rounds of one cell, ``100 * |m1 - m2| / mean(m1, m2)``
-  over their medians.
+  over their medians. ``time_rounds`` runs rounds until the last two agree within a target (3%)
+  or a round limit: a cell still warming up (allocator growth, lazy initialization, clocks) shows a
+  first round slower than the second, and the extra rounds let it settle instead of reporting it.
 - ``gpu_busy_share``: device busy time (union of the intervals of every kernel, copy and memset the
   profiler sees) over the wall time of the same few steps. Below ``LAUNCH_BOUND_BUSY_SHARE`` (0.7:
   the GPU idles more than 30% of each step waiting for the host to launch work) a row is called
@@ -83,6 +85,44 @@ def repeat_spread_pct(first: TimingStats, second: TimingStats) -> float:
     """Spread between two rounds of one cell: ``100 * |m1 - m2| / mean(m1, m2)`` of their medians."""
     mean = (first.median_ms + second.median_ms) / 2
     return 100.0 * abs(first.median_ms - second.median_ms) / mean
+
+
+@dataclass(frozen=True)
+class RoundsResult:
+    """Every round of one cell; the figures come from the last two (``compared``)."""
+
+    rounds: tuple[TimingStats, ...]
+
+    @property
+    def compared(self) -> tuple[TimingStats, TimingStats]:
+        return self.rounds[-2], self.rounds[-1]
+
+    @property
+    def stats(self) -> TimingStats:
+        """The pooled samples of the compared rounds."""
+        first, second = self.compared
+        return first.pooled_with(second)
+
+    @property
+    def spread_pct(self) -> float:
+        return repeat_spread_pct(*self.compared)
+
+
+def time_rounds(
+    step: Callable[[], Any],
+    device: str | torch.device = "cpu",
+    spread_target_pct: float = 3.0,
+    max_rounds: int = 4,
+    **round_options: Any,
+) -> RoundsResult:
+    """Rounds of ``time_steps(step, device, **round_options)`` until the last two agree within
+    ``spread_target_pct`` (``repeat_spread_pct``) or ``max_rounds`` have run; at least two."""
+    if max_rounds < 2:
+        raise ValueError(f"need max_rounds >= 2 to compare two rounds, got {max_rounds}")
+    rounds = [time_steps(step, device, **round_options) for _ in range(2)]
+    while len(rounds) < max_rounds and repeat_spread_pct(*rounds[-2:]) > spread_target_pct:
+        rounds.append(time_steps(step, device, **round_options))
+    return RoundsResult(tuple(rounds))
 
 
 def is_cuda(device: str | torch.device) -> bool:

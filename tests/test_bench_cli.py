@@ -68,6 +68,10 @@ def test_bad_arguments_exit_2_with_one_line_subprocess(args, expected):
             "--option: bad value max_batch_rel_tol='1.5' (expected a number from 0 (inclusive) to 1",
         ),
         (
+            ["--suite", "latency", "--option", "max_rounds=1"],
+            "--option: bad value max_rounds='1' (expected an integer >= 2 (two rounds are compared))",
+        ),
+        (
             ["--suite", "memory", "--option", "timed_steps=5"],
             "--option: suite 'memory' has no option 'timed_steps'; its options: none",
         ),

@@ -92,6 +92,40 @@ def test_time_steps_extends_a_round_to_min_round_s():
     assert capped.n == 30
 
 
+def test_rounds_continue_until_the_last_two_agree():
+    clock = FakeClock()
+    step_s = iter([0.2] * 4 + [0.1] * 1000)  # the first round (2 warm-up + 2 timed) still warming
+
+    def step():
+        clock.now_s += next(step_s)
+
+    result = timing.time_rounds(
+        step, "cpu", spread_target_pct=3.0, max_rounds=4, warmup_steps=2, timed_steps=2, clock=clock
+    )
+    assert len(result.rounds) == 3
+    assert [r.median_ms for r in result.compared] == pytest.approx([100.0, 100.0])
+    assert result.spread_pct == pytest.approx(0.0)
+    assert result.stats.n == 4  # the last two rounds, pooled
+
+
+def test_rounds_stop_at_max_rounds_and_need_two():
+    clock = FakeClock()
+    step_s = iter([0.1, 0.2] * 1000)  # every round alternates: each round's median differs
+
+    def step():
+        clock.now_s += next(step_s)
+
+    def alternating_rounds(max_rounds: int) -> timing.RoundsResult:
+        return timing.time_rounds(
+            step, "cpu", max_rounds=max_rounds, warmup_steps=0, timed_steps=1, clock=clock
+        )
+
+    result = alternating_rounds(3)
+    assert len(result.rounds) == 3 and result.spread_pct > 3.0  # reported, not hidden
+    with pytest.raises(ValueError, match="max_rounds >= 2"):
+        alternating_rounds(1)
+
+
 def test_busy_share_is_nan_on_cpu_and_interval_union_counts_overlap_once():
     assert math.isnan(timing.gpu_busy_share(lambda: None, "cpu"))
     assert timing._interval_union_ns([(0, 10), (5, 15), (20, 30), (21, 22)]) == 25
