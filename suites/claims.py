@@ -416,7 +416,8 @@ def judge_claim_1(root: Path, accuracy: pd.DataFrame) -> ClaimResult:
     )
 
     # accuracy part: ProbSparse-seed B1 against dense-attention B1 at the same budget
-    losses = []
+    losses: list[float] = []
+    paired_rows: list[pd.Series] = []  # (probsparse_seed, dense) rows of each pair
     if not accuracy.empty:
         b1 = accuracy[(accuracy["base_model"] == "favit_b1") & ~accuracy["sr1"]]
         budget = ["recipe", "epochs_run"]
@@ -427,6 +428,7 @@ def judge_claim_1(root: Path, accuracy: pd.DataFrame) -> ClaimResult:
                 if all(p[c] == d[c] for c in budget):
                     loss = d["top1"] - p["top1"]
                     losses.append(loss)
+                    paired_rows += [p, d]
                     result.figures.append(
                         f"Accuracy part: `{p['model']}` {top1(p['top1'])} vs `{d['model']}` "
                         f"{top1(d['top1'])} (recipe `{p['recipe']}`, {int(p['epochs_run'])} "
@@ -436,7 +438,9 @@ def judge_claim_1(root: Path, accuracy: pd.DataFrame) -> ClaimResult:
                         if Path(path) not in sources:
                             sources.append(Path(path))
     minimal = [loss <= MINIMAL_LOSS_POINTS for loss in losses]
-    if not losses:
+    if losses:
+        result.caveats = _accuracy_caveats(pd.DataFrame(paired_rows))
+    else:
         result.figures.append(
             "Accuracy part: untested (no FaViT-B1 `probsparse_seed` and dense-attention B1 "
             "trained at the same budget)."

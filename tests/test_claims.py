@@ -201,6 +201,7 @@ def test_memory_verdict_flips_with_the_planted_rows(tmp_path: Path) -> None:
     result = claims.judge_claims(partial)[0]
     assert result.verdict == claims.CONDITIONAL
     assert "dense+sr1" in " ".join(result.conditions)
+    assert any("one seed per model" in caveat for caveat in result.caveats)  # the accuracy pair
 
 
 def test_newest_gpu_run_is_used_and_cpu_memory_runs_are_not(tmp_path: Path) -> None:
