@@ -502,7 +502,7 @@ def measure_step(
     first_round, second_round = timing.compared
     memory = _memory_mib(device, step, spec.compile)
     busy = (
-        gpu_busy_share(step, device, options.busy_steps)
+        gpu_busy_share(step, device, options.busy_steps, step_ms=stats.median_ms)
         if busy_share and options.busy_steps > 0
         else float("nan")
     )

@@ -9,7 +9,7 @@ CUDA on a GPU). Per row:
   ``record_function`` ranges such as ``Optimizer.step#AdamW.step`` not counted; 0 on the CPU);
 - ``device_ms_per_step``: summed device time of those kernels per step (NaN on the CPU);
 - ``gpu_busy_share``: ``suites.timing.gpu_busy_share`` over a separate window of steps (device
-  busy time over wall time; NaN on the CPU); below ``LAUNCH_BOUND_BUSY_SHARE`` the row is
+  busy time per step over the median time of unprofiled steps; NaN on the CPU); below ``LAUNCH_BOUND_BUSY_SHARE`` the row is
   ``launch_bound``;
 - ``inductor_kernels`` (compiled cells): kernels inductor generated for the step (Triton on a GPU,
   C++ on the CPU; matmuls and convolutions it calls out to are not among them), read from
@@ -266,8 +266,9 @@ def report(table: Any, run_dir: Path) -> None:
             "Profile per step (torch.profiler). kernels_per_step: device kernel launches; "
             f"kernels_vs_ref: ratio to {REFERENCE_MODEL} at the same settings; inductor_kernels: "
             "kernels inductor generated for a compiled step; cpu_ops_per_step: "
-            "aten ops recorded on the host (nested included); gpu_busy_share: device busy time over "
-            f"wall time (launch_bound below {LAUNCH_BOUND_BUSY_SHARE}); top_kernels: top 3 by time."
+            "aten ops recorded on the host (nested included); gpu_busy_share: device busy time per "
+            "step over the step's unprofiled time "
+            f"(launch_bound below {LAUNCH_BOUND_BUSY_SHARE}); top_kernels: top 3 by time."
         ),
         digits={
             "kernels_per_step": 1,

@@ -13,8 +13,8 @@
   over their medians. ``time_rounds`` runs rounds until the last two agree within a target (3%)
   or a round limit: a cell still warming up (allocator growth, lazy initialization, clocks) shows a
   first round slower than the second, and the extra rounds let it settle instead of reporting it.
-- ``gpu_busy_share``: device busy time (union of the intervals of every kernel, copy and memset the
-  profiler sees) over the wall time of the same few steps. Below ``LAUNCH_BOUND_BUSY_SHARE`` (0.7:
+- ``gpu_busy_share``: device busy time per step (union of the intervals of every kernel, copy and
+  memset the profiler sees) over the step's wall time from unprofiled timing. Below ``LAUNCH_BOUND_BUSY_SHARE`` (0.7:
   the GPU idles more than 30% of each step waiting for the host to launch work) a row is called
   launch-bound.
 - ``find_max_batch``: timm's ``benchmark.py`` back-off (``timm.utils.decay_batch_step``) from a
@@ -252,31 +252,39 @@ def _activity_type(event: Any) -> str:
     )
 
 
-def gpu_busy_share(step: Callable[[], Any], device: str | torch.device, steps: int = 5) -> float:
-    """Device busy time over wall time for ``steps`` steps, through torch.profiler; NaN on the CPU.
+def busy_ms_per_step(events: Iterable[Any], steps: int) -> float:
+    """Device busy time per step in ms from a profiled window of ``steps`` steps: the union of the
+    intervals of its device work (``device_work_events``; overlapping streams count once)."""
+    intervals = [(event.start_ns(), event.end_ns()) for event in device_work_events(events)]
+    return _interval_union_ns(intervals) / 1e6 / steps
 
-    Busy time is the union of the device intervals of every kernel, memcpy and memset (overlapping
-    streams count once; annotations are not work: ``DEVICE_WORK_ACTIVITIES``); wall time is host
-    time from a synchronized start to a synchronized end.
+
+def gpu_busy_share(
+    step: Callable[[], Any],
+    device: str | torch.device,
+    steps: int = 5,
+    step_ms: float | None = None,
+) -> float:
+    """Device busy time over wall time per step, through torch.profiler; NaN on the CPU.
+
+    Busy time is ``busy_ms_per_step`` over ``steps`` profiled steps. Wall time is ``step_ms``, the
+    caller's median step time from unprofiled timing, or else the median of ``steps`` steps timed
+    here without the profiler: the profiler's own host work (it records every operator) can double
+    a host-bound step, so wall time taken inside the profiled window would understate the share.
     """
     if not is_cuda(device):
         return float("nan")
     from torch.profiler import ProfilerActivity, profile
 
     step()  # keep one-time work (lazy init, autotuning) out of the window
+    if step_ms is None:
+        step_ms = time_steps(step, device, warmup_steps=0, timed_steps=steps).median_ms
     synchronize(device)
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        synchronize(device)
-        wall_start = time.perf_counter()
         for _ in range(steps):
             step()
         synchronize(device)
-        wall_s = time.perf_counter() - wall_start
-    device_intervals = [
-        (event.start_ns(), event.end_ns())
-        for event in device_work_events(prof.profiler.kineto_results.events())
-    ]
-    return min(1.0, _interval_union_ns(device_intervals) / 1e9 / wall_s)
+    return min(1.0, busy_ms_per_step(prof.profiler.kineto_results.events(), steps) / step_ms)
 
 
 def free_device_memory(device: str | torch.device) -> None:
