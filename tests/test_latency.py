@@ -89,6 +89,26 @@ def test_measure_returns_documented_columns_with_sane_relations(stand_in_baselin
     assert math.isnan(row["peak_mem_mib"])
 
 
+def test_cells_in_one_worker_count_each_models_flops_once(
+    stand_in_baselines, tmp_path, monkeypatch
+):
+    counted = []
+    count = latency.count_flops_per_sample
+
+    def counting(model, spec, device):
+        counted.append((spec.model, spec.mode))
+        return count(model, spec, device)
+
+    monkeypatch.setattr(latency, "_FLOPS_PER_SAMPLE", {})
+    monkeypatch.setattr(latency, "count_flops_per_sample", counting)
+    rows = [
+        latency.measure(_cell(**settings), _ctx(tmp_path))
+        for settings in ({}, {"batch_size": 4}, {"dtype": "bf16"}, {"mode": "train"})
+    ]
+    assert counted == [("tiny_a", "infer"), ("tiny_a", "train")]
+    assert rows[0]["gflops_per_step"] * 2 == pytest.approx(rows[1]["gflops_per_step"])
+
+
 def test_flops_count_matches_hand_count(stand_in_baselines):
     # conv 3->8, 3x3 on 16x16: 16*16*8*3*9 MACs; linear 8->1000: 8000 MACs (bias and relu not counted)
     macs = 16 * 16 * 8 * 3 * 9 + 8 * 1000
