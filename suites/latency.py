@@ -37,8 +37,9 @@ is not counted), scaled to the batch.
 ``mfu`` = achieved TFLOP/s over the device's measured bf16 matmul rate, whatever the cell's dtype.
 
 Options (``ctx.options``): ``warmup_steps``, ``timed_steps``, ``min_round_s``, ``max_steps``,
-``busy_steps``, ``max_batch_start``, ``max_batch_rel_tol``, ``inductor_mode``, ``inductor_config`` (inductor settings for
-compiled cells, e.g. ``freezing=1`` for inference or ``combo_kernels=1``).
+``spread_target_pct``, ``max_rounds``, ``busy_steps``, ``max_batch_start``, ``max_batch_rel_tol``,
+``inductor_mode``, ``inductor_config`` (inductor settings for compiled cells, e.g. ``freezing=1``
+for inference or ``combo_kernels=1``).
 """
 
 from __future__ import annotations
@@ -185,7 +186,9 @@ class TimingOptions:
     """How long to measure; ``for_device`` picks GPU or CPU defaults, ``ctx.options`` override."""
 
     warmup_steps: int = 10
-    timed_steps: int = 20  # at least; fast steps run more, to fill min_round_s
+    # at least; fast steps run more, to fill min_round_s. 10 keeps a long step's round short (a
+    # batch-max cell's step can take a second) while rounds that disagree get another round
+    timed_steps: int = 10
     min_round_s: float = 1.0
     max_steps: int = 2000
     busy_steps: int = 5
