@@ -36,7 +36,7 @@ train mode, with a groups-aware convolution-backward formula; the optimizer's el
 is not counted), scaled to the batch.
 ``mfu`` = achieved TFLOP/s over the device's measured bf16 matmul rate, whatever the cell's dtype.
 
-Options (``ctx.options``): ``warmup_steps``, ``timed_steps``, ``min_round_s``, ``max_steps``,
+Options (``ctx.options``): ``warmup_steps``, ``max_warmup_s``, ``timed_steps``, ``min_round_s``, ``max_steps``,
 ``spread_target_pct``, ``max_rounds``, ``busy_steps``, ``max_batch_start``, ``max_batch_rel_tol``,
 ``inductor_mode``, ``inductor_config`` (inductor settings for compiled cells, e.g. ``freezing=1``
 for inference or ``combo_kernels=1``).
@@ -186,6 +186,7 @@ class TimingOptions:
     """How long to measure; ``for_device`` picks GPU or CPU defaults, ``ctx.options`` override."""
 
     warmup_steps: int = 10
+    max_warmup_s: float = 5.0  # a round's warm-up ends early after this long: long steps warm fast
     # at least; fast steps run more, to fill min_round_s. 10 keeps a long step's round short (a
     # batch-max cell's step can take a second) while rounds that disagree get another round
     timed_steps: int = 10
@@ -507,6 +508,7 @@ def measure_step(
         spread_target_pct=options.spread_target_pct,
         max_rounds=options.max_rounds,
         warmup_steps=options.warmup_steps,
+        max_warmup_s=options.max_warmup_s,
         timed_steps=options.timed_steps,
         min_round_s=options.min_round_s,
         max_steps=options.max_steps,

@@ -165,13 +165,16 @@ def time_steps(
     timed_steps: int = 50,
     min_round_s: float = 0.0,
     max_steps: int = 1000,
+    max_warmup_s: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> TimingStats:
     """Run ``step`` ``warmup_steps`` times untimed, then time one round of steps.
 
-    The round has ``max(timed_steps, ceil(min_round_s / warm-up step time))`` steps, at most
-    ``max_steps``. ``clock`` (seconds) is the host clock used on the CPU and for the warm-up
-    estimate; tests pass a fake one. On CUDA the samples come from CUDA events.
+    With ``max_warmup_s`` the warm-up also ends, after at least one step, once it has taken that
+    long (synchronized after each step): a step of seconds is warm after a few. The round has
+    ``max(timed_steps, ceil(min_round_s / warm-up step time))`` steps, at most ``max_steps``.
+    ``clock`` (seconds) is the host clock used on the CPU and for the warm-up estimate; tests pass a
+    fake one. On CUDA the samples come from CUDA events.
     """
     if warmup_steps < 0 or timed_steps < 1:
         raise ValueError(
@@ -179,13 +182,19 @@ def time_steps(
         )
     synchronize(device)
     start = clock()
+    warmed = 0
     for _ in range(warmup_steps):
         step()
+        warmed += 1
+        if max_warmup_s is not None:
+            synchronize(device)
+            if clock() - start >= max_warmup_s:
+                break
     synchronize(device)
     warmup_s = clock() - start
     n = timed_steps
-    if min_round_s > 0 and warmup_steps > 0 and warmup_s > 0:
-        n = max(n, math.ceil(min_round_s / (warmup_s / warmup_steps)))
+    if min_round_s > 0 and warmed > 0 and warmup_s > 0:
+        n = max(n, math.ceil(min_round_s / (warmup_s / warmed)))
     n = min(n, max(max_steps, timed_steps))
     with _garbage_collector_paused():
         if is_cuda(device):

@@ -92,6 +92,21 @@ def test_time_steps_extends_a_round_to_min_round_s():
     assert capped.n == 30
 
 
+def test_warmup_ends_early_once_it_has_taken_max_warmup_s():
+    clock = FakeClock()
+    calls = []
+
+    def step():
+        calls.append(clock.now_s)
+        clock.now_s += 2.0  # a long step
+
+    stats = timing.time_steps(
+        step, "cpu", warmup_steps=10, timed_steps=3, max_warmup_s=3.0, clock=clock
+    )
+    assert len(calls) == 2 + 3  # 2 warm-up steps reach 3 s; then the round
+    assert stats.n == 3 and stats.median_ms == pytest.approx(2000.0)
+
+
 def test_rounds_continue_until_the_last_two_agree():
     clock = FakeClock()
     step_s = iter([0.2] * 4 + [0.1] * 1000)  # the first round (2 warm-up + 2 timed) still warming
