@@ -14,9 +14,9 @@
   or a round limit: a cell still warming up (allocator growth, lazy initialization, clocks) shows a
   first round slower than the second, and the extra rounds let it settle instead of reporting it.
 - ``gpu_busy_share``: device busy time per step (union of the intervals of every kernel, copy and
-  memset the profiler sees) over the step's wall time from unprofiled timing. Below ``LAUNCH_BOUND_BUSY_SHARE`` (0.7:
-  the GPU idles more than 30% of each step waiting for the host to launch work) a row is called
-  launch-bound.
+  memset the profiler sees) over the step's wall time from unprofiled timing. Below
+  ``LAUNCH_BOUND_BUSY_SHARE`` (0.7: the GPU idles more than 30% of each step waiting for the host
+  to launch work) a row is called launch-bound.
 - ``find_max_batch``: timm's ``benchmark.py`` back-off (``timm.utils.decay_batch_step``) from a
   start batch until a try fits, then a bisection between that batch and the last failure, so the
   result is the largest batch that fits (not just the largest on timm's decay ladder), exactly or
