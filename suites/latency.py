@@ -5,8 +5,8 @@ code for every model:
 - ``infer``: ``model.eval()``; under ``torch.no_grad()`` and autocast, ``model(x)``.
 - ``train``: ``model.train()``; ``zero_grad``; under autocast, ``model(x)``; cross-entropy on fp32
   logits; backward; ``torch.optim.AdamW`` step (lr 1e-3, weight decay 0.05; ``fused=True`` on
-  CUDA: a few multi-tensor kernels instead of foreach's per-op passes and temporaries, as a tuned
-  training loop runs it); fp16 goes through ``torch.amp.GradScaler``, a no-op for bf16/fp32.
+  every device: a few multi-tensor kernels instead of foreach's per-op passes and temporaries, as
+  a tuned training loop runs it); fp16 goes through ``torch.amp.GradScaler``, a no-op for bf16/fp32.
 - ``dtype``: weights stay fp32; ``bf16``/``fp16`` run the step under ``torch.autocast``; ``fp32``
   runs without autocast at PyTorch's default float32 matmul precision (recorded per row);
   ``bf16_pure`` casts the weights and inputs to bf16 once and runs without autocast (as timm's
@@ -333,9 +333,7 @@ def build_step(
         return infer_step
 
     targets = torch.randint(0, NUM_CLASSES, (batch_size,), device=device, generator=generator)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=1e-3, weight_decay=0.05, fused=is_cuda(device) or None
-    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05, fused=True)
     scaler = torch.amp.GradScaler(torch.device(device).type, enabled=spec.dtype == "fp16")
 
     def train_step() -> None:

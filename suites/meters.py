@@ -63,6 +63,59 @@ class TensorMemory:
         return row
 
 
+# ops that allocate without writing (no kernel runs): left out of OpTraffic like views
+_ALLOCATIONS = frozenset(
+    {
+        "aten::empty",
+        "aten::empty_strided",
+        "aten::empty_like",
+        "aten::new_empty",
+        "aten::new_empty_strided",
+    }
+)
+
+
+def _tensor_bytes(tree: Any) -> int:
+    flat, _ = tree_flatten(tree)
+    return sum(t.numel() * t.element_size() for t in flat if isinstance(t, torch.Tensor))
+
+
+class OpTraffic(TorchDispatchMode):
+    """Count the ATen ops a block dispatches and the bytes their tensors hold.
+
+    Views (``OpOverload.is_view``, and ops whose outputs only alias their inputs without writing,
+    such as ``_unsafe_view``) and bare allocations (``empty``...) launch no kernel and are left
+    out. Every other op counts once, with the bytes of its tensor inputs and outputs (elements
+    times element size; an in-place op's written input counts as an output too; ``*_like`` and
+    ``new_*`` ops read no input, only its shape): in eager execution, about one kernel each and the
+    memory traffic they need at least, on any device.
+
+    >>> with OpTraffic() as traffic:
+    ...     model(x).sum().backward()
+    >>> traffic.ops, traffic.bytes
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops = 0
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func.is_view or func._schema.name in _ALLOCATIONS:
+            return out
+        inplace = torch.Tag.inplace in func.tags or bool(kwargs and "out" in kwargs)
+        inputs = {_storage_key(s) for s in _storages((args, kwargs))}
+        outputs = {_storage_key(s) for s in _storages(out)}
+        if outputs and outputs <= inputs and not inplace:
+            return out  # an alias made without the view tag
+        self.ops += 1
+        name = func._schema.name
+        template_only = name.endswith("_like") or name.startswith("aten::new_")  # shape, no read
+        self.bytes += _tensor_bytes(out) + (0 if template_only else _tensor_bytes((args, kwargs)))
+        return out
+
+
 class TensorAccountant(TorchDispatchMode):
     """Count tensor storages created and saved for backward inside a ``with`` block.
 

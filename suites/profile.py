@@ -16,6 +16,10 @@ CUDA on a GPU). Per row:
   ``torch._inductor.metrics``: on the CPU, a proxy of the compiled step's kernel count;
 - ``cpu_ops_per_step``: ``aten::`` operator calls per step the profiler records on the host,
   nested calls included (an ``aten::linear`` that calls ``aten::addmm`` counts 2);
+- ``eager_ops_per_step``, ``eager_traffic_gib_per_step`` (eager cells): the ATen ops one step
+  dispatches, views and bare allocations left out, and the GiB their tensor inputs and outputs hold
+  (``suites.meters.OpTraffic``): about one kernel per op and the least memory traffic of eager
+  execution, exact and the same on any device (the optimizer is fused AdamW everywhere);
 - ``profiled_step_ms``: host wall time per step inside the profiled window (profiler overhead
   included: compare rows of one run, not with the latency suite);
 - ``top_kernels``: the top 3 by time as ``name (share%)``; the top 30 go to the cell's
@@ -55,6 +59,7 @@ from suites.latency import (
     parse_model_name,
     prepare_model,
 )
+from suites.meters import OpTraffic
 from suites.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
 from suites.timing import (
     KERNEL_ACTIVITY,
@@ -210,6 +215,16 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
         float(inductor_metrics.generated_kernel_count) if spec.compile != "eager" else math.nan
     )
 
+    traffic = OpTraffic()
+    if spec.compile == "eager":  # a dispatch mode around a compiled step would see its tracing
+        with traffic:
+            step()
+    eager_counts = {
+        "eager_ops_per_step": float(traffic.ops) if spec.compile == "eager" else math.nan,
+        "eager_traffic_gib_per_step": traffic.bytes / 2**30
+        if spec.compile == "eager"
+        else math.nan,
+    }
     counts, top, source, top_ops = profile_step(step, device, profile_steps)
     write_top_kernels(ctx.artifact_dir / TOP_KERNELS_CSV, top, source)
     write_top_kernels(ctx.artifact_dir / TOP_OPS_CSV, top_ops, f"{source} (by aten op)")
@@ -217,6 +232,7 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
     total = sum(entry[2] for entry in top)
     return {
         **counts,
+        **eager_counts,
         "gpu_busy_share": busy,
         "launch_bound": bool(busy < LAUNCH_BOUND_BUSY_SHARE) if not math.isnan(busy) else None,
         "inductor_kernels": inductor_kernels,
@@ -230,7 +246,8 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
 
 TABLE_COLUMNS = (
     "model", "mode", "dtype", "compile", "img_size", "batch_size", "kernels_per_step",
-    "kernels_vs_ref", "inductor_kernels", "cpu_ops_per_step", "device_ms_per_step", "gpu_busy_share", "launch_bound",
+    "kernels_vs_ref", "inductor_kernels", "cpu_ops_per_step", "eager_ops_per_step", "eager_traffic_gib_per_step",
+    "device_ms_per_step", "gpu_busy_share", "launch_bound",
     "profiled_step_ms", "top_kernels",
 )  # fmt: skip
 SETTING_COLUMNS = ("img_size", "batch_size", "dtype", "mode", "compile")
@@ -266,7 +283,9 @@ def report(table: Any, run_dir: Path) -> None:
             "Profile per step (torch.profiler). kernels_per_step: device kernel launches; "
             f"kernels_vs_ref: ratio to {REFERENCE_MODEL} at the same settings; inductor_kernels: "
             "kernels inductor generated for a compiled step; cpu_ops_per_step: "
-            "aten ops recorded on the host (nested included); gpu_busy_share: device busy time per "
+            "aten ops recorded on the host (nested included); eager_ops_per_step, "
+            "eager_traffic_gib_per_step: ATen ops an eager step dispatches (views and allocations "
+            "left out) and the GiB of their tensors; gpu_busy_share: device busy time per "
             "step over the step's unprofiled time "
             f"(launch_bound below {LAUNCH_BOUND_BUSY_SHARE}); top_kernels: top 3 by time."
         ),
@@ -275,6 +294,8 @@ def report(table: Any, run_dir: Path) -> None:
             "inductor_kernels": 0,
             "kernels_vs_ref": 2,
             "cpu_ops_per_step": 1,
+            "eager_ops_per_step": 0,
+            "eager_traffic_gib_per_step": 3,
             "device_ms_per_step": 2,
             "gpu_busy_share": 2,
             "profiled_step_ms": 1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from suites.meters import GpuMemoryMeter, TensorAccountant, is_out_of_memory
+from suites.meters import GpuMemoryMeter, OpTraffic, TensorAccountant, is_out_of_memory
 
 FP32 = 4
 BATCH, IN, HIDDEN, OUT = 8, 64, 128, 10
@@ -67,6 +67,23 @@ def test_views_and_in_place_ops_are_free():
         y.view(16, 16).t().add_(1)
         y.relu_()
     assert acct.result().allocated_bytes == 256 * FP32
+
+
+def test_op_traffic_counts_kernels_and_their_bytes_by_hand():
+    linear = torch.nn.Linear(8, 4)
+    x = torch.randn(2, 8)
+    with OpTraffic() as forward:
+        linear(x)
+    # one addmm: reads x (2x8), the weight (4x8) and the bias (4), writes (2x4)
+    assert (forward.ops, forward.bytes) == (1, (16 + 32 + 4 + 8) * FP32)
+    with OpTraffic() as free:
+        x.view(4, 4).t()[0]  # views
+        torch.empty(3, 5)  # a bare allocation
+    assert (free.ops, free.bytes) == (0, 0)
+    with OpTraffic() as written:
+        x.add_(1)  # reads and writes x in place
+        torch.zeros_like(x)  # writes only: x gives the shape
+    assert (written.ops, written.bytes) == (2, (16 + 16 + 16) * FP32)
 
 
 def test_out_of_memory_classification():

@@ -37,6 +37,8 @@ def test_measure_writes_top_kernels_and_a_row(tmp_path) -> None:
     assert row["kernels_per_step"] == 0 and row["cpu_ops_per_step"] > 100
     assert row["top_source"] == "cpu" and row["profiled_steps"] == 2
     assert math.isnan(row["inductor_kernels"])  # eager: nothing compiled
+    assert row["cpu_ops_per_step"] > row["eager_ops_per_step"] > 100  # views, nested ops left out
+    assert row["eager_traffic_gib_per_step"] > 0
     assert row["launch_bound"] is None and row["gpu_busy_share"] != row["gpu_busy_share"]  # NaN
     with open(tmp_path / "cells" / "cell" / profile.TOP_KERNELS_CSV) as handle:
         rows = list(csv.DictReader(handle))
