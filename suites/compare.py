@@ -82,6 +82,8 @@ METRIC_PATTERNS: tuple[tuple[str, str], ...] = (
     ("*_bytes", "exact"),
     ("*_elements", "exact"),
     ("*_score_mib", "exact"),
+    ("eager_ops_per_step", "exact"),  # suites.meters.OpTraffic: dispatched ops and their bytes
+    ("eager_traffic_*", "exact"),
     (
         "*_skipped_ops",
         "exact",

@@ -307,6 +307,8 @@ def test_repeated_rows_keep_the_last_and_warn(tmp_path):
         ("acct_peak_live_mib", "exact"),
         ("global_acct_saved_mib", "exact"),
         ("acct_num_storages", "exact"),
+        ("eager_ops_per_step", "exact"),
+        ("eager_traffic_gib_per_step", "exact"),
         ("peak_alloc_mib", "memory"),
         ("infer_step_time", "timing"),
         ("step_median_ms", "timing"),

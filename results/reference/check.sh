@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Regression check of the deterministic figures against the committed references.
 #
-#   results/reference/check.sh            run the CPU quick profiles of the memory and FLOPs
-#                                         suites and compare them with results/reference/ (CI)
+#   results/reference/check.sh            run the CPU quick profiles of the memory, FLOPs and
+#                                         profile suites and compare them with results/reference/ (CI)
 #   results/reference/check.sh --update   run them and replace the references (then commit them
 #                                         in the same commit as the change that moved them)
 #
-# Only deterministic columns (params, MAC/FLOP counts, exact tensor accounting) and statuses are
-# judged (`bench.py compare --judge exact`); timings are not, on a shared CI machine. A cell present
+# Only deterministic columns (params, MAC/FLOP counts, exact tensor accounting, the eager step's
+# dispatched ops and their bytes) and statuses are judged (`bench.py compare --judge exact`);
+# timings are not, on a shared CI machine. A cell present
 # in only one of the two runs fails too (`--require-same-cells`). The interpreter is $PYTHON
 # (default .venv/bin/python), cells run $WORKERS at a time (default 2). Each comparison's Markdown report is left in
 # results/runs/ci-<suite>-cpu-quick/compare.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON="${PYTHON:-.venv/bin/python}"
-SUITES=(memory flops)
+SUITES=(memory flops profile)
 
 mode="${1:-check}"
 case "$mode" in
