@@ -88,7 +88,9 @@ class OpTraffic(TorchDispatchMode):
     out. Every other op counts once, with the bytes of its tensor inputs and outputs (elements
     times element size; an in-place op's written input counts as an output too; ``*_like`` and
     ``new_*`` ops read no input, only its shape): in eager execution, about one kernel each and the
-    memory traffic they need at least, on any device.
+    memory traffic they need at least. The count is exact and, in fp32, the same on any device;
+    under autocast each device's cast policy applies (CUDA runs LayerNorm in fp32, the CPU's
+    policy differs), and fused kernels differ by name, not by count.
 
     >>> with OpTraffic() as traffic:
     ...     model(x).sum().backward()

@@ -19,7 +19,8 @@ CUDA on a GPU). Per row:
 - ``eager_ops_per_step``, ``eager_traffic_gib_per_step`` (eager cells): the ATen ops one step
   dispatches, views and bare allocations left out, and the GiB their tensor inputs and outputs hold
   (``suites.meters.OpTraffic``): about one kernel per op and the least memory traffic of eager
-  execution, exact and the same on any device (the optimizer is fused AdamW everywhere);
+  execution, exact, and the same on any device in fp32 (under autocast, each device's cast
+  policy applies; the optimizer is fused AdamW everywhere);
 - ``profiled_step_ms``: host wall time per step inside the profiled window (profiler overhead
   included: compare rows of one run, not with the latency suite);
 - ``top_kernels``: the top 3 by time as ``name (share%)``; the top 30 go to the cell's
