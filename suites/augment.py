@@ -52,6 +52,8 @@ RAND_INCREASING_OPS = (
     "TranslateYRel",
 )
 MAGNITUDE_MAX = 10.0  # timm's _LEVEL_DENOM
+# the ops that only move pixels: one affine warp each, so rand_augment warps them as one group
+GEOMETRIC_OPS = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
 
 
 @dataclass(frozen=True)
@@ -253,30 +255,44 @@ def apply_rand_op(
         return _blend(torch.zeros_like(images), images, enhance)
     if name == "SharpnessIncreasing":
         return _blend(_sharpen_degenerate(images), images, enhance)
-    matrix = torch.zeros(batch, 2, 3, device=images.device)
-    matrix[:, 0, 0] = 1
-    matrix[:, 1, 1] = 1
-    if name == "Rotate":
-        angle = torch.deg2rad(-sign * level * 30)  # PIL rotates counter-clockwise
-        cos, sin = torch.cos(angle), torch.sin(angle)
-        center_x, center_y = width / 2, height / 2
-        matrix[:, 0, 0], matrix[:, 0, 1] = cos, sin
-        matrix[:, 1, 0], matrix[:, 1, 1] = -sin, cos
-        matrix[:, 0, 2] = center_x - cos * center_x - sin * center_y
-        matrix[:, 1, 2] = center_y + sin * center_x - cos * center_y
-    elif name == "ShearX":
-        matrix[:, 0, 1] = sign * level * 0.3
-    elif name == "ShearY":
-        matrix[:, 1, 0] = sign * level * 0.3
-    elif name == "TranslateXRel":
-        matrix[:, 0, 2] = sign * level * 0.45 * width
-    elif name == "TranslateYRel":
-        matrix[:, 1, 2] = sign * level * 0.45 * height
-    else:
+    if name not in GEOMETRIC_OPS:
         raise ValueError(
             f"RandAugment op {name!r} is unknown; valid: {', '.join(RAND_INCREASING_OPS)}"
         )
-    return _warp(images, matrix, fill, mode)
+    kind = torch.full((batch,), GEOMETRIC_OPS.index(name), device=images.device)
+    return _warp(images, affine_matrices(kind, level, sign, height, width), fill, mode)
+
+
+def affine_matrices(
+    kind: torch.Tensor, level: torch.Tensor, sign: torch.Tensor, height: int, width: int
+) -> torch.Tensor:
+    """Pixel-space maps (b, 2, 3) of the geometric ops, per sample: ``kind`` (b,) indexes
+    ``GEOMETRIC_OPS``, ``level`` in [0, 1] and ``sign`` (b,) as ``apply_rand_op`` draws them."""
+    signed = sign * level
+    angle = torch.deg2rad(-signed * 30)  # PIL rotates counter-clockwise
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    center_x, center_y = width / 2, height / 2
+    rotate = kind == GEOMETRIC_OPS.index("Rotate")
+    one, zero = torch.ones_like(signed), torch.zeros_like(signed)
+
+    def unless_rotate(rotated: torch.Tensor, op: str, value: torch.Tensor) -> torch.Tensor:
+        return torch.where(
+            rotate, rotated, torch.where(kind == GEOMETRIC_OPS.index(op), value, zero)
+        )
+
+    entries = (
+        torch.where(rotate, cos, one),
+        unless_rotate(sin, "ShearX", signed * 0.3),
+        unless_rotate(
+            center_x - cos * center_x - sin * center_y, "TranslateXRel", signed * 0.45 * width
+        ),
+        unless_rotate(-sin, "ShearY", signed * 0.3),
+        torch.where(rotate, cos, one),
+        unless_rotate(
+            center_y + sin * center_x - cos * center_y, "TranslateYRel", signed * 0.45 * height
+        ),
+    )
+    return torch.stack(entries, dim=-1).view(-1, 2, 3)
 
 
 def rand_augment(
@@ -287,8 +303,22 @@ def rand_augment(
     mode: str = "bicubic",
 ) -> torch.Tensor:
     """RandAugment over a batch (B, 3, H, W) in [0, 255]; returns the same shape and dtype."""
-    batch = images.shape[0]
+    batch, height, width = images.shape[0], images.shape[-2], images.shape[-1]
     n_ops = len(RAND_INCREASING_OPS)
+    # one group per op, but the geometric ops share one (they differ only in their affine map, so
+    # one warp serves them all); the group after the last holds the images left alone
+    groups = (*(name for name in RAND_INCREASING_OPS if name not in GEOMETRIC_OPS), "geometric")
+    device = images.device
+    group_of_op = device_constant(
+        tuple(groups.index(n) if n in groups else len(groups) - 1 for n in RAND_INCREASING_OPS),
+        device,
+        torch.long,
+    )
+    kind_of_op = device_constant(
+        tuple(GEOMETRIC_OPS.index(n) if n in GEOMETRIC_OPS else -1 for n in RAND_INCREASING_OPS),
+        device,
+        torch.long,
+    )
     images = images.clone()
     for _ in range(spec.num_ops):
         op_index = torch.randint(0, n_ops, (batch,), generator=generator, device=generator.device)
@@ -298,19 +328,26 @@ def rand_augment(
             + spec.magnitude_std * torch.randn(batch, generator=generator, device=generator.device)
         ).clamp(0, MAGNITUDE_MAX)
         sign = torch.where(_uniform(generator, (batch,)) > 0.5, -1.0, 1.0)
-        # group the images by op: a stable sort puts each op's images together in index order, and
-        # one host read of the group sizes (one sync per round, not one per op) cuts the groups
-        group = torch.where(applied, op_index, n_ops)  # n_ops: not applied
+        # a stable sort puts each group's images together in index order, and one host read of
+        # the group sizes (one sync per round, not one per op) cuts the groups
+        group = torch.where(applied, group_of_op[op_index], len(groups))
         order = torch.argsort(group, stable=True)
-        sizes = torch.bincount(group, minlength=n_ops + 1).tolist()
+        sizes = torch.bincount(group, minlength=len(groups) + 1).tolist()
         start = 0
-        for name, size in zip(RAND_INCREASING_OPS, sizes, strict=False):
-            if size:
-                chosen = order[start : start + size]
+        for name, size in zip(groups, sizes, strict=False):
+            chosen = order[start : start + size]
+            start += size
+            if not size:
+                continue
+            if name == "geometric":
+                level = magnitude[chosen] / MAGNITUDE_MAX
+                kind = kind_of_op[op_index[chosen]]
+                matrices = affine_matrices(kind, level, sign[chosen], height, width)
+                images[chosen] = _warp(images[chosen], matrices, fill, mode)
+            else:
                 images[chosen] = apply_rand_op(
                     name, images[chosen], magnitude[chosen], sign[chosen], fill, mode
                 )
-            start += size
     return images
 
 
