@@ -269,30 +269,43 @@ def affine_matrices(
     """Pixel-space maps (b, 2, 3) of the geometric ops, per sample: ``kind`` (b,) indexes
     ``GEOMETRIC_OPS``, ``level`` in [0, 1] and ``sign`` (b,) as ``apply_rand_op`` draws them."""
     signed = sign * level
-    angle = torch.deg2rad(-signed * 30)  # PIL rotates counter-clockwise
+    angle = torch.deg2rad(-signed * 30)  # PIL rotates counter-clockwise, about the centre
     cos, sin = torch.cos(angle), torch.sin(angle)
     center_x, center_y = width / 2, height / 2
-    rotate = kind == GEOMETRIC_OPS.index("Rotate")
-    one, zero = torch.ones_like(signed), torch.zeros_like(signed)
-
-    def unless_rotate(rotated: torch.Tensor, op: str, value: torch.Tensor) -> torch.Tensor:
-        return torch.where(
-            rotate, rotated, torch.where(kind == GEOMETRIC_OPS.index(op), value, zero)
-        )
-
-    entries = (
-        torch.where(rotate, cos, one),
-        unless_rotate(sin, "ShearX", signed * 0.3),
-        unless_rotate(
-            center_x - cos * center_x - sin * center_y, "TranslateXRel", signed * 0.45 * width
+    rotate = torch.stack(
+        (
+            cos,
+            sin,
+            center_x - cos * center_x - sin * center_y,
+            -sin,
+            cos,
+            center_y + sin * center_x - cos * center_y,
         ),
-        unless_rotate(-sin, "ShearY", signed * 0.3),
-        torch.where(rotate, cos, one),
-        unless_rotate(
-            center_y + sin * center_x - cos * center_y, "TranslateYRel", signed * 0.45 * height
+        dim=-1,
+    )  # (b, 6): the map's rows, flattened
+    # the other four are the identity plus one entry, (signed * factor) * extent: ShearX and
+    # ShearY 0.3 at (0, 1) and (1, 0); TranslateXRel and TranslateYRel 0.45 of the width or
+    # height at (0, 2) and (1, 2)
+    identity = device_constant(((1.0, 0.0, 0.0, 0.0, 1.0, 0.0),) * 4, sign.device, torch.float32)
+    factor = device_constant(
+        (
+            (0.0, 0.3, 0.0, 0.0, 0.0, 0.0),
+            (0.0, 0.0, 0.0, 0.3, 0.0, 0.0),
+            (0.0, 0.0, 0.45, 0.0, 0.0, 0.0),
+            (0.0, 0.0, 0.0, 0.0, 0.0, 0.45),
         ),
+        sign.device,
+        torch.float32,
     )
-    return torch.stack(entries, dim=-1).view(-1, 2, 3)
+    extent = device_constant(
+        ((1.0,) * 6, (1.0,) * 6, (float(width),) * 6, (float(height),) * 6),
+        sign.device,
+        torch.float32,
+    )
+    others = identity + signed.view(-1, 1, 1) * factor * extent  # (b, 4, 6)
+    candidates = torch.cat((rotate.unsqueeze(1), others), dim=1)  # (b, 5, 6), GEOMETRIC_OPS order
+    chosen = candidates.gather(1, kind.view(-1, 1, 1).expand(-1, 1, 6))
+    return chosen.view(-1, 2, 3)
 
 
 def rand_augment(

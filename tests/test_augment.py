@@ -197,6 +197,39 @@ def test_rand_augment_groups_images_by_op_without_a_sync_per_op() -> None:
     assert reads.names == []
 
 
+def test_affine_matrices_are_each_geometric_ops_map() -> None:
+    """Per sample, the map each op's own formula gives (PIL's conventions: pixel centres at
+    i + 0.5, counter-clockwise rotation about the centre), bit for bit."""
+    from suites.augment import GEOMETRIC_OPS, affine_matrices
+
+    height, width = 20, 30
+    level = torch.tensor([0.9, 0.3, 0.6, 0.45, 0.75])
+    sign = torch.tensor([-1.0, 1.0, -1.0, 1.0, -1.0])
+    kind = torch.arange(len(GEOMETRIC_OPS))
+    got = affine_matrices(kind, level, sign, height, width)
+    for i, name in enumerate(GEOMETRIC_OPS):
+        s = sign[i : i + 1] * level[i : i + 1]
+        expected = torch.zeros(1, 2, 3)
+        expected[:, 0, 0] = expected[:, 1, 1] = 1
+        if name == "Rotate":
+            angle = torch.deg2rad(-s * 30)
+            cos, sin = torch.cos(angle), torch.sin(angle)
+            expected[:, 0, 0], expected[:, 0, 1] = cos, sin
+            expected[:, 1, 0], expected[:, 1, 1] = -sin, cos
+            center_x, center_y = width / 2, height / 2
+            expected[:, 0, 2] = center_x - cos * center_x - sin * center_y
+            expected[:, 1, 2] = center_y + sin * center_x - cos * center_y
+        elif name == "ShearX":
+            expected[:, 0, 1] = s * 0.3
+        elif name == "ShearY":
+            expected[:, 1, 0] = s * 0.3
+        elif name == "TranslateXRel":
+            expected[:, 0, 2] = s * 0.45 * width
+        else:
+            expected[:, 1, 2] = s * 0.45 * height
+        assert torch.equal(got[i : i + 1], expected), name
+
+
 def test_constants_are_copied_to_the_device_once() -> None:
     """A batch's constants (normalisation, grayscale weights, fill) are made once per device, not
     per batch: on CUDA each fresh copy would be a blocking host-to-device transfer."""
