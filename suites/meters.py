@@ -104,7 +104,8 @@ class OpTraffic(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        if func.is_view or func._schema.name in _ALLOCATIONS:
+        name = func._schema.name
+        if func.is_view or name in _ALLOCATIONS:
             return out
         inplace = torch.Tag.inplace in func.tags or bool(kwargs and "out" in kwargs)
         inputs = {_storage_key(s) for s in _storages((args, kwargs))}
@@ -112,7 +113,6 @@ class OpTraffic(TorchDispatchMode):
         if outputs and outputs <= inputs and not inplace:
             return out  # an alias made without the view tag
         self.ops += 1
-        name = func._schema.name
         template_only = name.endswith("_like") or name.startswith("aten::new_")  # shape, no read
         self.bytes += _tensor_bytes(out) + (0 if template_only else _tensor_bytes((args, kwargs)))
         return out

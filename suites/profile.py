@@ -9,8 +9,8 @@ CUDA on a GPU). Per row:
   ``record_function`` ranges such as ``Optimizer.step#AdamW.step`` not counted; 0 on the CPU);
 - ``device_ms_per_step``: summed device time of those kernels per step (NaN on the CPU);
 - ``gpu_busy_share``: ``suites.timing.gpu_busy_share`` over a separate window of steps (device
-  busy time per step over the median time of unprofiled steps; NaN on the CPU); below ``LAUNCH_BOUND_BUSY_SHARE`` the row is
-  ``launch_bound``;
+  busy time per step over the median time of unprofiled steps; NaN on the CPU); below
+  ``LAUNCH_BOUND_BUSY_SHARE`` the row is ``launch_bound``;
 - ``inductor_kernels`` (compiled cells): kernels inductor generated for the step (Triton on a GPU,
   C++ on the CPU; matmuls and convolutions it calls out to are not among them), read from
   ``torch._inductor.metrics``: on the CPU, a proxy of the compiled step's kernel count;
@@ -216,16 +216,15 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
         float(inductor_metrics.generated_kernel_count) if spec.compile != "eager" else math.nan
     )
 
-    traffic = OpTraffic()
-    if spec.compile == "eager":  # a dispatch mode around a compiled step would see its tracing
-        with traffic:
+    # a dispatch mode around a compiled step would see its tracing: eager cells only
+    eager_counts = {"eager_ops_per_step": math.nan, "eager_traffic_gib_per_step": math.nan}
+    if spec.compile == "eager":
+        with OpTraffic() as traffic:
             step()
-    eager_counts = {
-        "eager_ops_per_step": float(traffic.ops) if spec.compile == "eager" else math.nan,
-        "eager_traffic_gib_per_step": traffic.bytes / 2**30
-        if spec.compile == "eager"
-        else math.nan,
-    }
+        eager_counts = {
+            "eager_ops_per_step": float(traffic.ops),
+            "eager_traffic_gib_per_step": traffic.bytes / 2**30,
+        }
     counts, top, source, top_ops = profile_step(step, device, profile_steps)
     write_top_kernels(ctx.artifact_dir / TOP_KERNELS_CSV, top, source)
     write_top_kernels(ctx.artifact_dir / TOP_OPS_CSV, top_ops, f"{source} (by aten op)")
