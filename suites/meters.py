@@ -80,6 +80,14 @@ def _tensor_bytes(tree: Any) -> int:
     return sum(t.numel() * t.element_size() for t in flat if isinstance(t, torch.Tensor))
 
 
+def _writes_an_input(func) -> bool:
+    """True when ``func``'s schema marks an argument as written (``Tensor(a!)``: in-place and out=
+    ops). The schema, not ``torch.Tag.inplace``: torch 2.11 has no such tag."""
+    return any(
+        arg.alias_info is not None and arg.alias_info.is_write for arg in func._schema.arguments
+    )
+
+
 class OpTraffic(TorchDispatchMode):
     """Count the ATen ops a block dispatches and the bytes their tensors hold.
 
@@ -107,7 +115,7 @@ class OpTraffic(TorchDispatchMode):
         name = func._schema.name
         if func.is_view or name in _ALLOCATIONS:
             return out
-        inplace = torch.Tag.inplace in func.tags or bool(kwargs and "out" in kwargs)
+        inplace = _writes_an_input(func)
         inputs = {_storage_key(s) for s in _storages((args, kwargs))}
         outputs = {_storage_key(s) for s in _storages(out)}
         if outputs and outputs <= inputs and not inplace:

@@ -70,6 +70,7 @@ from suites.timing import (
     gpu_busy_share,
     is_cuda,
     synchronize,
+    torch_profile,
 )
 
 DEFAULT_MODELS = ("favit_b1+ref", "favit_b1", "pvt_v2_b1")
@@ -128,13 +129,13 @@ def profile_step(
     ``aten::`` ops by the device time of the kernels each launched itself (CUDA), which names the
     operation behind a kernel; on the CPU, the same list as the top entries.
     """
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity
 
     activities = [ProfilerActivity.CPU]
     if is_cuda(device):
         activities.append(ProfilerActivity.CUDA)
     synchronize(device)
-    with profile(activities=activities) as prof:
+    with torch_profile(activities) as prof:
         synchronize(device)
         start = time.perf_counter()
         for _ in range(steps):

@@ -268,6 +268,20 @@ def busy_ms_per_step(events: Iterable[Any], steps: int) -> float:
     return _interval_union_ns(intervals) / 1e6 / steps
 
 
+def torch_profile(activities):
+    """``torch.profiler.profile(activities=...)`` that releases CUPTI when it ends.
+
+    Kineto keeps CUPTI attached after a CUDA profile unless ``TEARDOWN_CUPTI=1``, and every later
+    kernel launch in the process pays for it (pytorch/pytorch#144455): in a worker that measures
+    several cells, all but the first would be timed slower. Torch sets it to 0 itself where CUDA
+    graphs need CUPTI kept; a value the user set wins.
+    """
+    from torch.profiler import profile
+
+    os.environ.setdefault("TEARDOWN_CUPTI", "1")
+    return profile(activities=activities)
+
+
 def gpu_busy_share(
     step: Callable[[], Any],
     device: str | torch.device,
@@ -283,13 +297,13 @@ def gpu_busy_share(
     """
     if not is_cuda(device):
         return float("nan")
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity
 
     step()  # keep one-time work (lazy init, autotuning) out of the window
     if step_ms is None:
         step_ms = time_steps(step, device, warmup_steps=0, timed_steps=steps).median_ms
     synchronize(device)
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    with torch_profile([ProfilerActivity.CUDA]) as prof:  # device work only: no host-op records
         for _ in range(steps):
             step()
         synchronize(device)

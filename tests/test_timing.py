@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -305,3 +306,17 @@ def test_device_peak_is_measured_once_per_run(tmp_path, monkeypatch):
 def test_matmul_rate_is_positive_on_cpu():
     peak = timing.measure_matmul_tflops("cpu", size=64, reps=3)
     assert peak.tflops > 0 and peak.size == 64 and peak.dtype == "bfloat16" and peak.reps == 3
+
+
+def test_torch_profile_asks_kineto_to_release_cupti_unless_told_otherwise(monkeypatch):
+    from torch.profiler import ProfilerActivity
+
+    monkeypatch.delenv("TEARDOWN_CUPTI", raising=False)
+    with timing.torch_profile([ProfilerActivity.CPU]) as prof:
+        torch.ones(4).add(1)
+    assert os.environ["TEARDOWN_CUPTI"] == "1"
+    assert any(event.key == "aten::add" for event in prof.key_averages())
+    monkeypatch.setenv("TEARDOWN_CUPTI", "0")  # the user's (or torch's) choice is kept
+    with timing.torch_profile([ProfilerActivity.CPU]):
+        pass
+    assert os.environ["TEARDOWN_CUPTI"] == "0"
