@@ -186,13 +186,13 @@ class TimingOptions:
     """How long to measure; ``for_device`` picks GPU or CPU defaults, ``ctx.options`` override."""
 
     warmup_steps: int = 10
-    max_warmup_s: float = 5.0  # a round's warm-up ends early after this long: long steps warm fast
-    # at least; fast steps run more, to fill min_round_s. 10 keeps a long step's round short (a
-    # batch-max cell's step can take a second) while rounds that disagree get another round
-    timed_steps: int = 10
+    max_warmup_s: float = 3.0  # a round's warm-up ends early after this long: long steps warm fast
+    # at least; fast steps run more, to fill min_round_s. 5 keeps a long step's round short (a
+    # batch-max cell's step can take 2 s) while rounds that disagree get another round
+    timed_steps: int = 5
     min_round_s: float = 1.0
     max_steps: int = 2000
-    busy_steps: int = 5
+    busy_steps: int = 3
     max_batch_start: int = 2048
     # batch_size=max stops bisecting once the smallest failed batch is within this share of the
     # largest fitting one: each try near the limit costs a first step (a compile, when compiled)
