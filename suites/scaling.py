@@ -58,7 +58,7 @@ GROUP_COLUMNS = ("model", "mode", "dtype", "batch_size")
 DEFAULT_IMG_SIZES = (224, 448, 672, 896, 1344, 1792)
 # lighter than the latency suite's timing: a growth exponent over a 64x range of tokens needs a few
 # percent, not a fraction; ``--option`` still overrides each
-SCALING_TIMING = {"warmup_steps": 3, "timed_steps": 10, "min_round_s": 0.3, "busy_steps": 3}
+SCALING_TIMING = {"warmup_steps": 3, "timed_steps": 5, "min_round_s": 0.3, "busy_steps": 3}
 
 
 def stage1_tokens(img_size: int) -> int:
