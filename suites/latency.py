@@ -23,8 +23,9 @@ code for every model:
   default, 0 for the exact batch); the row's ``batch_found`` says which, ``batch_failed`` the
   smallest batch that ran out of memory (NaN when the start fitted).
 
-Per cell (see ``suites.timing``): a first step (``first_step_s``: lazy init and compilation), then
-independent rounds of warm-up + timed steps until the last two rounds' medians agree within
+Per cell (see ``suites.timing``): a first step (``first_step_s``: lazy init and compilation), the
+host's time to dispatch one tiny op (``host_op_us``: rows of one run should agree; a slower host
+slows every launch-bound step), then independent rounds of warm-up + timed steps until the last two rounds' medians agree within
 ``spread_target_pct`` (3%, the GPU target) or ``max_rounds`` (4; 2 on the CPU's quick profile) have
 run (``timing_rounds``). The step statistics pool the last two rounds; ``round1_median_ms``,
 ``round2_median_ms`` and their spread ``repeat_spread_pct`` are theirs. Then one step
@@ -72,6 +73,7 @@ from suites.timing import (
     find_max_batch,
     free_device_memory,
     gpu_busy_share,
+    host_op_us,
     is_cuda,
     synchronize,
     time_rounds,
@@ -500,6 +502,7 @@ def measure_step(
 
     if spec.compile != "eager":
         _stop_compile_workers()
+    host_us = host_op_us(device)
     timing = time_rounds(
         step,
         device,
@@ -542,6 +545,7 @@ def measure_step(
             "round2_median_ms": second_round.median_ms,
             "repeat_spread_pct": timing.spread_pct,
             "first_step_s": first_step_s,
+            "host_op_us": host_us,
             **memory,
             "gflops_per_step": gflops_per_step,
             "achieved_tflops": achieved_tflops,

@@ -17,6 +17,8 @@
   memset the profiler sees) over the step's wall time from unprofiled timing. Below
   ``LAUNCH_BOUND_BUSY_SHARE`` (0.7: the GPU idles more than 30% of each step waiting for the host
   to launch work) a row is called launch-bound.
+- ``host_op_us``: the host's cost of dispatching one tiny op, a per-row check that the host was
+  as fast for every cell of a run.
 - ``find_max_batch``: timm's ``benchmark.py`` back-off (``timm.utils.decay_batch_step``) from a
   start batch until a try fits, then a bisection between that batch and the last failure, so the
   result is the largest batch that fits (not just the largest on timm's decay ladder), exactly or
@@ -308,6 +310,24 @@ def gpu_busy_share(
             step()
         synchronize(device)
     return min(1.0, busy_ms_per_step(prof.profiler.kineto_results.events(), steps) / step_ms)
+
+
+def host_op_us(device: str | torch.device, ops: int = 200, repeats: int = 3) -> float:
+    """Host microseconds to dispatch one tiny op (an in-place add to one element): what each
+    kernel of a launch-bound step costs at least. The least of ``repeats`` tries of ``ops`` ops
+    (on CUDA the host queues them without waiting for the device). Measured in every cell, it
+    shows a host slower for some rows than for others: a profiler's hooks left attached, a busy
+    machine."""
+    x = torch.zeros(1, device=device)
+    best_s = math.inf
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(ops):
+            x.add_(1)
+        best_s = min(best_s, time.perf_counter() - start)
+    synchronize(device)
+    return best_s / ops * 1e6
 
 
 def free_device_memory(device: str | torch.device) -> None:

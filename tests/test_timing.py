@@ -320,3 +320,10 @@ def test_torch_profile_asks_kineto_to_release_cupti_unless_told_otherwise(monkey
     with timing.torch_profile([ProfilerActivity.CPU]):
         pass
     assert os.environ["TEARDOWN_CUPTI"] == "0"
+
+
+def test_host_op_us_is_the_least_time_per_op_over_the_tries_in_microseconds(monkeypatch):
+    # two tries of 100 ops: 2 ms, then 1 ms -> the faster one, 1 ms / 100 ops = 10 us per op
+    readings = iter([0.0, 0.002, 1.0, 1.001])
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(readings))
+    assert timing.host_op_us("cpu", ops=100, repeats=2) == pytest.approx(10.0)
