@@ -735,7 +735,12 @@ def report(table: Any, run_dir: Path) -> None:
     )
     plot_style()
     _plot_by_batch(ok, "samples_per_sec", "img/s", run_dir / "throughput_vs_batch")
-    _plot_by_batch(ok, "peak_mem_mib", "peak memory (MiB)", run_dir / "memory_vs_batch")
+    # the allocator's peak on a GPU; on the CPU, where there is none, the step's exact tensor peak
+    if ok["peak_mem_mib"].notna().any():
+        _plot_by_batch(ok, "peak_mem_mib", "peak memory (MiB)", run_dir / "memory_vs_batch")
+    else:
+        memory_label = "step memory above steady state (MiB)"
+        _plot_by_batch(ok, "step_mem_mib", memory_label, run_dir / "memory_vs_batch")
     _plot_pareto(ok, run_dir / "pareto_throughput_gmacs")
 
 
