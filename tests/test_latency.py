@@ -231,6 +231,13 @@ def test_report_writes_table_and_figures(tmp_path):
         assert (tmp_path / f"{stem}.pdf").stat().st_size > 0
 
 
+def test_report_plots_memory_against_batch_from_step_memory_without_an_allocator_peak(tmp_path):
+    rows = _fake_rows()  # as on the CPU: no allocator peak, the step's exact tensor peak instead
+    rows["step_mem_mib"], rows["peak_mem_mib"] = rows["peak_mem_mib"] / 2, math.nan
+    latency.report(rows, tmp_path)
+    assert (tmp_path / "memory_vs_batch.png").stat().st_size > 0
+
+
 def test_bf16_pure_runs_inference_in_bf16_weights_and_skips_training(stand_in_baselines, tmp_path):
     from torch.utils._python_dispatch import TorchDispatchMode
 
