@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from suites.claims import accuracy_rows, reduction_summary
-from suites.report import log_x_if_wide, plot_style, save_figure, write_table
+from suites.report import log_x_at_values, log_x_if_wide, plot_style, save_figure, write_table
 from suites.results_index import (
     ResultsError,
     choose_rows_per_key,
@@ -376,7 +376,8 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
         data = data[data[column] > 0] if not data.empty else data
         if not data.empty:
             sns.lineplot(data=data, x="tokens", y=column, hue="model", marker="o", ax=ax)
-        ax.set(xscale="log", yscale="log", xlabel="stage-1 tokens (H/4 x W/4)", ylabel=label)
+        ax.set(yscale="log", xlabel="stage-1 tokens (H/4 x W/4)", ylabel=label)
+        log_x_at_values(ax, ok["tokens"])
     handles, labels = axes[1].get_legend_handles_labels()
     for ax in axes:
         if ax.get_legend() is not None:

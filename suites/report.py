@@ -115,6 +115,19 @@ def plot_style() -> None:
     sns.set_theme(context="paper", style="whitegrid", font_scale=1.3)
 
 
+def log_x_at_values(ax, values: Sequence[float]) -> None:
+    """A log x-axis ticked at the measured values only (e.g. the token counts of the input sizes),
+    labelled in full: matplotlib's own ticks put overlapping labels on an axis under a decade or two."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    ticks = sorted({float(v) for v in values if float(v) > 0})
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def log_x_if_wide(ax, values: Sequence[float], span: float = 10.0) -> None:
     """A log x-axis when the positive values span ``span``x or more (32 px and 224 px runs differ
     50x in GMACs; on a linear axis the small ones collapse onto one point)."""

@@ -147,7 +147,7 @@ def fit_exponents(table: Any) -> Any:
 def _plot_loglog(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
     import seaborn as sns
 
-    from suites.report import save_figure
+    from suites.report import log_x_at_values, save_figure
 
     data = ok.dropna(subset=[y])
     data = data[data[y] > 0]
@@ -157,7 +157,9 @@ def _plot_loglog(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
         data=data, x="tokens", y=y, hue="model", col="mode", row="dtype", kind="line", marker="o",
         facet_kws={"sharey": False},
     )  # fmt: skip
-    grid.set(xscale="log", yscale="log")
+    grid.set(yscale="log")
+    for ax in grid.axes.flat:
+        log_x_at_values(ax, data["tokens"])
     grid.set_axis_labels("stage-1 tokens (H/4 x W/4)", ylabel)
     save_figure(grid.figure, path_stem)
 
