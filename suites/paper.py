@@ -329,7 +329,7 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
     import seaborn as sns
 
     from suites.latency import tidy
-    from suites.scaling import fit_exponents, stage1_tokens
+    from suites.scaling import fit_exponents, launch_bound_rows, stage1_tokens
 
     choice = choose_run(
         root,
@@ -364,21 +364,32 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
         ok["tokens"] = [stage1_tokens(int(s)) for s in ok["img_size"]]
     ok = ok.sort_values(["model", "tokens"], kind="stable")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, (column, label) in zip(
+    # step time only where the GPU set it: a launch-bound step times the host, flat in the size
+    gpu_bound = ok[~launch_bound_rows(ok)]
+    models = list(dict.fromkeys(ok["model"]))  # one colour per model in both panels
+    palette = dict(zip(models, sns.color_palette(n_colors=len(models)), strict=True))
+    for ax, (rows, column, label, empty) in zip(
         axes,
         (
-            ("step_mem_mib", "step memory above baseline (MiB)"),
-            ("step_ms", "step time (ms, median)"),
+            (ok, "step_mem_mib", "step memory above baseline (MiB)", "no rows"),
+            (gpu_bound, "step_ms", "step time (ms, median; GPU-bound rows)", "no GPU-bound rows"),
         ),
         strict=True,
     ):
-        data = ok.dropna(subset=[column]) if column in ok else ok.iloc[0:0]
+        data = rows.dropna(subset=[column]) if column in rows else rows.iloc[0:0]
         data = data[data[column] > 0] if not data.empty else data
-        if not data.empty:
-            sns.lineplot(data=data, x="tokens", y=column, hue="model", marker="o", ax=ax)
-        ax.set(yscale="log", xlabel="stage-1 tokens (H/4 x W/4)", ylabel=label)
+        ax.set(xlabel="stage-1 tokens (H/4 x W/4)", ylabel=label)
+        if data.empty:
+            ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
+            ax.set(xticks=[], yticks=[])
+            continue
+        sns.lineplot(
+            data=data, x="tokens", y=column, hue="model", hue_order=models, palette=palette,
+            marker="o", ax=ax,
+        )  # fmt: skip
+        ax.set(yscale="log")
         log_x_at_values(ax, ok["tokens"])
-    handles, labels = axes[1].get_legend_handles_labels()
+    handles, labels = axes[0].get_legend_handles_labels()
     for ax in axes:
         if ax.get_legend() is not None:
             ax.get_legend().remove()

@@ -104,6 +104,15 @@ def _step_ms(table: Any) -> Any:
     return table.assign(step_ms=np.where(is_train, train, infer)).astype({"step_ms": float})
 
 
+def launch_bound_rows(rows: Any) -> Any:
+    """True for the rows whose GPU was busy less than ``LAUNCH_BOUND_BUSY_SHARE`` of the step: their
+    step time is host time. Rows without a busy share (the CPU) are not launch-bound."""
+    import pandas as pd
+
+    busy = pd.to_numeric(rows.get("gpu_busy_share", np.nan), errors="coerce")
+    return pd.Series(busy < LAUNCH_BOUND_BUSY_SHARE, index=rows.index)
+
+
 def fit_exponents(table: Any) -> Any:
     """One row per (model, mode, dtype, batch_size): sizes measured, first OOM size, exponents.
 
@@ -119,8 +128,7 @@ def fit_exponents(table: Any) -> Any:
         table["tokens"] = [stage1_tokens(int(s)) for s in table["img_size"]]
     status = table["status"] if "status" in table else pd.Series("ok", index=table.index)
     ok = _step_ms(table[status == "ok"])
-    busy = pd.to_numeric(ok.get("gpu_busy_share", np.nan), errors="coerce")
-    launch_bound = pd.Series(busy < LAUNCH_BOUND_BUSY_SHARE, index=ok.index)  # NaN (CPU): False
+    launch_bound = launch_bound_rows(ok)
     records = []
     for key, group in table.groupby(list(GROUP_COLUMNS), sort=True):
         rows = ok.loc[ok.index.intersection(group.index)]

@@ -120,3 +120,9 @@ def test_scaling_times_lighter_on_a_gpu_and_options_still_override():
     cpu = TimingOptions.for_device("cpu", True, {}, scaling.SCALING_TIMING)
     assert (cpu.warmup_steps, cpu.timed_steps) == (1, 3)  # the quick profile's rounds
     assert all(size % 224 == 0 for size in scaling.SUITE.axis("img_size").values(quick=False))
+
+
+def test_launch_bound_rows_are_those_with_the_gpu_busy_under_the_threshold():
+    rows = pd.DataFrame({"gpu_busy_share": [0.5, 0.9, float("nan")]}, index=[3, 5, 7])
+    assert scaling.launch_bound_rows(rows).tolist() == [True, False, False]  # NaN: the CPU
+    assert scaling.launch_bound_rows(pd.DataFrame(index=[1])).tolist() == [False]  # no column
