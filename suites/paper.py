@@ -9,7 +9,7 @@ and writes into ``<results>/paper/`` and the run folder:
   one stated setting; each cell from the newest run that has it), CIFAR-10 top-1 per training
   budget (accuracy suite, GPU); blanks where not measured;
 - ``memory_reduction.md/.tex``: ProbSparse's memory reduction per level and comparison (memory suite);
-- ``scaling.png/.pdf`` (memory and step time against tokens, log-log) and
+- ``scaling.png/.pdf`` (memory, and the GPU-bound rows' step time, against tokens, log-log) and
   ``scaling_exponents.md/.tex`` (scaling suite);
 - ``accuracy_vs_cost.png/.pdf``: top-1 against GMACs and against training time (accuracy suite);
 - ``README.md``: what each file is and which run it came from (relative links).
