@@ -327,3 +327,11 @@ def test_time_estimate_uses_a_cells_own_row_then_alike_cells_then_the_median(tmp
     assert (estimate.measured, estimate.alike, estimate.other) == (1, 2, 0)
     assert estimate.seconds == 10.0 + 10.0 + 100.0 and estimate.machines == ("h200",)
     assert estimate_time(root, "latency", [own], on_gpu=False) is None  # no CPU run
+
+
+def test_withdrawn_runs_are_never_read(tmp_path: Path) -> None:
+    """results/README.md: a run moved under ``<machine>/withdrawn/`` is kept as evidence, not used."""
+    root = tmp_path / "results"
+    kept = write_run(root, "h200", "memory", "20261129T040000Z", memory_rows(1.0))
+    write_run(root / "h200", "withdrawn", "memory", "20261129T050000Z", memory_rows(1.0))
+    assert [run.path for run in find_runs(root, "memory")] == [kept]
