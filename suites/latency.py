@@ -25,9 +25,9 @@ code for every model:
 
 Per cell (see ``suites.timing``): a first step (``first_step_s``: lazy init and compilation), the
 host's time to dispatch one tiny op (``host_op_us``: rows of one run should agree; a slower host
-slows every launch-bound step), then independent rounds of warm-up + timed steps until the last two rounds' medians agree within
-``spread_target_pct`` (3%, the GPU target) or ``max_rounds`` (4; 2 on the CPU's quick profile) have
-run (``timing_rounds``). The step statistics pool the last two rounds; ``round1_median_ms``,
+slows every launch-bound step), then independent rounds of warm-up + timed steps until the last
+two rounds' medians agree within ``spread_target_pct`` (3%, the GPU target) or ``max_rounds`` (4;
+2 on the CPU's quick profile) have run (``timing_rounds``). The step statistics pool the last two rounds; ``round1_median_ms``,
 ``round2_median_ms`` and their spread ``repeat_spread_pct`` are theirs. Then one step
 after a peak-memory reset (``peak_mem_mib``: allocator peak of a steady-state step including weights,
 gradients and optimizer state; ``step_mem_mib``: that peak above the memory held between steps), and
