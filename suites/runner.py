@@ -37,6 +37,9 @@ from suites.suite import Cell, CellContext, CellSkipped, Row, Suite, cell_id
 
 STATUSES = ("ok", "oom", "error", "skipped")
 FAILED = ("oom", "error")
+# a reusable worker measures the next cell only after these: an error may leave the process broken
+# (a sticky CUDA error fails every later kernel), so the next cell gets a fresh worker
+REUSABLE_AFTER = ("ok", "skipped", "oom")
 RUNNER_COLUMNS = ("cell_id", "status", "reason")
 TRAILING_COLUMNS = ("device_name", "gpu_index", "wall_s", "finished_utc")
 ROWS_FILE = "rows.csv"
@@ -103,8 +106,8 @@ def measure_cell(suite: Suite, cell: Cell, ctx: CellContext) -> CellOutcome:
             reason=one_line(f"{type(exc).__name__}: {exc}"),
             traceback=traceback.format_exc(),
         )
-        if status == "oom":  # an in-process run goes on with the next cell
-            free_device_memory(ctx.device)
+    if outcome.status == "oom":  # an in-process run goes on with the next cell; freed here, once
+        free_device_memory(ctx.device)  # the exception (and the cell's tensors) is released
     outcome.device_name = name
     outcome.wall_s = time.perf_counter() - start
     return outcome
@@ -507,8 +510,9 @@ def _run_isolated(
     ``stop_at`` (``time.monotonic``) has passed and the cells under way have ended.
 
     A cell gets a fresh worker, unless ``reusable`` (a suite's ``reuse_worker``) takes it and the
-    slot's last worker is a reusable one that ended its cell normally: that worker measures it next. A worker that
-    crashed or timed out is never reused.
+    slot's last worker is a reusable one whose cell ended ``REUSABLE_AFTER`` (ok, skipped or oom):
+    that worker measures it next. A worker whose cell raised an error, crashed or timed out is
+    never reused.
     """
     spawn = _worker_context(suite)
     idle: dict[int, _Worker] = {}  # reusable workers waiting for their next cell, by slot
@@ -562,13 +566,14 @@ def _run_isolated(
                             else f"exit code {code}"
                         )
                         outcome = CellOutcome("error", reason=f"worker died without a row ({how})")
-                elif job.worker.jobs is not None and process.is_alive():
+                elif (
+                    job.worker.jobs is not None
+                    and process.is_alive()
+                    and outcome.status in REUSABLE_AFTER
+                ):
                     idle[slot] = job.worker
                 else:
-                    process.join(timeout=30)
-                    if process.is_alive():
-                        process.kill()
-                    job.worker.close()
+                    job.worker.stop()
                 record(job.cell, job.cid, outcome, job.gpu_index)
     finally:
         for worker in idle.values():

@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -249,6 +250,18 @@ def test_reusable_cells_share_a_worker_and_a_failed_worker_is_replaced(tmp_path)
     assert rows[1, "ok"]["status"] == rows[3, "ok"]["status"] == "ok"
     assert len(rows) == 6
 
+    run_dir = run_suite(  # a cell that raised may have broken its process: not reused
+        reusing,
+        {"x": [1, 3], "behaviour": ["ok", "raise"]},
+        out_dir=tmp_path / "raising",
+        workers=1,
+        reuse_workers=True,
+        progress=False,
+    )
+    rows = {(int(r["x"]), r["behaviour"]): r for r in read_rows(run_dir)}
+    assert rows[1, "raise"]["status"] == rows[3, "raise"]["status"] == "error"
+    assert rows[1, "ok"]["worker_pid"] != rows[3, "ok"]["worker_pid"]  # x=1's worker raised
+
     run_dir = run_suite(  # without reuse_workers every cell has a worker of its own
         reusing, {"x": [1, 3], "behaviour": ["ok"]}, out_dir=tmp_path / "own", progress=False
     )
@@ -303,3 +316,30 @@ def test_cells_learn_whether_progress_bars_are_wanted(tmp_path, progress):
         suite, {"x": [1]}, out_dir=tmp_path / "run", isolate=False, progress=progress
     )
     assert [r["progress_seen"] for r in read_rows(run_dir)] == [str(progress)]
+
+
+def _oom_holding(cell, ctx):
+    """A cell that runs out of memory while it holds a tensor (weakly referenced in HELD)."""
+    tensor = torch.ones(4)
+    HELD.append(weakref.ref(tensor))
+    raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+
+HELD: list = []
+
+
+def test_an_in_process_oom_frees_device_memory_after_the_cell_has_let_go_of_it(
+    monkeypatch, tmp_path
+):
+    from suites import runner, timing
+    from suites.suite import CellContext
+
+    alive_when_freed = []
+    monkeypatch.setattr(
+        timing, "free_device_memory", lambda device: alive_when_freed.append(HELD[-1]() is not None)
+    )
+    suite = Suite("oom", "", TOY.axes, _oom_holding)
+    ctx = CellContext(device="cpu", run_dir=tmp_path, cell_id="x=1")
+    outcome = runner.measure_cell(suite, {"x": 1, "behaviour": "ok"}, ctx)
+    assert outcome.status == "oom"
+    assert alive_when_freed == [False]  # freed once, when the failed cell's tensors were gone
