@@ -129,7 +129,9 @@ def build_parser() -> OneLineParser:
         "--gpus", metavar="I,J", help="GPU indices to spread cells over (default: all visible)"
     )
     run.add_argument("--workers", type=int, help="CPU only: cells run at once (default 1)")
-    run.add_argument("--seed", type=int, default=0, help="seed of every cell (default 0)")
+    run.add_argument(
+        "--seed", type=int, help="seed of every cell (default 0; a resumed run keeps its own)"
+    )
     run.add_argument(
         "--dry-run",
         action="store_true",
@@ -368,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--stop-after: bad value {args.stop_after:g}; must be > 0 seconds")
         if args.workers is not None and args.workers < 1:
             raise UsageError(f"--workers: bad value {args.workers}; must be >= 1")
-        from suites.runner import resolve_device, run_suite
+        from suites.runner import ResumeMismatch, resolve_device, run_suite
 
         try:
             device = resolve_device(args.device)
@@ -417,6 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.no_progress,
             retry_failed=args.retry_failed,
         )
+    except ResumeMismatch as exc:
+        print(f"bench.py: error: --resume: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return 0

@@ -306,6 +306,38 @@ def default_run_dir(suite_name: str) -> Path:
     return path
 
 
+class ResumeMismatch(ValueError):
+    """A resumed run was asked to measure with another device, seed or options than its rows."""
+
+
+def resumed_settings(
+    previous_run: Mapping[str, Any],
+    device: str,
+    options: Mapping[str, Any] | None,
+    seed: int | None,
+) -> tuple[dict[str, Any], int | None]:
+    """The options and seed a resumed run measures with: its own, from ``env.json``'s ``run``.
+
+    Giving none keeps them; giving the same is fine; giving others, or resuming on another device,
+    raises ``ResumeMismatch`` (one line): the new rows would not be comparable with the old.
+    """
+    kept_options = dict(previous_run.get("options") or {})
+    kept_seed = previous_run.get("seed", seed)
+    ran_on = previous_run.get("device", device)
+    if ran_on != device:
+        raise ResumeMismatch(f"the run was measured on {ran_on}; cannot resume it on {device}")
+    if options and dict(options) != kept_options:
+        raise ResumeMismatch(
+            f"--option {dict(options)} differs from the run's own {kept_options or 'none'}; "
+            "a resumed run keeps its options (leave --option out)"
+        )
+    if seed is not None and kept_seed is not None and seed != kept_seed:
+        raise ResumeMismatch(
+            f"--seed {seed} differs from the run's own {kept_seed}; a resumed run keeps its seed"
+        )
+    return kept_options, kept_seed
+
+
 def run_suite(
     suite: Suite,
     overrides: Mapping[str, Sequence[Any]] | None = None,
@@ -320,7 +352,7 @@ def run_suite(
     reuse_workers: bool = False,
     gpus: Sequence[int] | None = None,
     workers: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     options: Mapping[str, Any] | None = None,
     progress: bool = True,
     retry_failed: bool = False,
@@ -329,7 +361,9 @@ def run_suite(
 
     ``overrides`` maps axis names to the values to use instead of the profile's. ``quick`` defaults
     to True on the CPU. ``resume_dir`` continues a run: cells with a row are skipped (``oom``/``error``
-    ones re-run when ``retry_failed``), axes and profile come from its ``env.json`` unless given.
+    ones re-run when ``retry_failed``), axes and profile come from its ``env.json`` unless given,
+    and its device, seed (default 0) and options are kept: ``ResumeMismatch`` when others are given,
+    so that every row of a run is measured alike.
     ``gpus`` (CUDA; default all visible) or ``workers`` (CPU; default 1) cells run in parallel when
     isolated. ``isolate=False`` measures in this process (no time limit then). Ctrl-C raises
     ``KeyboardInterrupt`` after ending the workers; every finished row is already on disk.
@@ -353,9 +387,11 @@ def run_suite(
             overrides = previous_run.get("axes")
         if quick is None and "quick" in previous_run:
             quick = bool(previous_run["quick"])
+        options, seed = resumed_settings(previous_run, device, options, seed)
     else:
         run_dir = Path(out_dir) if out_dir is not None else default_run_dir(suite.name)
     run_dir.mkdir(parents=True, exist_ok=True)
+    seed = 0 if seed is None else seed
     quick = (device == "cpu") if quick is None else quick
     isolate = suite.isolate if isolate is None else isolate
     timeout_s = float(cell_timeout_s if cell_timeout_s is not None else suite.cell_timeout_s)

@@ -155,3 +155,15 @@ def test_dry_run_lists_every_cell_and_writes_nothing(tmp_path, capsys):
     assert lines[0] == f"memory: {len(expected)} cells (quick profile, device cpu)"
     assert lines[1].startswith(("  estimated ", "  no time estimate"))  # from committed runs
     assert len(lines) == 2 + len(expected) and not out.exists()
+
+
+def test_resume_with_another_seed_exits_2_with_one_line(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = ["--suite", "memory", "--quick", "--device", "cpu", "--no-progress", "--no-isolate"]
+    assert bench.main([*args, "--set", "level=analytic", "--out", str(run_dir), "--seed", "5"]) == 0
+    capsys.readouterr()
+    assert bench.main(["--resume", str(run_dir), "--seed", "6", "--no-progress"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        "bench.py: error: --resume: --seed 6 differs from the run's own 5; a resumed run keeps its seed"
+    ]

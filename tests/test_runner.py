@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from suites.runner import run_suite
+from suites.runner import ResumeMismatch, resumed_settings, run_suite
 from suites.suite import Axis, CellSkipped, Suite, cell_id, image_hw, image_size
 
 
@@ -22,7 +22,9 @@ def toy_measure(cell, ctx):
     calls.mkdir(exist_ok=True)
     (calls / f"{ctx.cell_id}-{time.monotonic_ns()}").touch()
     behaviour = cell["behaviour"]
-    if ctx.options.get("interrupt_at") == cell["x"]:
+    interrupted = ctx.run_dir / "interrupted"  # once: a resumed run keeps its options
+    if ctx.options.get("interrupt_at") == cell["x"] and not interrupted.exists():
+        interrupted.touch()
         raise KeyboardInterrupt
     if behaviour == "raise":
         raise ValueError("bad thing\nsecond line")
@@ -343,3 +345,38 @@ def test_an_in_process_oom_frees_device_memory_after_the_cell_has_let_go_of_it(
     outcome = runner.measure_cell(suite, {"x": 1, "behaviour": "ok"}, ctx)
     assert outcome.status == "oom"
     assert alive_when_freed == [False]  # freed once, when the failed cell's tensors were gone
+
+
+def options_measure(cell, ctx):
+    return {"options_seen": json.dumps(dict(ctx.options)), "seed_seen": ctx.seed}
+
+
+def test_a_resumed_run_measures_with_its_own_seed_and_options(tmp_path):
+    suite = Suite("opts", "", TOY.axes, options_measure)
+    first = {"x": [1, 2], "behaviour": ["ok"]}
+    run_dir = run_suite(
+        suite, first, out_dir=tmp_path / "run", isolate=False, progress=False,
+        seed=7, options={"timed_steps": "50"},
+    )  # fmt: skip
+    run_suite(  # two more cells, resumed with neither seed nor options given
+        suite, {"x": [1, 2, 3, 4], "behaviour": ["ok"]}, resume_dir=run_dir, isolate=False,
+        progress=False,
+    )  # fmt: skip
+    rows = read_rows(run_dir)
+    assert {(r["options_seen"], r["seed_seen"]) for r in rows} == {('{"timed_steps": "50"}', "7")}
+    assert len(rows) == 4
+    for changed, message in (
+        ({"options": {"timed_steps": "20"}}, r"--option \{'timed_steps': '20'\} differs"),
+        ({"seed": 3}, r"--seed 3 differs from the run's own 7"),
+    ):
+        with pytest.raises(ResumeMismatch, match=message):
+            run_suite(suite, resume_dir=run_dir, isolate=False, progress=False, **changed)
+    run_suite(  # the same settings given again are fine
+        suite, resume_dir=run_dir, isolate=False, progress=False, seed=7,
+        options={"timed_steps": "50"},
+    )  # fmt: skip
+
+
+def test_resumed_settings_refuse_another_device():
+    with pytest.raises(ResumeMismatch, match="measured on cuda; cannot resume it on cpu"):
+        resumed_settings({"device": "cuda", "seed": 0, "options": {}}, "cpu", None, None)
