@@ -479,7 +479,10 @@ def measure_step(
     forward_flops, step_flops_per_sample = _FLOPS_PER_SAMPLE[flops_key]
     free_device_memory(device)
 
+    tried: list[int] = []  # batches first_step built, in order
+
     def first_step(batch: int) -> tuple[Callable[[], None], float]:
+        tried.append(batch)
         if spec.compile != "eager":
             torch._dynamo.reset()  # one compilation per tried batch, never the recompile limit
         step = build_step(model, spec, batch, device, seed=ctx.seed)
@@ -496,6 +499,10 @@ def measure_step(
         )
         row["batch_found"] = batch
         row["batch_failed"] = failed if failed is not None else math.nan
+        if spec.compile != "eager" and tried[-1] != batch:
+            # a later try's dynamo reset dropped this step's compiled code (and CUDA graphs): the
+            # timed step would compile again inside its warm-up, so build it again here
+            step, first_step_s = first_step(batch)
     else:
         batch = int(spec.batch_size)
         step, first_step_s = first_step(batch)
