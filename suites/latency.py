@@ -27,9 +27,9 @@ Per cell (see ``suites.timing``): a first step (``first_step_s``: lazy init and 
 host's time to dispatch one tiny op (``host_op_us``: rows of one run should agree; a slower host
 slows every launch-bound step), then independent rounds of warm-up + timed steps until the last
 two rounds' medians agree within ``spread_target_pct`` (3%, the GPU target) or ``max_rounds`` (4;
-2 on the CPU's quick profile) have run (``timing_rounds``). The step statistics pool the last two rounds; ``round1_median_ms``,
-``round2_median_ms`` and their spread ``repeat_spread_pct`` are theirs. Then one step
-after a peak-memory reset (``peak_mem_mib``: allocator peak of a steady-state step including weights,
+2 on the CPU's quick profile) have run (``timing_rounds``). The step statistics pool the last two
+rounds; ``round1_median_ms``, ``round2_median_ms`` and their spread ``repeat_spread_pct`` are
+theirs. Then one step after a peak-memory reset (``peak_mem_mib``: allocator peak of a steady-state step including weights,
 gradients and optimizer state; ``step_mem_mib``: that peak above the memory held between steps), and
 a few profiled steps for ``gpu_busy_share``/``launch_bound``. FLOPs come from
 ``torch.utils.flop_counter.FlopCounterMode`` on one eager step at batch 2 (forward, plus backward in
