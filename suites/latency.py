@@ -35,6 +35,9 @@ a few profiled steps for ``gpu_busy_share``/``launch_bound``. FLOPs come from
 ``torch.utils.flop_counter.FlopCounterMode`` on one eager step at batch 2 (forward, plus backward in
 train mode, with a groups-aware convolution-backward formula; the optimizer's elementwise work
 is not counted), scaled to the batch.
+Where a cell's time goes: ``setup_s`` (build, move, FLOP count), the first step (or, for ``max``,
+the batch search), ``rounds_s`` (timing), ``meters_s`` (memory step and busy-share profile); the
+runner's ``wall_s`` holds them all and the worker's start.
 ``mfu`` = achieved TFLOP/s over the device's measured bf16 matmul rate, whatever the cell's dtype.
 
 Options (``ctx.options``): ``warmup_steps``, ``max_warmup_s``, ``timed_steps``, ``min_round_s``, ``max_steps``,
@@ -458,6 +461,7 @@ def measure_step(
 ) -> Row:
     """Build, time and meter one cell's step; the row every latency/scaling cell returns."""
     device = ctx.device
+    cell_start = time.perf_counter()
     torch.manual_seed(ctx.seed)
     eager_model = create_model(spec.model, spec.img_size)
     param_count_m = sum(p.numel() for p in eager_model.parameters()) / 1e6
@@ -478,6 +482,7 @@ def measure_step(
         _FLOPS_PER_SAMPLE[flops_key] = count_flops_per_sample(eager_model, spec, device)
     forward_flops, step_flops_per_sample = _FLOPS_PER_SAMPLE[flops_key]
     free_device_memory(device)
+    setup_s = time.perf_counter() - cell_start
 
     tried: list[int] = []  # batches first_step built, in order
 
@@ -510,6 +515,7 @@ def measure_step(
     if spec.compile != "eager":
         _stop_compile_workers()
     host_us = host_op_us(device)
+    rounds_start = time.perf_counter()
     timing = time_rounds(
         step,
         device,
@@ -523,12 +529,15 @@ def measure_step(
     )
     stats = timing.stats
     first_round, second_round = timing.compared
+    meters_start = time.perf_counter()
+    rounds_s = meters_start - rounds_start
     memory = _memory_mib(device, step, spec.compile)
     busy = (
         gpu_busy_share(step, device, options.busy_steps, step_ms=stats.median_ms)
         if busy_share and options.busy_steps > 0
         else float("nan")
     )
+    meters_s = time.perf_counter() - meters_start
 
     gflops_per_step = step_flops_per_sample * batch / 1e9
     achieved_tflops = gflops_per_step / stats.median_ms  # GFLOP per ms = TFLOP/s
@@ -552,6 +561,9 @@ def measure_step(
             "round2_median_ms": second_round.median_ms,
             "repeat_spread_pct": timing.spread_pct,
             "first_step_s": first_step_s,
+            "setup_s": setup_s,
+            "rounds_s": rounds_s,
+            "meters_s": meters_s,
             "host_op_us": host_us,
             **memory,
             "gflops_per_step": gflops_per_step,

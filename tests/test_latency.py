@@ -83,6 +83,9 @@ def test_measure_returns_documented_columns_with_sane_relations(stand_in_baselin
     assert row[f"{mode}_batch_size"] == 2 and row[f"{mode}_img_size"] == 16
     assert row["timed_steps_n"] == 2 * 3  # two rounds of the quick profile's 3 steps, pooled
     assert row["host_op_us"] > 0
+    assert row["setup_s"] > 0 and row["meters_s"] > 0
+    # the rounds' time holds the pooled timed steps (mean x n), and their warm-ups
+    assert row["rounds_s"] >= row["step_mean_ms"] * row["timed_steps_n"] / 1000
     assert row["repeat_spread_pct"] >= 0 and row["step_cv"] >= 0
     assert row["achieved_tflops"] == pytest.approx(row["gflops_per_step"] / median_ms)
     assert row["mfu"] == pytest.approx(row["achieved_tflops"] / 0.5)
