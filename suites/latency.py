@@ -657,14 +657,15 @@ TABLE_COLUMNS = (
 def _plot_by_batch(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
     import seaborn as sns
 
-    from suites.report import save_figure
+    from suites.report import model_palette, save_figure
 
     data = ok.dropna(subset=["batch", y])
     if data.empty:
         return
     grid = sns.relplot(
-        data=data, x="batch", y=y, hue="model", style="compile", col="mode", row="dtype",
-        kind="line", marker="o", facet_kws={"sharey": False},
+        data=data, x="batch", y=y, hue="model", palette=model_palette(data["model"]),
+        style="compile", col="mode", row="dtype", kind="line", marker="o",
+        facet_kws={"sharey": False},
     )  # fmt: skip
     for ax in grid.axes.flat:
         ax.set_xscale("log", base=2)

@@ -28,7 +28,14 @@ from pathlib import Path
 import pandas as pd
 
 from suites.claims import accuracy_rows, reduction_summary
-from suites.report import log_x_at_values, log_x_if_wide, plot_style, save_figure, write_table
+from suites.report import (
+    log_x_at_values,
+    log_x_if_wide,
+    model_palette,
+    plot_style,
+    save_figure,
+    write_table,
+)
 from suites.results_index import (
     ResultsError,
     choose_rows_per_key,
@@ -366,8 +373,8 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     # step time only where the GPU set it: a launch-bound step times the host, flat in the size
     gpu_bound = ok[~launch_bound_rows(ok)]
-    models = list(dict.fromkeys(ok["model"]))  # one colour per model in both panels
-    palette = dict(zip(models, sns.color_palette(n_colors=len(models)), strict=True))
+    palette = model_palette(ok["model"])  # one colour and marker per model in both panels
+    models = list(palette)
     for ax, (rows, column, label, empty) in zip(
         axes,
         (
@@ -385,7 +392,7 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
             continue
         sns.lineplot(
             data=data, x="tokens", y=column, hue="model", hue_order=models, palette=palette,
-            marker="o", ax=ax,
+            style="model", style_order=models, markers=True, dashes=False, ax=ax,
         )  # fmt: skip
         ax.set(yscale="log")
         log_x_at_values(ax, ok["tokens"])

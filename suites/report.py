@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -115,15 +115,32 @@ def plot_style() -> None:
     sns.set_theme(context="paper", style="whitegrid", font_scale=1.3)
 
 
+def model_palette(models: Iterable[str]) -> dict[str, tuple[float, float, float]]:
+    """One distinct colour per model, in order of first appearance: seaborn's default cycle has 10
+    colours, so an 11th model would share the first one's; tab20 then husl take over."""
+    import seaborn as sns
+
+    names = list(dict.fromkeys(models))
+    n = len(names)
+    colours = sns.color_palette(None if n <= 10 else "tab20" if n <= 20 else "husl", n_colors=n)
+    return dict(zip(names, colours, strict=True))
+
+
+def compact_count(value: float) -> str:
+    """A count for a tick label: in full below 10,000 (3,136), in thousands above (113k)."""
+    return f"{value:,.0f}" if value < 10_000 else f"{value / 1000:,.0f}k"
+
+
 def log_x_at_values(ax, values: Sequence[float]) -> None:
     """A log x-axis ticked at the measured values only (e.g. the token counts of the input sizes),
-    labelled in full: matplotlib's own ticks put overlapping labels on an axis under a decade or two."""
+    labelled compactly (``compact_count``): matplotlib's own ticks put overlapping labels on an
+    axis under a decade or two, and six-digit labels in full overlap at a 1.8x step."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
     ticks = sorted({float(v) for v in values if float(v) > 0})
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: compact_count(value)))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
 

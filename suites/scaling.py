@@ -155,15 +155,15 @@ def fit_exponents(table: Any) -> Any:
 def _plot_loglog(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
     import seaborn as sns
 
-    from suites.report import log_x_at_values, save_figure
+    from suites.report import log_x_at_values, model_palette, save_figure
 
     data = ok.dropna(subset=[y])
     data = data[data[y] > 0]
     if data.empty:
         return
     grid = sns.relplot(
-        data=data, x="tokens", y=y, hue="model", col="mode", row="dtype", kind="line", marker="o",
-        facet_kws={"sharey": False},
+        data=data, x="tokens", y=y, hue="model", style="model", palette=model_palette(data["model"]),
+        markers=True, dashes=False, col="mode", row="dtype", kind="line", facet_kws={"sharey": False},
     )  # fmt: skip
     grid.set(yscale="log")
     for ax in grid.axes.flat:
