@@ -191,6 +191,61 @@ def test_no_results_makes_every_measured_claim_untested(tmp_path: Path) -> None:
     assert any("int(5 ln N) = 40" in f for f in five.figures)
 
 
+def all_token_growth_rows(
+    variant: str, mem_power: float, oom_from: int | None = None
+) -> list[dict]:
+    """favit_b1:<variant>+sr1 at three sizes, GPU-bound, step memory ~ tokens^mem_power and time
+    ~ tokens; ``oom`` rows from ``oom_from`` px on."""
+    rows = []
+    for img_size in (224, 448, 896):
+        tokens = (img_size // 4) ** 2
+        row = {
+            "model": f"favit_b1:{variant}+sr1",
+            "img_size": img_size,
+            "batch_size": 8,
+            "mode": "train",
+            "dtype": "bf16",
+        }
+        if oom_from is not None and img_size >= oom_from:
+            rows.append({**row, "status": "oom"})
+            continue
+        rows.append(
+            {
+                **row,
+                "m_train_step_time": tokens / 100,
+                "m_step_mem_mib": tokens**mem_power / 1e3,
+                "m_peak_mem_mib": 100 + tokens**mem_power / 1e3,
+                "m_gpu_busy_share": 0.95,
+            }
+        )
+    return rows
+
+
+def test_claim_5_reports_the_measured_growth_beside_its_arithmetic(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    root.mkdir()
+    five = claims.judge_claims(root)[4]
+    assert any("Measured growth: not measured" in f for f in five.figures)
+    rows = all_token_growth_rows("probsparse_seed", 1.0) + all_token_growth_rows(
+        "dense", 2.0, oom_from=896
+    )
+    write_run(root, "h200", "scaling", "20261201T000000Z", rows)
+    write_run(
+        root, "cpu", "scaling", "20261202T000000Z", all_token_growth_rows("sdpa", 1.0), device="cpu"
+    )
+    five = claims.judge_claims(root)[4]
+    assert five.verdict == claims.CONDITIONAL  # the arithmetic's verdict: growth is not judged
+    assert five.runs == ["h200/scaling-20261201T000000Z"]  # a CPU run never measures growth
+    lines = [f for f in five.figures if f.lstrip().startswith("- `favit_b1:")]
+    assert len(lines) == 2
+    seed_line, dense_line = lines  # in GROWTH_VARIANTS order
+    assert (
+        "probsparse_seed+sr1" in seed_line and "tokens^1.00, step time as tokens^1.00" in seed_line
+    )
+    assert "dense+sr1" in dense_line and "step memory grows as tokens^2.00" in dense_line
+    assert "out of memory from 896 px" in dense_line
+
+
 def test_memory_verdict_flips_with_the_planted_rows(tmp_path: Path) -> None:
     holds = full_results(tmp_path / "a", seed_peak_mib=1.0)  # 99% below dense
     assert verdicts(holds)[1] == claims.HOLDS
