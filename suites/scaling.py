@@ -162,8 +162,9 @@ def _plot_loglog(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
     if data.empty:
         return
     grid = sns.relplot(
-        data=data, x="tokens", y=y, hue="model", style="model", palette=model_palette(data["model"]),
-        markers=True, dashes=False, col="mode", row="dtype", kind="line", facet_kws={"sharey": False},
+        data=data, x="tokens", y=y, hue="model", palette=model_palette(data["model"]),
+        style="model", markers=True, dashes=False, col="mode", row="dtype", kind="line",
+        facet_kws={"sharey": False},
     )  # fmt: skip
     grid.set(yscale="log")
     for ax in grid.axes.flat:
