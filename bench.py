@@ -114,9 +114,10 @@ def build_parser() -> OneLineParser:
     )
     run.add_argument(
         "--reuse-workers",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         help="let the cells a suite allows (eager latency, scaling and profile cells) share a "
-        "worker: no process or CUDA start per cell, but no clean CUDA context either",
+        "worker: no process or CUDA start per cell, but no clean CUDA context either (default "
+        "off; a resumed run keeps its own)",
     )
     run.add_argument(
         "--stop-after",

@@ -349,7 +349,7 @@ def run_suite(
     isolate: bool | None = None,
     cell_timeout_s: float | None = None,
     stop_after_s: float | None = None,
-    reuse_workers: bool = False,
+    reuse_workers: bool | None = None,
     gpus: Sequence[int] | None = None,
     workers: int | None = None,
     seed: int | None = None,
@@ -368,7 +368,8 @@ def run_suite(
     isolated. ``isolate=False`` measures in this process (no time limit then). Ctrl-C raises
     ``KeyboardInterrupt`` after ending the workers; every finished row is already on disk.
     ``reuse_workers``: cells that ``suite.reuse_worker`` accepts share a worker (each then skips a
-    process and a CUDA start, but not a clean CUDA context). ``stop_after_s``: no cell starts once
+    process and a CUDA start, but not a clean CUDA context); default off, and a resumed run keeps
+    its own unless given (recorded in ``env.json``'s ``run``). ``stop_after_s``: no cell starts once
     that many seconds have passed; the cells under way
     finish and the run ends as a finished one would (report written), naming the cells left.
     """
@@ -388,10 +389,13 @@ def run_suite(
         if quick is None and "quick" in previous_run:
             quick = bool(previous_run["quick"])
         options, seed = resumed_settings(previous_run, device, options, seed)
+        if reuse_workers is None:
+            reuse_workers = bool(previous_run.get("reuse_workers", False))
     else:
         run_dir = Path(out_dir) if out_dir is not None else default_run_dir(suite.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     seed = 0 if seed is None else seed
+    reuse_workers = bool(reuse_workers)
     quick = (device == "cpu") if quick is None else quick
     isolate = suite.isolate if isolate is None else isolate
     timeout_s = float(cell_timeout_s if cell_timeout_s is not None else suite.cell_timeout_s)
@@ -421,6 +425,7 @@ def run_suite(
         "device": device,
         "seed": seed,
         "isolate": isolate,
+        "reuse_workers": reuse_workers,
         "gpus": [s for s in slots if s is not None],
         "workers": len(slots),
         "cell_timeout_s": timeout_s,

@@ -270,6 +270,28 @@ def test_reusable_cells_share_a_worker_and_a_failed_worker_is_replaced(tmp_path)
     assert len({r["worker_pid"] for r in read_rows(run_dir)}) == 2
 
 
+def test_a_resumed_run_keeps_its_worker_mode_unless_told(tmp_path):
+    reusing = Suite("reuse", "", TOY.axes, toy_measure, reuse_worker=reuse_unless_x_is_2)
+    run_dir = run_suite(
+        reusing, {"x": [1], "behaviour": ["ok"]}, out_dir=tmp_path / "run", reuse_workers=True,
+        progress=False,
+    )  # fmt: skip
+    run_suite(reusing, {"x": [1, 3, 4], "behaviour": ["ok"]}, resume_dir=run_dir, progress=False)
+    pids = {int(r["x"]): r["worker_pid"] for r in read_rows(run_dir)}
+    assert pids[3] == pids[4]  # the resumed cells shared a worker, as the run's first ones did
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["run"]["reuse_workers"] is True
+    assert env["resumes"][-1]["run"]["reuse_workers"] is True
+    run_suite(
+        reusing, {"x": [1, 3, 4, 5, 6], "behaviour": ["ok"]}, resume_dir=run_dir,
+        reuse_workers=False, progress=False,
+    )  # fmt: skip
+    pids = {int(r["x"]): r["worker_pid"] for r in read_rows(run_dir)}
+    assert pids[5] != pids[6]  # told otherwise: a worker per cell
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["resumes"][-1]["run"]["reuse_workers"] is False
+
+
 def test_every_registered_suite_pickles_for_its_workers():
     """Workers receive the suite by pickle: every callable on it must be a module-level name."""
     import pickle
