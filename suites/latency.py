@@ -647,7 +647,8 @@ def pareto_front(gmacs: list[float], throughput: list[float]) -> list[bool]:
 
 
 TABLE_COLUMNS = (
-    "model", "mode", "dtype", "compile", "channels_last", "img_size", "batch", "samples_per_sec",
+    "model", "mode", "dtype", "compile", "channels_last", "img_size", "batch_size", "batch",
+    "batch_failed", "samples_per_sec",
     "step_ms", "step_p10_ms", "step_p90_ms", "step_cv", "repeat_spread_pct", "peak_mem_mib", "step_mem_mib",
     "infer_gmacs", "achieved_tflops", "mfu", "gpu_busy_share", "launch_bound",
     f"vs_{REFERENCE_MODEL}", f"mem_vs_{REFERENCE_MODEL}",
@@ -729,7 +730,16 @@ def report(table: Any, run_dir: Path) -> None:
     ok = ok.sort_values(["mode", "dtype", "compile", "channels_last", "model", "batch"])
     has_reference = bool((ok["model"] == REFERENCE_MODEL).any())
     ratio_columns = (f"vs_{REFERENCE_MODEL}", f"mem_vs_{REFERENCE_MODEL}")
-    columns = [c for c in TABLE_COLUMNS if c in ok and (has_reference or c not in ratio_columns)]
+    # the axis value and the smallest batch that ran out of memory say what a `max` row's batch is
+    has_max = bool((ok["batch_size"] == MAX_BATCH).any())
+    max_columns = ("batch_size", "batch_failed")
+    columns = [
+        c
+        for c in TABLE_COLUMNS
+        if c in ok
+        and (has_reference or c not in ratio_columns)
+        and (has_max or c not in max_columns)
+    ]
     ratio_note = (
         f"vs_{REFERENCE_MODEL}: img/s ratio to {REFERENCE_MODEL} at the same settings; "
         if has_reference
@@ -743,6 +753,13 @@ def report(table: Any, run_dir: Path) -> None:
             "repeat_spread_pct: spread of their medians (rounds run until two agree within "
             f"spread_target_pct, 3% by default; timing_rounds in rows.csv); {ratio_note}launch_bound: GPU busy share < "
             f"{LAUNCH_BOUND_BUSY_SHARE}."
+            + (
+                f" batch_size {MAX_BATCH}: batch is the largest that fits, batch_failed the "
+                "smallest tried that ran out of memory (empty: the start batch fitted, so the "
+                "limit is that or more)."
+                if has_max
+                else ""
+            )
         ),
         digits={
             "step_cv": 3,
@@ -750,6 +767,7 @@ def report(table: Any, run_dir: Path) -> None:
             "gpu_busy_share": 2,
             "infer_gmacs": 3,
             "batch": 0,
+            "batch_failed": 0,
             "img_size": 0,
         },
     )

@@ -234,6 +234,24 @@ def test_report_writes_table_and_figures(tmp_path):
         assert (tmp_path / f"{stem}.pdf").stat().st_size > 0
 
 
+def test_report_table_says_what_a_max_batch_is_only_when_there_is_one(tmp_path):
+    rows = _fake_rows()
+    latency.report(rows, tmp_path)
+    header = (tmp_path / "latency.md").read_text().splitlines()[2]
+    assert "batch_failed" not in header and "batch_size" not in header  # no ok max row
+    found = dict(model="favit_b1", img_size=224, batch_size="max", dtype="bf16", mode="infer",
+                 channels_last="off", compile="eager", status="ok", infer_samples_per_sec=900.0,
+                 infer_step_time=800.0, infer_batch_size=720, batch_found=720, batch_failed=768,
+                 peak_mem_mib=100.0, infer_gmacs=2.3)  # fmt: skip
+    latency.report(pd.concat([rows, pd.DataFrame([found])], ignore_index=True), tmp_path)
+    lines = (tmp_path / "latency.md").read_text().splitlines()
+    columns = [c.strip() for c in lines[2].strip("|").split("|")]
+    row = next(line for line in lines if "| max |" in line)
+    cells = dict(zip(columns, [c.strip() for c in row.strip("|").split("|")], strict=True))
+    assert (cells["batch_size"], cells["batch"], cells["batch_failed"]) == ("max", "720", "768")
+    assert "batch_failed the smallest tried that ran out of memory" in lines[0]
+
+
 def test_report_plots_memory_against_batch_from_step_memory_without_an_allocator_peak(tmp_path):
     rows = _fake_rows()  # as on the CPU: no allocator peak, the step's exact tensor peak instead
     rows["step_mem_mib"], rows["peak_mem_mib"] = rows["peak_mem_mib"] / 2, math.nan
