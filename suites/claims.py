@@ -615,15 +615,14 @@ GROWTH_VARIANTS = ("probsparse_seed", "probsparse", "dense", "sdpa")
 def measured_growth(root: Path) -> tuple[RunChoice | None, pd.DataFrame]:
     """The chosen scaling run and its growth exponents (``suites.scaling.fit_exponents``) for
     ``ANALYTIC_MODEL`` with each of ``GROWTH_VARIANTS`` over every token (``+sr1``)."""
-    from suites.scaling import fit_exponents
+    from suites.scaling import FIT_COLUMNS, fit_exponents
 
     models = [f"{ANALYTIC_MODEL}:{variant}+sr1" for variant in GROWTH_VARIANTS]
 
     def has_growth_rows(rows: pd.DataFrame) -> bool:
         return bool((_ok(rows) & rows["model"].isin(models)).any())
 
-    required = ["model", "img_size", "mode", "dtype", "batch_size"]
-    choice = choose_run(root, "scaling", has_growth_rows, required=required)
+    choice = choose_run(root, "scaling", has_growth_rows, required=FIT_COLUMNS)
     if choice is None:
         return None, pd.DataFrame()
     exponents = fit_exponents(choice.rows[choice.rows["model"].isin(models)])

@@ -336,13 +336,13 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
     import seaborn as sns
 
     from suites.latency import tidy
-    from suites.scaling import fit_exponents, launch_bound_rows, stage1_tokens
+    from suites.scaling import FIT_COLUMNS, fit_exponents, launch_bound_rows, stage1_tokens
 
     choice = choose_run(
         root,
         "scaling",
         lambda rows: bool((rows["status"].astype(str) == "ok").any()),
-        required=["model", "img_size", "mode", "dtype", "batch_size"],
+        required=FIT_COLUMNS,
     )
     if choice is None:
         return [], []

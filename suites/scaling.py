@@ -53,6 +53,8 @@ QUICK_MODELS = tuple(
     f"favit_b0:{variant}{modifier}" for variant in FAVIT_VARIANTS for modifier in ("", "+sr1")
 )
 GROUP_COLUMNS = ("model", "mode", "dtype", "batch_size")
+# the columns a scaling run must have for its exponents to be fitted (``fit_exponents``)
+FIT_COLUMNS = (*GROUP_COLUMNS, "img_size")
 # multiples of 224 (Swin-T takes no other size), tokens x4 per doubling; the large sizes are where
 # an eager FaViT step stops being launch-bound at batch 8, so where its time exponent is measurable
 DEFAULT_IMG_SIZES = (224, 448, 672, 896, 1344, 1792)
