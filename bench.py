@@ -137,7 +137,7 @@ def build_parser() -> OneLineParser:
         "--dry-run",
         action="store_true",
         help="print the cells the run would measure, how many, and how long they should take "
-        "(from the committed runs), then stop",
+        "(from the committed runs), then stop; with --resume: the cells it has left",
     )
     run.add_argument(
         "--option",
@@ -230,6 +230,50 @@ def overrides_from_args(suite: Any, args: argparse.Namespace) -> dict[str, list[
             )
         overrides[name] = parse_axis_values(suite, name, text, f"--set {name}")
     return overrides
+
+
+def print_dry_run(suite: Any, overrides: Any, args: argparse.Namespace, options: Any) -> None:
+    """Print the cells a run would measure (for ``--resume``: those it has left) and their time.
+
+    The device is the one asked for (a GPU need not be visible here); ``auto`` is the resumed
+    run's own device, or this machine's. A resume the real run would refuse is refused alike.
+    """
+    from suites import cell_id
+    from suites.runner import (
+        ROWS_FILE,
+        ResumeMismatch,
+        RowsFile,
+        pending_cells,
+        previous_run_record,
+        resolve_device,
+        resumed_axes,
+        resumed_settings,
+    )
+
+    previous = previous_run_record(args.resume) if args.resume is not None else {}
+    device = args.device
+    if device == "auto":
+        device = previous.get("device") or resolve_device("auto")
+    quick = args.quick
+    if args.resume is not None:
+        overrides, quick = resumed_axes(previous, overrides, quick)
+        try:
+            resumed_settings(previous, device, options, args.seed)
+        except ResumeMismatch as exc:
+            raise UsageError(f"--resume: {exc}") from None
+    quick = (device == "cpu") if quick is None else quick
+    cells = suite.cells(overrides, quick=quick)
+    todo = cells
+    count = f"{len(cells)} cells"
+    if args.resume is not None:
+        rows_file = RowsFile(args.resume / ROWS_FILE)
+        todo = [cell for cell, _ in pending_cells(cells, rows_file, args.retry_failed)]
+        count = f"{len(todo)} of {len(cells)} cells left in {str(args.resume)!r}"
+    profile = "quick" if quick else "full"
+    print(f"{suite.name}: {count} ({profile} profile, device {device})")
+    print(f"  {describe_estimate(suite.name, todo, on_gpu=device == 'cuda' or not quick)}")
+    for cell in todo:
+        print(f"  {cell_id(cell)}")
 
 
 def describe_estimate(suite_name: str, cells: list, on_gpu: bool) -> str:
@@ -373,6 +417,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--workers: bad value {args.workers}; must be >= 1")
         from suites.runner import ResumeMismatch, resolve_device, run_suite
 
+        if args.dry_run:  # planning needs no GPU: a resumed run plans for its own device
+            print_dry_run(suite, overrides, args, options)
+            return 0
         try:
             device = resolve_device(args.device)
         except ValueError as exc:
@@ -390,17 +437,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"bench.py: error: {exc}", file=sys.stderr)
         return 2
-    if args.dry_run:
-        from suites import cell_id
-
-        quick = (device == "cpu") if args.quick is None else args.quick
-        cells = suite.cells(overrides, quick=quick)
-        profile = "quick" if quick else "full"
-        print(f"{suite.name}: {len(cells)} cells ({profile} profile, device {device})")
-        print(f"  {describe_estimate(suite.name, cells, on_gpu=device == 'cuda' or not quick)}")
-        for cell in cells:
-            print(f"  {cell_id(cell)}")
-        return 0
     try:
         run_suite(
             suite,

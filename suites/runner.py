@@ -310,6 +310,40 @@ class ResumeMismatch(ValueError):
     """A resumed run was asked to measure with another device, seed or options than its rows."""
 
 
+def previous_run_record(run_dir: Path) -> dict[str, Any]:
+    """The ``run`` record of ``run_dir``'s ``env.json`` (axes, profile, device, seed, options...)."""
+    env_path = Path(run_dir) / ENV_FILE
+    return json.loads(env_path.read_text()).get("run", {}) if env_path.exists() else {}
+
+
+def resumed_axes(
+    previous_run: Mapping[str, Any],
+    overrides: Mapping[str, Sequence[Any]] | None,
+    quick: bool | None,
+) -> tuple[Mapping[str, Sequence[Any]] | None, bool | None]:
+    """The axes and profile a resumed run expands: the given ones, else the run's own."""
+    if overrides is None:
+        overrides = previous_run.get("axes")
+    if quick is None and "quick" in previous_run:
+        quick = bool(previous_run["quick"])
+    return overrides, quick
+
+
+def failed_cells(rows_file: RowsFile) -> set[str]:
+    """Cells whose every row failed (``oom``/``error``): what ``--retry-failed`` measures again."""
+    return rows_file.finished(FAILED) - rows_file.finished(("ok", "skipped"))
+
+
+def pending_cells(
+    cells: Sequence[Cell], rows_file: RowsFile, retry_failed: bool = False
+) -> list[tuple[Cell, str]]:
+    """``(cell, cell_id)`` of the cells without a row yet (or with failed ones, when retrying)."""
+    done = rows_file.finished(STATUSES)
+    if retry_failed:
+        done -= failed_cells(rows_file)
+    return [(cell, cid) for cell in cells if (cid := cell_id(cell)) not in done]
+
+
 def resumed_settings(
     previous_run: Mapping[str, Any],
     device: str,
@@ -381,13 +415,8 @@ def run_suite(
         run_dir = Path(resume_dir)
         if not run_dir.is_dir():
             raise FileNotFoundError(f"cannot resume {str(run_dir)!r}: no such folder")
-        env_path = run_dir / ENV_FILE
-        if env_path.exists():
-            previous_run = json.loads(env_path.read_text()).get("run", {})
-        if overrides is None:
-            overrides = previous_run.get("axes")
-        if quick is None and "quick" in previous_run:
-            quick = bool(previous_run["quick"])
+        previous_run = previous_run_record(run_dir)
+        overrides, quick = resumed_axes(previous_run, overrides, quick)
         options, seed = resumed_settings(previous_run, device, options, seed)
         if reuse_workers is None:
             reuse_workers = bool(previous_run.get("reuse_workers", False))
@@ -448,12 +477,9 @@ def run_suite(
     write_json(env, env_path)
 
     rows_file = RowsFile(run_dir / ROWS_FILE)
-    if retry_failed:
-        failed = rows_file.finished(FAILED) - rows_file.finished(("ok", "skipped"))
-        if failed:
-            rows_file.drop(failed)
-    done = rows_file.finished(STATUSES)
-    pending = deque((c, cell_id(c)) for c in cells if cell_id(c) not in done)
+    if retry_failed and (failed := failed_cells(rows_file)):
+        rows_file.drop(failed)
+    pending = deque(pending_cells(cells, rows_file))
     counts = {s: 0 for s in STATUSES}
 
     from tqdm.auto import tqdm

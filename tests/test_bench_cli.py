@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 
@@ -155,6 +156,69 @@ def test_dry_run_lists_every_cell_and_writes_nothing(tmp_path, capsys):
     assert lines[0] == f"memory: {len(expected)} cells (quick profile, device cpu)"
     assert lines[1].startswith(("  estimated ", "  no time estimate"))  # from committed runs
     assert len(lines) == 2 + len(expected) and not out.exists()
+
+
+def test_dry_run_plans_a_gpu_run_on_a_machine_without_one(monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = ["--suite", "latency", "--device", "cuda", "--models", "favit_b0", "--batch-size", "1"]
+    assert bench.main([*args, "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "latency: 4 cells (full profile, device cuda)"  # 2 dtypes x 2 modes
+    assert len(lines) == 2 + 4 and all("model=favit_b0,img_size=224," in x for x in lines[2:])
+
+
+def test_dry_run_of_a_resume_lists_the_cells_left_and_changes_nothing(tmp_path, capsys):
+    from suites import cell_id, get_suite
+
+    run_dir = tmp_path / "run"
+    args = ["--suite", "memory", "--quick", "--device", "cpu", "--no-progress", "--no-isolate"]
+    assert bench.main([*args, "--set", "level=analytic", "--out", str(run_dir)]) == 0
+    with open(run_dir / "rows.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, list(reader)
+    failed_id = rows[0]["cell_id"]
+    for row in rows:  # that cell failed, as if it ran out of memory
+        if row["cell_id"] == failed_id:
+            row["status"] = "oom"
+    with open(run_dir / "rows.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    capsys.readouterr()
+
+    both = ["--set", "level=analytic,global"]
+    assert bench.main(["--resume", str(run_dir), *both, "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    suite = get_suite("memory")
+    every = suite.cells({"level": ["analytic", "global"]}, quick=True)
+    left = [cell_id(c) for c in every if c["level"] == "global"]
+    assert lines[0] == (
+        f"memory: {len(left)} of {len(every)} cells left in {str(run_dir)!r} "
+        "(quick profile, device cpu)"
+    )
+    assert [x.strip() for x in lines[2:]] == left
+
+    assert bench.main(["--resume", str(run_dir), *both, "--retry-failed", "--dry-run"]) == 0
+    listed = [x.strip() for x in capsys.readouterr().out.splitlines()[2:]]
+    assert listed == [c for c in map(cell_id, every) if c == failed_id or c in left]
+
+    assert bench.main(["--resume", str(run_dir), "--dry-run"]) == 0  # the run's own axes
+    assert capsys.readouterr().out.startswith(f"memory: 0 of {len(every) - len(left)} cells left")
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+def test_dry_run_of_a_resume_on_another_device_exits_2(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = ["--suite", "memory", "--quick", "--device", "cpu", "--no-progress", "--no-isolate"]
+    assert bench.main([*args, "--set", "level=analytic", "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert bench.main(["--resume", str(run_dir), "--device", "cuda", "--dry-run"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "bench.py: error: --resume: the run was measured on cpu; cannot resume it on cuda"
+    ]
 
 
 def test_resume_with_another_seed_exits_2_with_one_line(tmp_path, capsys):
