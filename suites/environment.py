@@ -6,10 +6,12 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,20 +25,48 @@ def utc_now() -> str:
 
 
 def git_state(root: Path = REPO_ROOT) -> dict[str, Any]:
-    """``{"commit": sha or None, "dirty": bool or None}`` of the checkout holding this code."""
+    """``{"commit", "dirty", "tree"}`` of the checkout holding this code (None where git fails).
 
-    def git(*args: str) -> str | None:
+    ``tree`` is the git tree hash of the files as they are (tracked and untracked-but-not-ignored,
+    which is what travels to a remote machine): it equals ``git rev-parse COMMIT^{tree}`` for the
+    commit whose files these are, even when ``commit`` (the checkout's HEAD) is an older one, so
+    ``git log --format='%H %T' | grep TREE`` names the code of a run made from a copied tree.
+    It is computed through a scratch index, leaving the checkout's own index untouched.
+    """
+
+    def git(*args: str, env: Mapping[str, str] | None = None) -> str | None:
         try:
             done = subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
+                ["git", *args],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=None if env is None else {**os.environ, **env},
             )
         except (OSError, subprocess.TimeoutExpired):
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": None if status is None else bool(status)}
+    status = git("--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": commit,
+        "dirty": None if status is None else bool(status),
+        "tree": None if commit is None else working_tree_hash(root, git),
+    }
+
+
+def working_tree_hash(root: Path, git: Callable[..., str | None]) -> str | None:
+    """The tree hash of ``root``'s files as they are, through a copy of the index (its stat cache)."""
+    index = git("rev-parse", "--path-format=absolute", "--git-path", "index")
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        if index is not None and Path(index).exists():
+            shutil.copyfile(index, env["GIT_INDEX_FILE"])
+        if git("add", "--all", ".", env=env) is None:
+            return None
+        return git("write-tree", env=env)
 
 
 def package_versions() -> dict[str, str | None]:
