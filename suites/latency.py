@@ -646,6 +646,45 @@ def pareto_front(gmacs: list[float], throughput: list[float]) -> list[bool]:
     ]
 
 
+THROUGHPUT_DROP_PCT = 5.0
+DROP_COLUMNS = (
+    "model", "mode", "dtype", "compile", "channels_last", "img_size", "batch", "samples_per_sec",
+    "repeat_spread_pct", "peak_mem_mib", "best_smaller_batch", "best_smaller_samples_per_sec",
+    "drop_pct",
+)  # fmt: skip
+
+
+def throughput_drops(ok: Any, min_drop_pct: float = THROUGHPUT_DROP_PCT) -> Any:
+    """Rows that give more than ``min_drop_pct`` % fewer img/s than the best smaller batch of the
+    same model and settings, with that batch (``best_smaller_*``) and the drop.
+
+    A batch sweep should not lose throughput as the batch grows (a wider batch only adds work to
+    fill the GPU with); where it does, something besides the GPU's width sets the step time.
+    """
+    import pandas as pd
+
+    keys = ["model", *(c for c in AXIS_COLUMNS if c in ok and c != "batch_size")]
+    drops = []
+    for _, group in ok.dropna(subset=["batch", "samples_per_sec"]).groupby(keys, dropna=False):
+        best = None  # the row of the highest img/s among smaller batches
+        for _, row in group.sort_values("batch").iterrows():
+            if best is not None and row["batch"] > best["batch"]:
+                drop_pct = 100.0 * (1.0 - row["samples_per_sec"] / best["samples_per_sec"])
+                if drop_pct > min_drop_pct:
+                    drops.append(
+                        {
+                            **row.to_dict(),
+                            "best_smaller_batch": best["batch"],
+                            "best_smaller_samples_per_sec": best["samples_per_sec"],
+                            "drop_pct": drop_pct,
+                        }
+                    )
+            if best is None or row["samples_per_sec"] > best["samples_per_sec"]:
+                best = row
+    columns = [c for c in DROP_COLUMNS if c in ok or c.startswith(("best_", "drop_"))]
+    return pd.DataFrame(drops, columns=list(DROP_COLUMNS)).reindex(columns=columns)
+
+
 TABLE_COLUMNS = (
     "model", "mode", "dtype", "compile", "channels_last", "img_size", "batch_size", "batch",
     "batch_failed", "samples_per_sec",
@@ -745,6 +784,28 @@ def report(table: Any, run_dir: Path) -> None:
         if has_reference
         else ""
     )
+    drops = throughput_drops(ok)
+    drops_stem = run_dir / "throughput_drops"
+    for stale in (drops_stem.with_suffix(".md"), drops_stem.with_suffix(".tex")):
+        stale.unlink(missing_ok=True)
+    if not drops.empty:
+        write_table(
+            drops,
+            drops_stem,
+            caption=(
+                f"Rows that give more than {THROUGHPUT_DROP_PCT:g}% fewer img/s than a smaller "
+                "batch of the same model and settings (best_smaller_*: the smaller batch with the "
+                "most img/s; drop_pct: how much fewer). A larger batch should not lose "
+                "throughput; where it does, something besides the GPU's width sets the step time."
+            ),
+            digits={"batch": 0, "best_smaller_batch": 0, "img_size": 0, "drop_pct": 1},
+        )
+    drops_note = (
+        f" {len(drops)} rows give more than {THROUGHPUT_DROP_PCT:g}% fewer img/s than a smaller "
+        "batch of the same model and settings: throughput_drops.md."
+        if not drops.empty
+        else ""
+    )
     write_table(
         ok[columns].reset_index(drop=True),
         run_dir / "latency",
@@ -760,6 +821,7 @@ def report(table: Any, run_dir: Path) -> None:
                 if has_max
                 else ""
             )
+            + drops_note
         ),
         digits={
             "step_cv": 3,

@@ -281,3 +281,28 @@ def test_bf16_pure_runs_inference_in_bf16_weights_and_skips_training(stand_in_ba
     assert row["infer_samples_per_sec"] > 0 and row["gflops_per_step"] > 0
     with pytest.raises(CellSkipped, match="dtype bf16_pure measures inference only"):
         latency.measure(_cell(dtype="bf16_pure", mode="train"), _ctx(tmp_path))
+
+
+def test_throughput_drops_name_rows_slower_than_a_smaller_batch_of_the_same_settings(tmp_path):
+    rows = _fake_rows()  # every sweep there gains throughput with the batch: no drop
+    latency.report(rows, tmp_path)
+    assert not (tmp_path / "throughput_drops.md").exists()
+    assert "throughput_drops" not in (tmp_path / "latency.md").read_text()
+    slower = []
+    for batch, speed in ((256, 500.0), (512, 470.0), (1024, 700.0), (2048, 300.0)):
+        slower.append(dict(model="favit_b2", img_size=224, batch_size=batch, dtype="bf16", mode="train",
+                           channels_last="off", compile="eager", status="ok", train_samples_per_sec=speed,
+                           train_step_time=1000 * batch / speed, train_batch_size=batch,
+                           peak_mem_mib=float(batch), infer_gmacs=2.0))  # fmt: skip
+    latency.report(pd.concat([rows, pd.DataFrame(slower)], ignore_index=True), tmp_path)
+    drops = latency.throughput_drops(latency.tidy(pd.concat([rows, pd.DataFrame(slower)])))
+    # 512 is 6% below 256 (the best smaller), 1024 gains, 2048 is 57% below 1024
+    assert drops[["batch", "best_smaller_batch"]].values.tolist() == [[512, 256], [2048, 1024]]
+    assert drops["drop_pct"].tolist() == pytest.approx([6.0, 100 * (1 - 300 / 700)])
+    assert (drops["model"] == "favit_b2").all() and (drops["mode"] == "train").all()
+    table = (tmp_path / "throughput_drops.md").read_text()
+    assert "| favit_b2 | train | bf16 | eager | off | 224 | 2,048 | 300.00 |" in table
+    assert "2 rows give more than 5% fewer img/s" in (tmp_path / "latency.md").read_text()
+    latency.report(rows, tmp_path)  # rewritten without the drops: the old table goes
+    assert not (tmp_path / "throughput_drops.md").exists()
+    assert not (tmp_path / "throughput_drops.tex").exists()
