@@ -4,7 +4,7 @@ A report-only suite like ``claims``: one cell per results root (axis ``results``
 process. It reads the committed runs (``suites.results_index``, the same choice rule as the claims)
 and writes into ``<results>/paper/`` and the run folder:
 
-- ``main_table.md/.tex``: model, params, GMACs (flops suite, 224x224), train and infer img/s
+- ``main_table.md/.tex`` and ``main_table_sources.csv`` (the run of each figure): model, params, GMACs (flops suite, 224x224), train and infer img/s
   (eager, and under CUDA graphs where measured) and eager training peak memory (latency suite, GPU,
   one stated setting; each cell from the newest run that has it), CIFAR-10 top-1 per training
   budget (accuracy suite, GPU); blanks where not measured;
@@ -52,6 +52,7 @@ PUBLISHED_SIZE = 224
 OUTPUT_STEMS = (
     "README",
     "main_table",
+    "main_table_sources",
     "memory_reduction",
     "scaling",
     "scaling_exponents",
@@ -221,17 +222,15 @@ def latency_rows(root: Path) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
     return table[keep].copy(), settings
 
 
-def _latency_value(
-    latency: pd.DataFrame, model: str, mode: str, compile_mode: str, column: str
-) -> float:
-    if latency.empty or column not in latency:
-        return math.nan
-    match = latency[
+def _latency_row(latency: pd.DataFrame, model: str, mode: str, compile_mode: str) -> pd.DataFrame:
+    """The latency row of ``model`` in ``mode`` and ``compile_mode`` (empty when not measured)."""
+    if latency.empty:
+        return latency
+    return latency[
         (latency["canonical"] == model)
         & (latency["mode"] == mode)
         & (latency["compile"] == compile_mode)
     ]
-    return float(match[column].iloc[0]) if len(match) else math.nan
 
 
 def full_budget_accuracy_rows(root: Path) -> pd.DataFrame:
@@ -249,8 +248,12 @@ def full_budget_accuracy_rows(root: Path) -> pd.DataFrame:
     return accuracy[full]
 
 
-def main_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
-    """One row per model measured for speed or accuracy (else every flops model); blanks = NaN."""
+def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
+    """One row per model measured for speed or accuracy (else every flops model); blanks = NaN.
+
+    Also the runs the figures came from, and per figure (model, column) its run (``run``, relative
+    to ``root``): the columns add up runs committed at different times.
+    """
     flops = flops_rows(root)
     latency, settings = latency_rows(root)
     accuracy = full_budget_accuracy_rows(root)
@@ -260,6 +263,17 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
     if not models:
         models = set(flops.get("canonical", []))
     records = []
+    cited: list[dict[str, str]] = []
+
+    def value(record: dict[str, object], column: str, rows: pd.DataFrame, field: str) -> None:
+        """``record[column]``: ``field`` of the first of ``rows`` (NaN if none), and its run."""
+        if len(rows) and field in rows and not pd.isna(rows[field].iloc[0]):
+            record[column] = float(rows[field].iloc[0])
+            cited.append({"model": str(record["model"]), "column": column,
+                          "run": run_label(root, rows["run_path"].iloc[0])})  # fmt: skip
+        else:
+            record[column] = math.nan
+
     speed = {mode: f"{dtype}, batch {batch}" for mode, (dtype, batch) in settings.items()}
     for model in sorted(models, key=model_sort_key):
         record: dict[str, object] = {"model": model}
@@ -267,36 +281,46 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
         if f.empty and not flops.empty:  # +seed_compat and +ref change numerics, not parameters
             plain = model.replace("+seed_compat", "").replace("+ref", "")
             f = flops[flops["canonical"] == plain]
-        record["params (M)"] = float(f["param_count"].iloc[0]) if len(f) else math.nan
-        record[f"GMACs ({PUBLISHED_SIZE}px)"] = (
-            float(f["fvcore_gmacs"].iloc[0]) if len(f) else math.nan
-        )
+        value(record, "params (M)", f, "param_count")
+        value(record, f"GMACs ({PUBLISHED_SIZE}px)", f, "fvcore_gmacs")
         for compile_mode, label in SPEED_COMPILE_MODES.items():
             measured = "compile" in latency and (latency["compile"] == compile_mode).any()
             if compile_mode != "eager" and not measured:
                 continue
             for mode in ("train", "infer"):
                 setting = f" ({speed[mode]})" if mode in speed else ""
-                record[f"{mode} img/s{label}{setting}"] = _latency_value(
-                    latency, model, mode, compile_mode, f"{mode}_samples_per_sec"
-                )
+                rows = _latency_row(latency, model, mode, compile_mode)
+                value(record, f"{mode} img/s{label}{setting}", rows, f"{mode}_samples_per_sec")
         setting = f" ({speed['train']})" if "train" in speed else ""
         # eager only: a CUDA-graph row's memory is the reserved pool, not an allocator peak
-        record[f"train peak MiB{setting}"] = _latency_value(
-            latency, model, "train", "eager", "peak_mem_mib"
-        )
+        rows = _latency_row(latency, model, "train", "eager")
+        value(record, f"train peak MiB{setting}", rows, "peak_mem_mib")
         records.append(record)
     table = pd.DataFrame.from_records(records)
     # one top-1 column per training budget (recipe, epochs), in sorted order
     if not accuracy.empty and not table.empty:
         for (recipe, epochs), group in accuracy.groupby(["recipe", "epochs_run"], sort=True):
             column = f"CIFAR-10 top-1 ({recipe}, {int(epochs)} ep)"
-            values = dict(zip(group["canonical"], group["top1"].astype(float), strict=False))
-            table[column] = [values.get(m, math.nan) for m in table["model"]]
+            # the model's last row of the budget, as accuracy_rows orders them
+            last = {m: rows.iloc[-1:] for m, rows in group.groupby("canonical", sort=False)}
+            column_records = [{"model": m} for m in table["model"]]
+            for record in column_records:
+                value(record, column, last.get(record["model"], group.iloc[:0]), "top1")
+            table[column] = [r[column] for r in column_records]
     sources = sorted({Path(p) for p in flops.get("run_path", [])})
     sources += sorted({Path(p) for p in latency.get("run_path", [])})
     sources += sorted({Path(p) for p in accuracy.get("run_path", [])})
-    return table, sources
+    provenance = pd.DataFrame(cited, columns=["model", "column", "run"])
+    return table, sources, provenance
+
+
+def run_label(root: Path, run_path: object) -> str:
+    """A run's folder relative to the results root, as in ``h200/latency-20261201T180147Z``."""
+    path = Path(str(run_path))
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def memory_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
@@ -453,15 +477,18 @@ def write_paper(root: str | Path, extra_dirs: list[Path] | None = None) -> list[
     def section(title: str, files: list[Path], sources: list[Path]) -> None:
         sections.append((title, files, list(dict.fromkeys(sources))))
 
-    table, sources = main_table(root)
+    table, sources, provenance = main_table(root)
     files: list[Path] = []
     if not table.empty:
         caption = (
             "Main comparison. Params and GMACs (fvcore MACs) at 224x224, 1000 classes; img/s and "
             "training peak memory on the GPU at the stated setting; CIFAR-10 top-1 at the final "
-            "epoch, per training budget. - = not measured."
+            "epoch, per training budget. - = not measured. main_table_sources.csv names the run "
+            "of every figure."
         )
         files = write_paper_table(table, out_dir / "main_table", caption)
+        files.append(out_dir / "main_table_sources.csv")
+        provenance.to_csv(files[-1], index=False, lineterminator="\n")
     section("Main comparison", files, sources)
 
     table, sources = memory_table(root)

@@ -18,6 +18,7 @@ EXPECTED = [
     "accuracy_vs_cost.png",
     "main_table.md",
     "main_table.tex",
+    "main_table_sources.csv",
     "memory_reduction.md",
     "memory_reduction.tex",
     "scaling.pdf",
@@ -50,6 +51,22 @@ def test_paper_writes_every_table_and_figure(written) -> None:
     tex = (root / "paper" / "main_table.tex").read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex
     assert (root / "paper" / "scaling.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_main_table_sources_name_the_run_of_every_figure(written) -> None:
+    root, _, _ = written
+    sources = pd.read_csv(root / "paper" / "main_table_sources.csv")
+    assert list(sources.columns) == ["model", "column", "run"]
+    lines = (root / "paper" / "main_table.md").read_text().splitlines()
+    rows = [line for line in lines if line.startswith("| ") and not line.startswith("| ---")]
+    body = [line.strip("|").split(" | ")[1:] for line in rows[1:]]  # cells right of the model
+    filled = sum(cell.strip() != "-" for row in body for cell in row)
+    assert len(sources) == filled  # one source per figure, none for a blank
+    runs = sources.set_index(["model", "column"])["run"]
+    assert runs["favit_b1:probsparse", "params (M)"] == "cpu/flops-20261129T030000Z"
+    assert runs["favit_b1:probsparse", "CIFAR-10 top-1 (native32, 30 ep)"] == (
+        "h200/accuracy-20261129T050000Z"
+    )
 
 
 def test_main_table_joins_suites_with_blanks_and_one_format(written) -> None:
@@ -87,7 +104,12 @@ def test_missing_suites_are_stated_and_bad_rows_are_an_error(tmp_path: Path) -> 
         {"model": "deit_tiny", "img_size": 224, "m_param_count": 5.7, "m_fvcore_gmacs": 1.26}
     ], device="cpu")  # fmt: skip
     files = paper.write_paper(root)
-    assert [p.name for p in files] == ["README.md", "main_table.md", "main_table.tex"]
+    assert [p.name for p in files] == [
+        "README.md",
+        "main_table.md",
+        "main_table.tex",
+        "main_table_sources.csv",
+    ]
     readme = (root / "paper" / "README.md").read_text()
     assert readme.count("Not written: no committed run holds these figures.") == 3
     table = pd.read_csv(root / "cpu" / "flops-20261129T030000Z" / "rows.csv")
@@ -118,7 +140,7 @@ def test_main_table_adds_up_latency_runs_and_cuda_graph_columns(tmp_path: Path) 
     write_run(root, "h200", "latency", "20261129T060000Z", [
         row("favit_b1", "infer", "eager", 5000.0), row("favit_b1", "train", "eager", 1000.0)
     ])  # fmt: skip
-    table, sources = paper.main_table(root)
+    table, sources, provenance = paper.main_table(root)
     record = table.set_index("model").loc["favit_b1:probsparse"]
     assert record["train img/s (bf16, batch 128)"] == 1000.0  # the newer run
     assert record["infer img/s (bf16, batch 256)"] == 5000.0
@@ -126,6 +148,10 @@ def test_main_table_adds_up_latency_runs_and_cuda_graph_columns(tmp_path: Path) 
     assert pd.isna(record["infer img/s, CUDA graphs (bf16, batch 256)"])
     assert record["train peak MiB (bf16, batch 128)"] == 100.0  # eager's, not the graph pool's
     assert [p.name for p in sources] == ["latency-20261129T050000Z", "latency-20261129T060000Z"]
+    runs = provenance.set_index("column")["run"]  # each figure names the run it came from
+    assert runs["train img/s (bf16, batch 128)"] == "h200/latency-20261129T060000Z"
+    assert runs["train img/s, CUDA graphs (bf16, batch 128)"] == "h200/latency-20261129T050000Z"
+    assert "infer img/s, CUDA graphs (bf16, batch 256)" not in runs  # blank: no run to name
 
 
 def test_runs_shorter_than_their_recipe_stay_out_of_the_paper(tmp_path: Path) -> None:
@@ -141,7 +167,7 @@ def test_runs_shorter_than_their_recipe_stay_out_of_the_paper(tmp_path: Path) ->
             accuracy_row("favit_b1", 81.0, recipe="native32"),
         ],
     )
-    table, _ = paper.main_table(root)
+    table, _, _ = paper.main_table(root)
     top1_columns = [c for c in table.columns if c.startswith("CIFAR-10 top-1")]
     assert top1_columns == ["CIFAR-10 top-1 (native32, 30 ep)"]
     assert table[top1_columns[0]].tolist() == [81.0]
