@@ -316,6 +316,7 @@ def env_summary(run: Run) -> dict[str, str]:
         or devices
         or "-",
         "commit": commit or "-",
+        "tree": _find_in_env(env, ("tree",)) or "-",  # the files that ran (env.json's git block)
         "torch": _find_in_env(env, ("torch", "torch_version")) or "-",
         "cells (rows)": f"{run.rows['cell_id'].nunique()} ({len(run.rows)})",
     }
@@ -592,6 +593,12 @@ def _warnings(base: Run, new: Run) -> list[str]:
         warnings.append(
             f"runs come from different machines (BASE device {base_env['device']!r}, NEW device "
             f"{new_env['device']!r}): timings and allocator memory are not comparable"
+        )
+    trees = (base_env["tree"], new_env["tree"])
+    if base_env["commit"] == new_env["commit"] and trees[0] != trees[1] and "-" not in trees:
+        warnings.append(
+            f"both runs name commit {base_env['commit']} but ran different files (tree "
+            f"{trees[0][:12]} against {trees[1][:12]}): a change not committed differs between them"
         )
     if base_env["torch"] != new_env["torch"] and "-" not in (base_env["torch"], new_env["torch"]):
         warnings.append(

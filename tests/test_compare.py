@@ -49,13 +49,17 @@ def make_rows(**changes: dict) -> list[dict]:
 
 
 def write_run(
-    folder: Path, rows: list[dict], gpu: str = "NVIDIA H200", commit: str = "abc123"
+    folder: Path,
+    rows: list[dict],
+    gpu: str = "NVIDIA H200",
+    commit: str = "abc123",
+    tree: str | None = None,
 ) -> Path:
     folder.mkdir(parents=True)
     pd.DataFrame(rows).to_csv(folder / "rows.csv", index=False)
     env = {
         "machine": {"hostname": "box", "gpu_name": gpu},
-        "git": {"commit": commit},
+        "git": {"commit": commit, **({"tree": tree} if tree else {})},
         "versions": {"torch": "2.11.0"},
     }
     (folder / "env.json").write_text(json.dumps(env))
@@ -375,3 +379,20 @@ def test_a_metric_empty_in_both_runs_is_not_counted(tmp_path):
         tmp_path / "lost", make_rows(), make_rows(row1={"fvcore_gmacs": None})
     )
     assert code == 1 and "missing" in report.split("### Improvements")[0]
+
+
+def test_same_commit_with_different_files_warns(tmp_path):
+    rows = make_rows()
+    base = write_run(tmp_path / "base", rows, commit="abc123", tree="1" * 40)
+    same = write_run(tmp_path / "same", rows, commit="abc123", tree="1" * 40)
+    edited = write_run(tmp_path / "edited", rows, commit="abc123", tree="2" * 40)
+    out = tmp_path / "report.md"
+    assert main([str(base), str(same), "--out", str(out)]) == 0
+    report = out.read_text()
+    assert "| tree | " + "1" * 40 + " | " + "1" * 40 + " |" in report
+    assert "ran different files" not in report
+    assert main([str(base), str(edited), "--out", str(out)]) == 0
+    assert (
+        "> **warning:** both runs name commit abc123 but ran different files (tree 111111111111 "
+        "against 222222222222)" in out.read_text()
+    )
