@@ -697,18 +697,22 @@ TABLE_COLUMNS = (
 def _plot_by_batch(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
     import seaborn as sns
 
-    from suites.report import model_palette, save_figure
+    from suites.report import log_x_at_values, model_palette, save_figure
 
     data = ok.dropna(subset=["batch", y])
     if data.empty:
         return
+    several_modes = data["compile"].nunique() > 1 if "compile" in data else False
     grid = sns.relplot(
         data=data, x="batch", y=y, hue="model", palette=model_palette(data["model"]),
-        style="compile", col="mode", row="dtype", kind="line", marker="o",
-        facet_kws={"sharey": False},
+        style="compile" if several_modes else None, col="mode", row="dtype", kind="line",
+        marker="o", aspect=1.4, facet_kws={"sharey": False},
     )  # fmt: skip
+    # ticks at the swept batch sizes and the largest batch found; `max` rows' own batches
+    # (1,664, 1,728, 2,048...) would crowd the last octave
+    fixed = data.loc[data["batch_size"].astype(str) != MAX_BATCH, "batch"]
     for ax in grid.axes.flat:
-        ax.set_xscale("log", base=2)
+        log_x_at_values(ax, [*fixed, data["batch"].max()])
         ax.set_yscale("log")
     grid.set_axis_labels("batch size", ylabel)
     save_figure(grid.figure, path_stem)
