@@ -720,8 +720,9 @@ def _plot_by_batch(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
 
 def _plot_pareto(ok: Any, path_stem: Path) -> None:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    from suites.report import save_figure
+    from suites.report import model_palette, save_figure
 
     data = ok.dropna(subset=["infer_gmacs", "samples_per_sec"])
     if data.empty:
@@ -729,33 +730,33 @@ def _plot_pareto(ok: Any, path_stem: Path) -> None:
     # each model's best throughput over batch sizes, per (mode, dtype, compile)
     best = data.loc[data.groupby(["mode", "dtype", "compile", "model"])["samples_per_sec"].idxmax()]
     facets = sorted(best.groupby(["mode", "dtype", "compile"]).groups)
-    fig, axes = plt.subplots(1, len(facets), figsize=(6 * len(facets), 4.5), squeeze=False)
-    for ax, facet in zip(axes[0], facets, strict=True):
+    palette = model_palette(sorted(best["model"].unique()))
+    columns = min(2, len(facets))
+    rows = math.ceil(len(facets) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 4.5 * rows), squeeze=False)
+    for ax, facet in zip(axes.flat, facets, strict=False):  # a last odd panel stays empty
         points = best[(best[["mode", "dtype", "compile"]] == list(facet)).all(axis=1)]
+        for model, point in points.groupby("model"):
+            ax.scatter(point["infer_gmacs"], point["samples_per_sec"], color=palette[model],
+                       label=model, s=45, zorder=3)  # fmt: skip
         front = points[
             pareto_front(points["infer_gmacs"].tolist(), points["samples_per_sec"].tolist())
-        ]
-        ax.scatter(points["infer_gmacs"], points["samples_per_sec"])
-        for _, point in points.iterrows():
-            ax.annotate(
-                point["model"], (point["infer_gmacs"], point["samples_per_sec"]), fontsize=7
-            )
-        front = front.sort_values("infer_gmacs")
-        ax.step(
-            front["infer_gmacs"],
-            front["samples_per_sec"],
-            where="post",
-            color="C3",
-            label="Pareto front",
-        )
-        ax.set(
-            xscale="log",
-            yscale="log",
-            xlabel="GMACs per image (flop counter / 2)",
-            ylabel="img/s (best batch)",
-        )
-        ax.set_title(" / ".join(facet))
-        ax.legend()
+        ].sort_values("infer_gmacs")
+        ax.step(front["infer_gmacs"], front["samples_per_sec"], where="post", color="0.35",
+                linestyle="--", label="Pareto front", zorder=2)  # fmt: skip
+        ax.set(xscale="log", yscale="log", xlabel="GMACs per image (flop counter / 2)",
+               ylabel="img/s (best batch)", title=" / ".join(facet))  # fmt: skip
+        for axis in (ax.xaxis, ax.yaxis):  # ticks at 1, 2, 5 per decade, labelled plainly
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,g}"))
+            axis.set_minor_formatter(NullFormatter())
+    for ax in axes.flat[len(facets) :]:
+        ax.set_visible(False)
+    legend = {}  # one entry per model (and the front) over every panel
+    for ax in axes.flat[: len(facets)]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(legend.values(), legend.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     save_figure(fig, path_stem)
 
