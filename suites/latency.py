@@ -702,10 +702,10 @@ def _plot_by_batch(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
     data = ok.dropna(subset=["batch", y])
     if data.empty:
         return
-    several_modes = data["compile"].nunique() > 1 if "compile" in data else False
+    several_compile_modes = data["compile"].nunique() > 1 if "compile" in data else False
     grid = sns.relplot(
         data=data, x="batch", y=y, hue="model", palette=model_palette(data["model"]),
-        style="compile" if several_modes else None, col="mode", row="dtype", kind="line",
+        style="compile" if several_compile_modes else None, col="mode", row="dtype", kind="line",
         marker="o", aspect=1.4, facet_kws={"sharey": False},
     )  # fmt: skip
     # ticks at the swept batch sizes and the largest batch found; `max` rows' own batches

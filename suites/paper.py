@@ -251,8 +251,9 @@ def full_budget_accuracy_rows(root: Path) -> pd.DataFrame:
 def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
     """One row per model measured for speed or accuracy (else every flops model); blanks = NaN.
 
-    Also the runs the figures came from, and per figure (model, column) its run (``run``, relative
-    to ``root``): the columns add up runs committed at different times.
+    Also the runs the figures came from, and per figure (model, column) its run (``run``, the
+    run's label, e.g. ``h200/latency-20261201T180147Z``): the columns add up runs committed at
+    different times.
     """
     flops = flops_rows(root)
     latency, settings = latency_rows(root)
@@ -265,14 +266,12 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
     records = []
     cited: list[dict[str, str]] = []
 
-    def value(record: dict[str, object], column: str, rows: pd.DataFrame, field: str) -> None:
-        """``record[column]``: ``field`` of the first of ``rows`` (NaN if none), and its run."""
-        if len(rows) and field in rows and not pd.isna(rows[field].iloc[0]):
-            record[column] = float(rows[field].iloc[0])
-            cited.append({"model": str(record["model"]), "column": column,
-                          "run": run_label(root, rows["run_path"].iloc[0])})  # fmt: skip
-        else:
-            record[column] = math.nan
+    def value(model: str, column: str, rows: pd.DataFrame, field: str) -> float:
+        """``field`` of the first of ``rows`` (NaN if none); a figure's run goes into ``cited``."""
+        if not len(rows) or field not in rows or pd.isna(rows[field].iloc[0]):
+            return math.nan
+        cited.append({"model": model, "column": column, "run": rows["run_label"].iloc[0]})
+        return float(rows[field].iloc[0])
 
     speed = {mode: f"{dtype}, batch {batch}" for mode, (dtype, batch) in settings.items()}
     for model in sorted(models, key=model_sort_key):
@@ -281,20 +280,23 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
         if f.empty and not flops.empty:  # +seed_compat and +ref change numerics, not parameters
             plain = model.replace("+seed_compat", "").replace("+ref", "")
             f = flops[flops["canonical"] == plain]
-        value(record, "params (M)", f, "param_count")
-        value(record, f"GMACs ({PUBLISHED_SIZE}px)", f, "fvcore_gmacs")
+        record["params (M)"] = value(model, "params (M)", f, "param_count")
+        gmacs_column = f"GMACs ({PUBLISHED_SIZE}px)"
+        record[gmacs_column] = value(model, gmacs_column, f, "fvcore_gmacs")
         for compile_mode, label in SPEED_COMPILE_MODES.items():
             measured = "compile" in latency and (latency["compile"] == compile_mode).any()
             if compile_mode != "eager" and not measured:
                 continue
             for mode in ("train", "infer"):
                 setting = f" ({speed[mode]})" if mode in speed else ""
+                column = f"{mode} img/s{label}{setting}"
                 rows = _latency_row(latency, model, mode, compile_mode)
-                value(record, f"{mode} img/s{label}{setting}", rows, f"{mode}_samples_per_sec")
+                record[column] = value(model, column, rows, f"{mode}_samples_per_sec")
         setting = f" ({speed['train']})" if "train" in speed else ""
         # eager only: a CUDA-graph row's memory is the reserved pool, not an allocator peak
+        column = f"train peak MiB{setting}"
         rows = _latency_row(latency, model, "train", "eager")
-        value(record, f"train peak MiB{setting}", rows, "peak_mem_mib")
+        record[column] = value(model, column, rows, "peak_mem_mib")
         records.append(record)
     table = pd.DataFrame.from_records(records)
     # one top-1 column per training budget (recipe, epochs), in sorted order
@@ -303,24 +305,14 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
             column = f"CIFAR-10 top-1 ({recipe}, {int(epochs)} ep)"
             # the model's last row of the budget, as accuracy_rows orders them
             last = {m: rows.iloc[-1:] for m, rows in group.groupby("canonical", sort=False)}
-            column_records = [{"model": m} for m in table["model"]]
-            for record in column_records:
-                value(record, column, last.get(record["model"], group.iloc[:0]), "top1")
-            table[column] = [r[column] for r in column_records]
+            table[column] = [
+                value(m, column, last.get(m, group.iloc[:0]), "top1") for m in table["model"]
+            ]
     sources = sorted({Path(p) for p in flops.get("run_path", [])})
     sources += sorted({Path(p) for p in latency.get("run_path", [])})
     sources += sorted({Path(p) for p in accuracy.get("run_path", [])})
     provenance = pd.DataFrame(cited, columns=["model", "column", "run"])
     return table, sources, provenance
-
-
-def run_label(root: Path, run_path: object) -> str:
-    """A run's folder relative to the results root, as in ``h200/latency-20261201T180147Z``."""
-    path = Path(str(run_path))
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def memory_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
