@@ -243,6 +243,7 @@ def print_dry_run(suite: Any, overrides: Any, args: argparse.Namespace, options:
         ROWS_FILE,
         ResumeMismatch,
         RowsFile,
+        is_quick_profile,
         pending_cells,
         previous_run_record,
         resolve_device,
@@ -254,14 +255,13 @@ def print_dry_run(suite: Any, overrides: Any, args: argparse.Namespace, options:
     device = args.device
     if device == "auto":
         device = previous.get("device") or resolve_device("auto")
-    quick = args.quick
     if args.resume is not None:
-        overrides, quick = resumed_axes(previous, overrides, quick)
+        overrides = resumed_axes(previous, overrides)
         try:
             resumed_settings(previous, device, options, args.seed)
         except ResumeMismatch as exc:
             raise UsageError(f"--resume: {exc}") from None
-    quick = (device == "cpu") if quick is None else quick
+    quick = is_quick_profile(args.quick, device, previous)
     cells = suite.cells(overrides, quick=quick)
     todo = cells
     count = f"{len(cells)} cells"

@@ -317,16 +317,19 @@ def previous_run_record(run_dir: Path) -> dict[str, Any]:
 
 
 def resumed_axes(
-    previous_run: Mapping[str, Any],
-    overrides: Mapping[str, Sequence[Any]] | None,
-    quick: bool | None,
-) -> tuple[Mapping[str, Sequence[Any]] | None, bool | None]:
-    """The axes and profile a resumed run expands: the given ones, else the run's own."""
-    if overrides is None:
-        overrides = previous_run.get("axes")
-    if quick is None and "quick" in previous_run:
+    previous_run: Mapping[str, Any], overrides: Mapping[str, Sequence[Any]] | None
+) -> Mapping[str, Sequence[Any]] | None:
+    """The axes a resumed run expands: the given ones, else the run's own."""
+    return previous_run.get("axes") if overrides is None else overrides
+
+
+def is_quick_profile(
+    quick: bool | None, device: str, previous_run: Mapping[str, Any] | None = None
+) -> bool:
+    """The profile a run expands: the given one, else a resumed run's own, else quick on the CPU."""
+    if quick is None and previous_run and "quick" in previous_run:
         quick = bool(previous_run["quick"])
-    return overrides, quick
+    return (device == "cpu") if quick is None else quick
 
 
 def failed_cells(rows_file: RowsFile) -> set[str]:
@@ -416,7 +419,7 @@ def run_suite(
         if not run_dir.is_dir():
             raise FileNotFoundError(f"cannot resume {str(run_dir)!r}: no such folder")
         previous_run = previous_run_record(run_dir)
-        overrides, quick = resumed_axes(previous_run, overrides, quick)
+        overrides = resumed_axes(previous_run, overrides)
         options, seed = resumed_settings(previous_run, device, options, seed)
         if reuse_workers is None:
             reuse_workers = bool(previous_run.get("reuse_workers", False))
@@ -425,7 +428,7 @@ def run_suite(
     run_dir.mkdir(parents=True, exist_ok=True)
     seed = 0 if seed is None else seed
     reuse_workers = bool(reuse_workers)
-    quick = (device == "cpu") if quick is None else quick
+    quick = is_quick_profile(quick, device, previous_run)
     isolate = suite.isolate if isolate is None else isolate
     timeout_s = float(cell_timeout_s if cell_timeout_s is not None else suite.cell_timeout_s)
     overrides = {k: list(v) for k, v in (overrides or {}).items()}
