@@ -263,7 +263,8 @@ def reduction_table(table: pd.DataFrame) -> pd.DataFrame:
 
     records = []
     table = table.copy()
-    table["stage"] = table["stage"].astype(str) if "stage" in table else "all"
+    # a failed cell's row names no stage; at the model level its stage is the whole model's
+    table["stage"] = table["stage"].fillna("all").astype(str) if "stage" in table else "all"
     for level, metrics in LEVEL_METRICS.items():
         sub = table[table["level"] == level]
         if sub.empty:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from suites import memory
@@ -104,3 +106,32 @@ def test_bench_report_rewrites_a_finished_runs_files_from_its_rows(tmp_path):
     assert bench.main(["report", str(run_dir)]) == 0
     assert (run_dir / "summary.md").read_text() == summary
     assert (run_dir / "reductions.csv").exists()
+
+
+def test_a_comparison_that_ran_out_of_memory_is_a_ratio_without_a_value():
+    # a failed cell's row names no stage; at the model level it still pairs with ProbSparse's row
+    setting = {
+        "level": "model",
+        "model": "favit_b1",
+        "img_size": 512,
+        "batch_size": 128,
+        "mode": "train",
+        "dtype": "fp32",
+    }
+    rows = pd.DataFrame.from_records(
+        [
+            {
+                **setting,
+                "variant": "probsparse_seed",
+                "status": "ok",
+                "stage": "all",
+                "peak_mib": 10.0,
+            },
+            {**setting, "variant": "dense", "status": "ok", "stage": "all", "peak_mib": 20.0},
+            {**setting, "variant": "dense+sr1", "status": "oom", "stage": None, "peak_mib": None},
+        ]
+    )
+    ratios = memory.reduction_table(rows).set_index("comparison")
+    assert ratios.loc["dense", "reduction"] == 0.5
+    assert ratios.loc["dense+sr1", "comparison_status"] == "oom"
+    assert math.isnan(ratios.loc["dense+sr1", "reduction"])
