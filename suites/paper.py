@@ -4,7 +4,7 @@ A report-only suite like ``claims``: one cell per results root (axis ``results``
 process. It reads the committed runs (``suites.results_index``, the same choice rule as the claims)
 and writes into ``<results>/paper/`` and the run folder:
 
-- ``main_table.md/.tex`` and ``main_table_sources.csv`` (the run of each figure): model, params, GMACs (flops suite, 224x224), train and infer img/s
+- ``main_table.md/.tex`` and ``main_table_sources.csv`` (the run and commit of each figure): model, params, GMACs (flops suite, 224x224), train and infer img/s
   (eager, and under CUDA graphs where measured) and eager training peak memory (latency suite, GPU,
   one stated setting; each cell from the newest run that has it), CIFAR-10 top-1 per training
   budget (accuracy suite, GPU); blanks where not measured;
@@ -270,7 +270,14 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
         """``field`` of the first of ``rows`` (NaN if none); a figure's run goes into ``cited``."""
         if not len(rows) or field not in rows or pd.isna(rows[field].iloc[0]):
             return math.nan
-        cited.append({"model": model, "column": column, "run": rows["run_label"].iloc[0]})
+        cited.append(
+            {
+                "model": model,
+                "column": column,
+                "run": rows["run_label"].iloc[0],
+                "commit": rows["run_commit"].iloc[0],
+            }
+        )
         return float(rows[field].iloc[0])
 
     speed = {mode: f"{dtype}, batch {batch}" for mode, (dtype, batch) in settings.items()}
@@ -299,20 +306,40 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
         record[column] = value(model, column, rows, "peak_mem_mib")
         records.append(record)
     table = pd.DataFrame.from_records(records)
-    # one top-1 column per training budget (recipe, epochs), in sorted order
+    # one top-1 column per training budget (recipe, epochs; the data too where runs used several)
     if not accuracy.empty and not table.empty:
-        for (recipe, epochs), group in accuracy.groupby(["recipe", "epochs_run"], sort=True):
-            column = f"CIFAR-10 top-1 ({recipe}, {int(epochs)} ep)"
-            # the model's last row of the budget, as accuracy_rows orders them
-            last = {m: rows.iloc[-1:] for m, rows in group.groupby("canonical", sort=False)}
+        accuracy["data"] = accuracy["data"].astype(str) if "data" in accuracy else ""
+        several_data = accuracy["data"].nunique() > 1
+        budgets = accuracy.groupby(["recipe", "epochs_run", "data"], sort=True)
+        for (recipe, epochs, data), group in budgets:
+            column = (
+                f"CIFAR-10 top-1 ({recipe}, {int(epochs)} ep{f', {data}' if several_data else ''})"
+            )
+            # per model, the row of the most preferred run (two names can share a canonical one)
+            newest = {
+                m: rows.sort_values("run_rank", kind="stable").iloc[:1]
+                for m, rows in group.groupby("canonical", sort=False)
+            }
             table[column] = [
-                value(m, column, last.get(m, group.iloc[:0]), "top1") for m in table["model"]
+                value(m, column, newest.get(m, group.iloc[:0]), "top1") for m in table["model"]
             ]
     sources = sorted({Path(p) for p in flops.get("run_path", [])})
     sources += sorted({Path(p) for p in latency.get("run_path", [])})
     sources += sorted({Path(p) for p in accuracy.get("run_path", [])})
-    provenance = pd.DataFrame(cited, columns=["model", "column", "run"])
+    provenance = pd.DataFrame(cited, columns=["model", "column", "run", "commit"])
     return table, sources, provenance
+
+
+MIXED_COMMITS_MARK = " †"
+
+
+def mixed_commit_models(provenance: pd.DataFrame) -> set[str]:
+    """Models whose measured figures (GPU runs: img/s, memory, top-1) come from more than one
+    commit: a ratio of two of their columns can include a code change. Counts from the flops
+    suite are left out: they are exact, and ``compare`` guards them."""
+    measured = provenance[~provenance["run"].str.contains("/flops-", regex=False)]
+    commits = measured.groupby("model")["commit"].nunique()
+    return set(commits[commits > 1].index)
 
 
 def memory_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
@@ -369,6 +396,7 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
             "mode": exponents["mode"],
             "dtype": exponents["dtype"],
             "sizes": exponents["n_sizes"],
+            "GPU-bound sizes": exponents["n_sizes"] - exponents["launch_bound_sizes"],
             "max size (px)": exponents["max_img_size"],
             "time exponent": exponents["time_exponent"],
             "memory exponent": exponents["mem_exponent"],
@@ -377,7 +405,9 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
     files = write_paper_table(
         table,
         out_dir / "scaling_exponents",
-        "Growth exponents: slope of log(step time) and log(step memory) against log(stage-1 tokens); 2 = quadratic, 1 = linear",
+        "Growth exponents: slope of log(step time) and log(step memory) against log(stage-1 "
+        "tokens); 2 = quadratic, 1 = linear. The time exponent fits the GPU-bound sizes only (a "
+        "launch-bound step times the host); - = fewer than two sizes to fit.",
     )
     ok = tidy(choice.rows)
     if ok.empty:
@@ -476,8 +506,17 @@ def write_paper(root: str | Path, extra_dirs: list[Path] | None = None) -> list[
             "Main comparison. Params and GMACs (fvcore MACs) at 224x224, 1000 classes; img/s and "
             "training peak memory on the GPU at the stated setting; CIFAR-10 top-1 at the final "
             "epoch, per training budget. - = not measured. main_table_sources.csv names the run "
-            "of every figure."
+            "and commit of every figure. "
         )
+        mixed = mixed_commit_models(provenance)
+        if mixed:
+            caption += (
+                f"{MIXED_COMMITS_MARK.strip()} = the row's measured figures come from runs at more "
+                "than one commit, so a ratio of two of its columns can include a code change."
+            )
+            table = table.assign(
+                model=[m + MIXED_COMMITS_MARK if m in mixed else m for m in table["model"]]
+            )
         files = write_paper_table(table, out_dir / "main_table", caption)
         files.append(out_dir / "main_table_sources.csv")
         provenance.to_csv(files[-1], index=False, lineterminator="\n")
@@ -520,7 +559,7 @@ def render_index(
         "",
         "Generated by `python bench.py --suite paper` from the committed runs under "
         f"`{relative_link(root, document_dir)}`; do not edit by hand. Blank cells (`-`) were not "
-        "measured.",
+        "measured (in the exponent table: not fitted, as its caption says).",
         "",
     ]
     for title, files, sources in sections:

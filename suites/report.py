@@ -42,6 +42,7 @@ def _latex_escape(text: str) -> str:
         ("%", r"\%"),
         ("&", r"\&"),
         ("#", r"\#"),
+        ("†", r"\textdagger{}"),
     ):
         text = text.replace(char, escaped)
     return text

@@ -55,6 +55,23 @@ class CommittedRun:
     suffix: int  # the "-n" of a second run in the same second, else 1
     device: str  # env.json run.device: "cuda" or "cpu"
     quick: bool  # env.json run.quick
+    # (started_utc, commit) of the run and of each resume, in order: a resumed run's rows can
+    # come from several code versions
+    sessions: tuple[tuple[str, str], ...] = ()
+
+    def commits_of(self, finished_utc: pd.Series) -> pd.Series:
+        """The commit each row was measured at: that of the last session started before the row
+        finished (ISO UTC strings compare in time order); the first session's without a time."""
+        first = self.sessions[0][1] if self.sessions else ""
+
+        def commit(finished: object) -> str:
+            found = first
+            for started, commit in self.sessions:
+                if isinstance(finished, str) and started <= finished:
+                    found = commit
+            return found
+
+        return finished_utc.map(commit)
 
     @property
     def on_gpu(self) -> bool:
@@ -98,6 +115,18 @@ def _read_env(folder: Path) -> dict:
     return env
 
 
+def commit_label(git: Mapping[str, Any] | None) -> str:
+    """``git.commit`` of an env record, abbreviated, ``+dirty`` when the files differed from it."""
+    git = git or {}
+    commit = str(git.get("commit") or "")[:10] or "unknown"
+    return commit + ("+dirty" if git.get("dirty") else "")
+
+
+def _sessions(env: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    records = [env, *(env.get("resumes") or [])]
+    return tuple((str(r.get("started_utc", "")), commit_label(r.get("git"))) for r in records)
+
+
 def find_runs(root: str | Path, suite: str) -> list[CommittedRun]:
     """Every committed run of ``suite`` under ``root``, most preferred first (see the module rule)."""
     root = Path(root)
@@ -113,7 +142,8 @@ def find_runs(root: str | Path, suite: str) -> list[CommittedRun]:
                 continue
             if not (folder / "rows.csv").is_file():
                 raise ResultsError(f"{folder / 'rows.csv'}: missing (a run folder without rows)")
-            run = _read_env(folder)["run"]
+            env = _read_env(folder)
+            run = env["run"]
             found.append(
                 CommittedRun(
                     path=folder,
@@ -123,6 +153,7 @@ def find_runs(root: str | Path, suite: str) -> list[CommittedRun]:
                     suffix=int(match["n"] or 1),
                     device=str(run.get("device", "")),
                     quick=bool(run.get("quick", False)),
+                    sessions=_sessions(env),
                 )
             )
     return sorted(found, key=CommittedRun.preference, reverse=True)
@@ -170,7 +201,9 @@ def choose_rows_per_key(
 
     Used where a suite's runs are committed one model at a time (accuracy). ``key`` and ``keep``
     map a run's rows to a key per row and a boolean mask. The result carries ``run_path`` and
-    ``run_label`` columns naming the run each row came from; sorted by key, then run order.
+    ``run_label`` columns naming the run each row came from, ``run_commit`` the code version it
+    was measured at, and ``run_rank`` the run's place in rule order (0 = most preferred); sorted
+    by key, then run order.
     """
     parts = []
     seen: set = set()
@@ -186,13 +219,14 @@ def choose_rows_per_key(
         seen.update(rows["_key"])
         rows["run_path"] = str(run.path)
         rows["run_label"] = run.label
-        rows["_order"] = order
+        finished = rows["finished_utc"] if "finished_utc" in rows else pd.Series(None, rows.index)
+        rows["run_commit"] = run.commits_of(finished.astype(object))
+        rows["run_rank"] = order
         parts.append(rows)
     if not parts:
-        return pd.DataFrame(columns=["_key", "run_path", "run_label"])
+        return pd.DataFrame(columns=["_key", "run_path", "run_label", "run_commit", "run_rank"])
     table = pd.concat(parts, ignore_index=True)
-    table = table.sort_values(["_key", "_order"], kind="stable").reset_index(drop=True)
-    return table.drop(columns=["_order"])
+    return table.sort_values(["_key", "run_rank"], kind="stable").reset_index(drop=True)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,10 @@ def write_run(
     rows: list[dict],
     device: str = "cuda",
     quick: bool = False,
+    env: dict | None = None,
 ) -> Path:
-    """A run folder with ``rows.csv`` (cell_id and status filled in) and a minimal ``env.json``."""
+    """A run folder with ``rows.csv`` (cell_id and status filled in) and a minimal ``env.json``
+    (``env`` adds records such as ``git`` and ``resumes``)."""
     folder = root / machine / f"{suite}-{stamp}"
     folder.mkdir(parents=True)
     records = []
@@ -35,8 +37,8 @@ def write_run(
         record.update({k.removeprefix("m_"): v for k, v in row.items() if k != "status"})
         records.append(record)
     pd.DataFrame.from_records(records).to_csv(folder / "rows.csv", index=False)
-    env = {"run": {"suite": suite, "device": device, "quick": quick}}
-    (folder / "env.json").write_text(json.dumps(env))
+    record = {"run": {"suite": suite, "device": device, "quick": quick}, **(env or {})}
+    (folder / "env.json").write_text(json.dumps(record))
     return folder
 
 

@@ -56,7 +56,7 @@ def test_paper_writes_every_table_and_figure(written) -> None:
 def test_main_table_sources_name_the_run_of_every_figure(written) -> None:
     root, _, _ = written
     sources = pd.read_csv(root / "paper" / "main_table_sources.csv")
-    assert list(sources.columns) == ["model", "column", "run"]
+    assert list(sources.columns) == ["model", "column", "run", "commit"]
     lines = (root / "paper" / "main_table.md").read_text().splitlines()
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| ---")]
     body = [line.strip("|").split(" | ")[1:] for line in rows[1:]]  # cells right of the model
@@ -88,8 +88,8 @@ def test_memory_and_scaling_tables_come_from_the_rows(written) -> None:
     memory = (root / "paper" / "memory_reduction.md").read_text()
     assert "| model | peak_mib | probsparse_seed | dense+sr1 | 2 | 99.5 | 99.5 | 2 |" in memory
     scaling = (root / "paper" / "scaling_exponents.md").read_text()
-    assert "| favit_b1:sdpa+sr1 | train | bf16 | 2 | 448 | 2.00 | 2.00 |" in scaling
-    assert "| favit_b1:sdpa | train | bf16 | 2 | 448 | 1.00 | 1.00 |" in scaling
+    assert "| favit_b1:sdpa+sr1 | train | bf16 | 2 | 2 | 448 | 2.00 | 2.00 |" in scaling
+    assert "| favit_b1:sdpa | train | bf16 | 2 | 2 | 448 | 1.00 | 1.00 |" in scaling
 
 
 def test_paper_is_deterministic(written) -> None:
@@ -136,10 +136,10 @@ def test_main_table_adds_up_latency_runs_and_cuda_graph_columns(tmp_path: Path) 
 
     write_run(root, "h200", "latency", "20261129T050000Z", [
         row("favit_b1", "train", "eager", 900.0), row("favit_b1", "train", "cudagraph", 3000.0)
-    ])  # fmt: skip
+    ], env={"git": {"commit": "a" * 40, "dirty": False}})  # fmt: skip
     write_run(root, "h200", "latency", "20261129T060000Z", [
         row("favit_b1", "infer", "eager", 5000.0), row("favit_b1", "train", "eager", 1000.0)
-    ])  # fmt: skip
+    ], env={"git": {"commit": "b" * 40, "dirty": True}})  # fmt: skip
     table, sources, provenance = paper.main_table(root)
     record = table.set_index("model").loc["favit_b1:probsparse"]
     assert record["train img/s (bf16, batch 128)"] == 1000.0  # the newer run
@@ -152,6 +152,53 @@ def test_main_table_adds_up_latency_runs_and_cuda_graph_columns(tmp_path: Path) 
     assert runs["train img/s (bf16, batch 128)"] == "h200/latency-20261129T060000Z"
     assert runs["train img/s, CUDA graphs (bf16, batch 128)"] == "h200/latency-20261129T050000Z"
     assert "infer img/s, CUDA graphs (bf16, batch 256)" not in runs  # blank: no run to name
+    commits = provenance.set_index("column")["commit"]  # and the code version it was measured at
+    assert commits["train img/s (bf16, batch 128)"] == "bbbbbbbbbb+dirty"
+    assert commits["train img/s, CUDA graphs (bf16, batch 128)"] == "aaaaaaaaaa"
+    # eager against CUDA graphs spans two commits: the row is marked
+    assert paper.mixed_commit_models(provenance) == {"favit_b1:probsparse"}
+    paper.write_paper(root)
+    text = (root / "paper" / "main_table.md").read_text()
+    assert "| favit_b1:probsparse † |" in text and "† = the row's measured figures" in text
+    assert r"favit\_b1:probsparse \textdagger{}" in (root / "paper" / "main_table.tex").read_text()
+
+
+def test_a_resumed_runs_rows_name_the_commit_of_their_session(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    rows = [
+        {"model": "favit_b1", "img_size": 224, "batch_size": paper.PREFERRED_BATCH[mode],
+         "dtype": "bf16", "mode": mode,
+         "channels_last": "off", "compile": "eager", f"m_{mode}_samples_per_sec": 1.0,
+         "m_finished_utc": finished}
+        for mode, finished in (("train", "2026-12-01T18:30:00Z"), ("infer", "2026-12-01T19:30:00Z"))
+    ]  # fmt: skip
+    env = {
+        "started_utc": "2026-12-01T18:00:00Z",
+        "git": {"commit": "a" * 40, "dirty": False},
+        "resumes": [{"started_utc": "2026-12-01T19:00:00Z", "git": {"commit": "b" * 40}}],
+    }
+    write_run(root, "h200", "latency", "20261201T180000Z", rows, env=env)
+    _, _, provenance = paper.main_table(root)
+    commits = dict(zip(provenance["column"], provenance["commit"], strict=True))
+    assert commits == {
+        "train img/s (bf16, batch 128)": "aaaaaaaaaa",  # finished before the resume
+        "infer img/s (bf16, batch 256)": "bbbbbbbbbb",
+    }
+
+
+def test_a_top1_column_takes_the_newest_run_of_a_model_under_either_name(tmp_path: Path) -> None:
+    # favit_b1 and favit_b1:probsparse are one model; the newer run's figure wins
+    root = tmp_path / "results"
+    write_run(root, "h200", "accuracy", "20261129T050000Z",
+              [accuracy_row("favit_b1:probsparse", 80.0)])  # fmt: skip
+    write_run(root, "h200", "accuracy", "20261130T050000Z", [accuracy_row("favit_b1", 85.0)])
+    write_run(root, "h200", "accuracy", "20261130T060000Z",
+              [accuracy_row("deit_tiny", 70.0, data="cifar10/")])  # fmt: skip
+    table, _, _ = paper.main_table(root)
+    record = table.set_index("model").loc["favit_b1:probsparse"]
+    # two data sources: each gets its own column
+    assert record["CIFAR-10 top-1 (seed, 30 ep, data/cifar10-jpeg.npz)"] == 85.0
+    assert pd.isna(record["CIFAR-10 top-1 (seed, 30 ep, cifar10/)"])
 
 
 def test_runs_shorter_than_their_recipe_stay_out_of_the_paper(tmp_path: Path) -> None:
