@@ -4,7 +4,9 @@ Names
 -----
 - FaViT: ``favit_b0`` .. ``favit_b3`` (the model's default global attention), ``favit_bX:<attn>``
   for each of ``favit.GLOBAL_ATTN_CHOICES``, and the modifiers ``+sr1`` (spatial reduction 1 in
-  every stage: the global branch attends over every token), ``+seed_compat`` (the seed's v
+  every stage: the global branch attends over every token; the channel split follows sr, as in
+  the official code, so stages 1-3 also trade the dilated branch for a local one twice as wide),
+  ``+seed_compat`` (the seed's v
   layout) and ``+ref`` (favit's readable reference implementation instead of its fast one; same
   math), in any order: ``favit_b1:dense+sr1``, ``favit_b1:probsparse_seed+seed_compat``,
   ``favit_b1+ref``.

@@ -374,6 +374,12 @@ FULL_ATTENTION = {
     False: ("full attention with the published spatial reduction", ("dense", "sdpa")),
     True: ("full attention over every patch (no spatial reduction)", ("dense+sr1", "sdpa+sr1")),
 }
+SR1_CONFOUND = (
+    "`+sr1` sets the spatial reduction to 1 in every stage as the official FaViT does, and its "
+    "channel split follows the reduction: stages 1-3 also trade the dilated branch for a local "
+    "one twice as wide, so the attention- and model-level reductions against `dense+sr1` / "
+    "`sdpa+sr1` include that change (the analytic and global-branch levels do not)"
+)
 VERDICT_ORDER = (HOLDS, CONDITIONAL, UNTESTED, FAILS)  # best first: the claim names no baseline
 
 
@@ -447,6 +453,8 @@ def judge_claim_1(root: Path, accuracy: pd.DataFrame) -> ClaimResult:
                 f"{int((analytic['reduction'] >= CLAIMED_MEMORY_REDUCTION).sum())} of {len(analytic)}"
             )
         result.figures.append(f"{line} -> memory part {memory_verdict}.")
+        if sr1 and not done.empty:
+            result.caveats.append(SR1_CONFOUND)
 
         losses: list[float] = []
         paired_rows: list[pd.Series] = []
