@@ -168,6 +168,59 @@ def test_allocator_memory_threshold_and_override(tmp_path):
     assert code == 0
 
 
+@pytest.mark.parametrize(
+    ("column", "base", "new", "code"),
+    [
+        ("peak_alloc_mib", 0.158, 1.15, 1),  # +630% of a tiny peak: above the 64 KiB floor
+        ("peak_alloc_mib", 0.158, 0.19, 0),  # +32 KiB: allocator rounding, under the floor
+        ("peak_alloc_mib", 40.0, 46.0, 1),  # +15% of 40 MiB
+        ("peak_alloc_gib", 2.0, 2.5, 1),  # +0.5 GiB: the floor is 64 KiB in GiB, not 1 GiB
+        ("peak_alloc_gib", 0.001, 0.001 + 2**-15, 0),  # +32 KiB in GiB
+        ("peak_alloc_kib", 100.0, 150.0, 0),  # +50 KiB
+        ("peak_alloc_kib", 100.0, 200.0, 1),  # +100 KiB
+    ],
+)
+def test_memory_floor_is_64_kib_in_the_columns_unit(tmp_path, column, base, new, code):
+    base_rows = make_rows(row0={"peak_alloc_mib": None, column: base})
+    new_rows = make_rows(row0={"peak_alloc_mib": None, column: new})
+    assert run_compare(tmp_path, base_rows, new_rows)[0] == code
+
+
+def test_acct_over_allocator_is_listed_not_judged(tmp_path):
+    # the allocator grows 1% (within 2%); the exact bytes stay, so their ratio to it falls 1%
+    base = make_rows(**{f"row{i}": {"acct_over_allocator": 0.9} for i in range(3)})
+    new = make_rows(
+        **{
+            f"row{i}": {"acct_over_allocator": 0.9 / 1.01, "peak_alloc_mib": 500.0 * (i + 1) * 1.01}
+            for i in range(3)
+        }
+    )
+    code, report = run_compare(tmp_path, base, new)
+    assert code == 0, report
+    assert "`acct_over_allocator` (info): differs in 3 common cell(s)" in report
+
+
+@pytest.mark.parametrize(
+    ("column", "base", "new", "verdict"),
+    [
+        ("top1_ema", 85.0, 70.0, "regression"),
+        ("top1_best_optimistic", 85.0, 70.0, "regression"),
+        ("top1_ema_best_optimistic", 85.0, 86.0, "improvement"),
+        ("device_ms_per_step", 10.0, 13.0, "regression"),
+        ("device_ms_per_step", 10.0, 7.0, "improvement"),
+        ("achieved_tflops", 100.0, 70.0, "regression"),
+        ("mfu", 0.40, 0.50, "improvement"),
+    ],
+)
+def test_accuracy_profile_and_efficiency_columns_are_judged(tmp_path, column, base, new, verdict):
+    base_run = write_run(tmp_path / "base", make_rows(row0={column: base}))
+    new_run = write_run(tmp_path / "new", make_rows(row0={column: new}))
+    result = compare_runs(load_run(base_run), load_run(new_run))
+    assert [(c.metric, c.verdict) for c in result.comparisons if c.verdict != "unchanged"] == [
+        (column, verdict)
+    ]
+
+
 def test_accuracy_uses_absolute_points(tmp_path):
     code, _ = run_compare(tmp_path / "a", make_rows(), make_rows(row0={"top1": 79.6}))  # -0.4 pt
     assert code == 0
@@ -323,6 +376,16 @@ def test_repeated_rows_keep_the_last_and_warn(tmp_path):
         ("samples_per_sec", "throughput"),
         ("step_ms", "timing"),
         ("top1", "accuracy"),
+        ("top1_ema", "accuracy"),
+        ("top1_best_optimistic", "accuracy"),
+        ("top1_ema_best_optimistic", "accuracy"),
+        ("device_ms_per_step", "timing"),
+        ("achieved_tflops", "throughput"),
+        ("mfu", "throughput"),
+        ("peak_alloc_kib", "memory"),
+        ("acct_over_allocator", "info"),
+        ("device_peak_bf16_tflops", "info"),  # the device's measured rate, not the model's
+        ("gflops_per_step", "info"),  # infer_gmacs x the batch, which batch_size=max finds
         ("reduction_ratio", "info"),
     ],
 )
