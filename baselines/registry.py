@@ -44,14 +44,33 @@ class UnsupportedInput(Exception):
 class PublishedFigures:
     """Parameters and compute at 224x224, 1000 classes, as published.
 
-    ``gmacs`` is in multiply-accumulates (most vision papers print MACs under the label "FLOPs");
-    ``convention`` says what the source counted and how.
+    ``params_printed`` (millions) and ``gmacs_printed`` are the figures exactly as the source
+    prints them ("4.0", not 4.0), so their precision survives: "4.0" is a rounding to +-0.05.
+    ``params_m`` and ``gmacs`` are their values. ``gmacs`` is in multiply-accumulates (most vision
+    papers print MACs under the label "FLOPs"); ``convention`` says what the source counted and
+    how; ``note`` (may be empty) explains a known gap between the figure and the model it names.
     """
 
-    params_m: float
-    gmacs: float
+    params_printed: str
+    gmacs_printed: str
     source: str
     convention: str
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        for printed in (self.params_printed, self.gmacs_printed):
+            if not isinstance(printed, str) or not re.fullmatch(r"[0-9]+(\.[0-9]+)?", printed):
+                raise ValueError(
+                    f"a published figure is a printed decimal like '4.0', got {printed!r}"
+                )
+
+    @property
+    def params_m(self) -> float:
+        return float(self.params_printed)
+
+    @property
+    def gmacs(self) -> float:
+        return float(self.gmacs_printed)
 
 
 @dataclass(frozen=True)
@@ -86,37 +105,48 @@ _PVT_CONVENTION = (
 _PVT_SOURCE = "PVT v2 paper (Wang et al., arXiv:2106.13797), Table 1 / image classification table"
 
 PUBLISHED: dict[str, PublishedFigures] = {
-    "favit_b0": PublishedFigures(3.4, 0.6, _FAVIT_SOURCE, _FAVIT_CONVENTION),
-    "favit_b1": PublishedFigures(13.0, 2.4, _FAVIT_SOURCE, _FAVIT_CONVENTION),
-    "favit_b2": PublishedFigures(24.0, 4.5, _FAVIT_SOURCE, _FAVIT_CONVENTION),
-    "favit_b3": PublishedFigures(48.0, 8.5, _FAVIT_SOURCE, _FAVIT_CONVENTION),
+    "favit_b0": PublishedFigures("3.4", "0.6", _FAVIT_SOURCE, _FAVIT_CONVENTION),
+    "favit_b1": PublishedFigures("13", "2.4", _FAVIT_SOURCE, _FAVIT_CONVENTION),
+    "favit_b2": PublishedFigures("24", "4.5", _FAVIT_SOURCE, _FAVIT_CONVENTION),
+    "favit_b3": PublishedFigures("48", "8.5", _FAVIT_SOURCE, _FAVIT_CONVENTION),
     "deit_tiny": PublishedFigures(
-        5.7,
-        1.3,
+        "5.7",
+        "1.3",
         "DeiT-Ti as tabulated by the Swin and PVT v2 papers (arXiv:2103.14030, arXiv:2106.13797); "
         "timm model card deit_tiny_patch16_224.fb_in1k: 5.7M, 1.3 GMACs",
         "MACs, printed as 'FLOPs'; includes the attention matmuls",
     ),
     "vit_small": PublishedFigures(
-        22.0,
-        4.6,
+        "22",
+        "4.6",
         "ViT-S/16 = DeiT-S architecture, 22M / 4.6G in the DeiT-S rows of the Swin paper "
         "(arXiv:2103.14030, Table 1a) and PVT v2 paper",
         "MACs, printed as 'FLOPs'; includes the attention matmuls (timm's card, 4.3 GMACs, "
         "leaves them out)",
     ),
     "swin_t": PublishedFigures(
-        28.0,
-        4.5,
+        "28",
+        "4.5",
         "Swin Transformer paper (Liu et al., arXiv:2103.14030), Table 1a, Swin-T",
         "MACs, printed as 'FLOPs'; includes the window-attention matmuls",
     ),
-    "pvt_v2_b0": PublishedFigures(3.4, 0.6, _PVT_SOURCE, _PVT_CONVENTION),
-    "pvt_v2_b1": PublishedFigures(14.0, 2.1, _PVT_SOURCE, _PVT_CONVENTION),
-    "pvt_v2_b2": PublishedFigures(25.4, 4.0, _PVT_SOURCE, _PVT_CONVENTION),
+    "pvt_v2_b0": PublishedFigures(
+        "3.4",
+        "0.6",
+        _PVT_SOURCE,
+        _PVT_CONVENTION,
+        note=(
+            "the PVT v2 paper's table prints 3.4M params for B0, the official repository's README "
+            "(whai362/PVT, classification) 3.7M for the released B0, whose definition timm's "
+            "pvt_v2_b0 ports; the params ratio is the paper's figure against the released model, "
+            "not a different model"
+        ),
+    ),
+    "pvt_v2_b1": PublishedFigures("14.0", "2.1", _PVT_SOURCE, _PVT_CONVENTION),
+    "pvt_v2_b2": PublishedFigures("25.4", "4.0", _PVT_SOURCE, _PVT_CONVENTION),
     "resnet50": PublishedFigures(
-        25.6,
-        4.1,
+        "25.6",
+        "4.1",
         "torchvision ResNet50_Weights.IMAGENET1K_V1 meta: num_params 25,557,032, _ops 4.089 "
         "('GFLOPS' in the docs)",
         "MACs, printed as 'GFLOPS' (one multiply-add = one op)",
