@@ -7,8 +7,12 @@
   skipped (``sdpa_fvcore_macs``).
 - ``torch.utils.flop_counter.FlopCounterMode`` intercepts aten ops at dispatch and counts
   **FLOPs** (2 per MAC) for matmul/conv/attention kernels only. We add the SDPA kernels it lacks
-  (the CPU flash kernel, the "overrideable" backend) with its own formula, and a dispatch mode
-  below it lists every executed op that has no formula (views and plain copies left out).
+  (the CPU flash kernel, the "overrideable" backend; forward and backward) with its own
+  formulas, and a dispatch mode below it lists every executed op that has no formula (views and
+  plain copies left out).
+- On CUDA, SDPA's flash backend (fp16/bf16 only) pads the head width to a multiple of 8 before
+  its kernel, and FlopCounterMode sees the padded width (28 counted as 32); count in fp32 without
+  autocast, where no backend pads, for the model's own width (``suites.latency`` does).
 """
 
 from __future__ import annotations
@@ -103,14 +107,38 @@ def grouped_conv_backward_flop(
     return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
 
 
+def _sdpa_backward_flop_formula(
+    grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs
+) -> int:
+    """torch.utils.flop_counter's own SDPA backward formula (the one it registers for the CUDA
+    kernels: the scores recomputed, then the gradients of both matmuls), so that a CPU training
+    step counts its attention backward as a CUDA one does."""
+    from torch.utils.flop_counter import sdpa_backward_flop_count
+
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+# SDPA kernels FlopCounterMode has no formula for; each takes (query, key, value, ...) forward
+# and (grad_out, query, key, value, ...) backward. Those missing from a torch build are skipped.
+_SDPA_FORWARD_KERNELS = (
+    "_scaled_dot_product_flash_attention_for_cpu",
+    "_scaled_dot_product_fused_attention_overrideable",
+)
+_SDPA_BACKWARD_KERNELS = (
+    "_scaled_dot_product_flash_attention_for_cpu_backward",
+    "_scaled_dot_product_fused_attention_overrideable_backward",
+)
+
+
 def flop_counter_extra_formulas() -> dict[Any, Any]:
-    """Formulas for FlopCounterMode: the SDPA kernels it has none for (which exist in this torch),
-    and a groups-aware ``convolution_backward`` in place of its own."""
-    names = (
-        "_scaled_dot_product_flash_attention_for_cpu",
-        "_scaled_dot_product_fused_attention_overrideable",
-    )
-    formulas = {getattr(aten, n): _sdpa_flop_formula for n in names if hasattr(aten, n)}
+    """Formulas for FlopCounterMode: the SDPA kernels it has none for, forward and backward (those
+    that exist in this torch), and a groups-aware ``convolution_backward`` in place of its own."""
+    formulas: dict[Any, Any] = {}
+    for names, formula in (
+        (_SDPA_FORWARD_KERNELS, _sdpa_flop_formula),
+        (_SDPA_BACKWARD_KERNELS, _sdpa_backward_flop_formula),
+    ):
+        formulas.update({getattr(aten, n): formula for n in names if hasattr(aten, n)})
     formulas[aten.convolution_backward] = grouped_conv_backward_flop
     return formulas
 

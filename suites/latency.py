@@ -21,20 +21,27 @@ code for every model:
 - ``batch_size`` ``max``: the largest batch that fits, found by backing off on OOM from
   ``max_batch_start`` (timm's ladder, then a bisection to within ``max_batch_rel_tol``, 1/16 by
   default, 0 for the exact batch); the row's ``batch_found`` says which, ``batch_failed`` the
-  smallest batch that ran out of memory (NaN when the start fitted).
+  smallest batch that ran out of memory (NaN when the start fitted). A try builds the step, runs
+  two steps (the optimizer's state appears at the end of the first) and frees it all before the
+  next try; the step that is timed is built once, at the batch found.
 
-Per cell (see ``suites.timing``): a first step (``first_step_s``: lazy init and compilation), the
-host's time to dispatch one tiny op (``host_op_us``: rows of one run should agree; a slower host
-slows every launch-bound step), then independent rounds of warm-up + timed steps until the last
-two rounds' medians agree within ``spread_target_pct`` (3%, the GPU target) or ``max_rounds`` (4;
-2 on the CPU's quick profile) have run (``timing_rounds``). The step statistics pool the last two
-rounds; ``round1_median_ms``, ``round2_median_ms`` and their spread ``repeat_spread_pct`` are
-theirs. Then one step after a peak-memory reset (``peak_mem_mib``: allocator peak of a steady-state step including weights,
-gradients and optimizer state; ``step_mem_mib``: that peak above the memory held between steps), and
-a few profiled steps for ``gpu_busy_share``/``launch_bound``. FLOPs come from
-``torch.utils.flop_counter.FlopCounterMode`` on one eager step at batch 2 (forward, plus backward in
-train mode, with a groups-aware convolution-backward formula; the optimizer's elementwise work
-is not counted), scaled to the batch.
+Per cell (see ``suites.timing``): a first step (``first_step_s``: lazy init and compilation; for
+``max``, the first step of the try at the batch found), the host's time to dispatch one tiny op
+(``host_op_us``: rows of one run should agree; a slower host slows every launch-bound step), then
+independent rounds of warm-up + timed steps until the last two rounds' medians agree within
+``spread_target_pct`` (3%, the GPU target) or ``max_rounds`` (4; 2 on the quick profile, the
+CPU's default; ``--full`` gets the full timing on any device) have run (``timing_rounds``). The
+step statistics pool the last two rounds; ``round1_median_ms``, ``round2_median_ms`` and their
+spread ``repeat_spread_pct`` are theirs. Then one step after a peak-memory reset
+(``peak_mem_mib``: allocator peak of a steady-state step including weights, gradients and
+optimizer state, or under CUDA graphs the reserved peak: ``mem_source`` says which;
+``step_mem_mib``: that peak above the memory held between steps, the last step's gradients
+included), and a few profiled steps for ``gpu_busy_share``/``launch_bound``. FLOPs come from
+``torch.utils.flop_counter.FlopCounterMode`` on one eager step at batch 2 in fp32 without autocast
+whatever the cell's dtype (the same math; under fp16/bf16, CUDA's flash attention would be
+counted at its padded head width): forward, plus backward in train mode, with a groups-aware
+convolution-backward formula and SDPA's backward on every device; the optimizer's elementwise
+work is not counted; scaled to the batch.
 Where a cell's time goes: ``setup_s`` (build, move, FLOP count), the first step (or, for ``max``,
 the batch search), ``rounds_s`` (timing), ``meters_s`` (memory step and busy-share profile); the
 runner's ``wall_s`` holds them all and the worker's start.
@@ -49,6 +56,7 @@ for inference or ``combo_kernels=1``).
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -188,7 +196,8 @@ class StepSpec:
 
 @dataclass(frozen=True)
 class TimingOptions:
-    """How long to measure; ``for_device`` picks GPU or CPU defaults, ``ctx.options`` override."""
+    """How long to measure: ``for_device`` picks the quick or the full profile's timing, and
+    ``ctx.options`` override it."""
 
     warmup_steps: int = 10
     max_warmup_s: float = 3.0  # a round's warm-up ends early after this long: long steps warm fast
@@ -216,11 +225,14 @@ class TimingOptions:
         options: Mapping[str, Any] | None = None,
         full_defaults: Mapping[str, Any] | None = None,
     ) -> TimingOptions:
-        """The quick profile's short rounds on the CPU or with ``quick``; else the class defaults
-        updated by ``full_defaults`` (a suite's own); ``options`` (``--option``) override both."""
+        """The quick profile's short rounds with ``quick``; else, on any device, the class defaults
+        updated by ``full_defaults`` (a suite's own); ``options`` (``--option``) override both.
+        ``device`` picks nothing: a CPU run is quick unless ``--full`` asks for the full profile,
+        whose timing (warm-up, rounds of at least ``min_round_s``, the two-round rule) it then
+        gets as a GPU run does."""
         base = (
             dict(full_defaults or {})
-            if is_cuda(device) and not quick
+            if not quick
             else {
                 "warmup_steps": 1,
                 "timed_steps": 3,
@@ -362,7 +374,11 @@ _FLOPS_PER_SAMPLE: dict[tuple[str, int, str, float], tuple[float, float]] = {}
 def count_flops_per_sample(model: nn.Module, spec: StepSpec, device: str) -> tuple[float, float]:
     """(forward FLOPs, step FLOPs) per sample from ``FlopCounterMode`` on one eager step at batch 2.
 
-    The step is the forward in ``infer`` mode and forward + backward in ``train`` mode.
+    The step is the forward in ``infer`` mode and forward + backward in ``train`` mode. It runs in
+    fp32 without autocast whatever the cell's dtype: the count is the same math in every dtype, but
+    on CUDA under fp16/bf16 SDPA's flash backend pads the head width to a multiple of 8 and the
+    counter sees the padded width (``suites.flop_count``). A model with bf16 weights
+    (``bf16_pure``) is cast to fp32 for the count and back (exact: a bf16 value is an fp32 value).
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -372,36 +388,46 @@ def count_flops_per_sample(model: nn.Module, spec: StepSpec, device: str) -> tup
         return FlopCounterMode(display=False, custom_mapping=flop_counter_extra_formulas())
 
     batch = 2
-    x = torch.randn(
-        batch, 3, spec.img_size, spec.img_size, device=device, dtype=_weights_dtype(spec)
-    )
+    x = torch.randn(batch, 3, spec.img_size, spec.img_size, device=device)
     if spec.channels_last == "on":
         x = x.contiguous(memory_format=torch.channels_last)
-    autocast = _autocast(device, spec.dtype)
+    weights_dtype = _weights_dtype(spec)
     was_training = model.training
-    model.eval()
-    with counter() as forward_count, torch.no_grad(), autocast():
-        model(x)
-    forward_flops = forward_count.get_total_flops() / batch
-    step_flops = forward_flops
-    if spec.mode == "train":
-        model.train()
-        with counter() as step_count:
-            with autocast():
+    if weights_dtype != torch.float32:
+        model.float()
+    try:
+        model.eval()
+        with counter() as forward_count, torch.no_grad():
+            model(x)
+        forward_flops = forward_count.get_total_flops() / batch
+        step_flops = forward_flops
+        if spec.mode == "train":
+            model.train()
+            with counter() as step_count:
                 logits = model(x)
-            F.cross_entropy(
-                logits.float(), torch.zeros(batch, dtype=torch.long, device=device)
-            ).backward()
-        step_flops = step_count.get_total_flops() / batch
-        model.zero_grad(set_to_none=True)
-    model.train(was_training)
+                F.cross_entropy(
+                    logits.float(), torch.zeros(batch, dtype=torch.long, device=device)
+                ).backward()
+            step_flops = step_count.get_total_flops() / batch
+            model.zero_grad(set_to_none=True)
+    finally:
+        if weights_dtype != torch.float32:
+            model.to(dtype=weights_dtype)
+        model.train(was_training)
     return forward_flops, step_flops
 
 
-def _memory_mib(device: str, step: Callable[[], None], compile_mode: str) -> dict[str, Any]:
+def _memory_mib(
+    device: str, step: Callable[[], None], compile_mode: str, model: nn.Module | None = None
+) -> dict[str, Any]:
     """Memory of one steady-state step: the CUDA allocator (``suites.meters.GpuMemoryMeter``) on
     the GPU; exact tensor accounting (``suites.meters.TensorAccountant``) on the CPU, which gives
     the step's peak above what lives between steps (``step_mem_mib``) but no absolute peak.
+
+    What lives between steps includes the last step's gradients, which a training step frees
+    (``zero_grad(set_to_none=True)``) before it makes new ones: the allocator's baseline holds
+    them, and on the CPU ``model``'s gradients are the accountant's baseline, so that their death
+    gives their bytes back there too and both devices' ``step_mem_mib`` mean the same.
 
     Under CUDA graphs (``CUDA_GRAPH_MODES``) a replay allocates nothing: the graphs' activations live in a private pool
     that the allocator counts as reserved, not allocated. Those cells report the reserved peak
@@ -437,12 +463,112 @@ def _memory_mib(device: str, step: Callable[[], None], compile_mode: str) -> dic
     }
     if compile_mode != "eager":  # a dispatch mode around a compiled step would measure tracing
         return {**memory, "mem_source": "none"}
-    accountant = TensorAccountant()
+    parameters = model.parameters() if model is not None else ()
+    accountant = TensorAccountant(baseline=(p.grad for p in parameters))
+    del parameters  # the accountant keeps the gradients' addresses only: they may die in the step
     with accountant:
         step()
     memory["step_mem_mib"] = accountant.result().peak_live_bytes / MIB
     accountant.detach()
     return {**memory, "mem_source": "tensor_accounting"}
+
+
+def _reset_compiled(device: str) -> None:
+    """Drop dynamo's compiled code and inductor's CUDA-graph trees, then the memory they held
+    (their graphs' private pools)."""
+    torch._dynamo.reset()
+    free_device_memory(device)
+
+
+# a batch fits when this many steps run: fused AdamW makes its state (2 x the fp32 parameters) at
+# the end of step 1, so step 2 peaks higher than step 1 (timm's benchmark runs a few steps too)
+FIT_STEPS = 2
+
+
+def fits_in_memory(
+    model: nn.Module,
+    spec: StepSpec,
+    batch: int,
+    device: str,
+    seed: int = 0,
+    steps: int = FIT_STEPS,
+) -> float:
+    """One try of the ``max`` search: build the cell's step at ``batch``, run ``steps`` steps, then
+    free all of it (inputs, targets, optimizer and its state, gradients, the allocator's cache)
+    before returning, fitted or not. Returns the first step's seconds; an OOM propagates. A
+    compiled try keeps its code (and CUDA graphs) until the next reset, at the next try's start
+    or, unless the step to time reuses it, in ``step_to_time``."""
+    if spec.compile != "eager":
+        _reset_compiled(device)  # one compilation per tried batch, never the recompile limit
+    step = build_step(model, spec, batch, device, seed=seed)
+    try:
+        synchronize(device)
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        first_step_s = time.perf_counter() - start
+        for _ in range(steps - 1):
+            step()
+        synchronize(device)
+    finally:
+        del step
+        model.zero_grad(set_to_none=True)
+        gc.collect()  # the optimizer's cycles, on any device
+        free_device_memory(device)
+    return first_step_s
+
+
+def search_max_batch(
+    model: nn.Module, spec: StepSpec, device: str, options: TimingOptions, seed: int = 0
+) -> tuple[int, int | None, dict[int, float]]:
+    """``find_max_batch`` over ``fits_in_memory`` tries from ``options.max_batch_start``: (largest
+    batch that fits, smallest that did not or None, first-step seconds of each batch tried, in
+    order). Nothing of a try outlives it: the caller builds the step to time at the batch found."""
+    tried: dict[int, float] = {}  # batch -> its try's first step (NaN: it ran out of memory)
+
+    def try_batch(batch: int) -> None:
+        tried[batch] = math.nan
+        tried[batch] = fits_in_memory(model, spec, batch, device, seed=seed)
+
+    batch, failed = find_max_batch(
+        try_batch, options.max_batch_start, device, rel_tol=options.max_batch_rel_tol
+    )
+    return batch, failed, tried
+
+
+def step_to_time(
+    model: nn.Module, spec: StepSpec, device: str, options: TimingOptions, seed: int = 0
+) -> tuple[Callable[[], None], int, float, Row]:
+    """The cell's step, built once at its batch and run once: (step, batch, ``first_step_s``, the
+    ``max`` columns ``batch_found``/``batch_failed``, empty for a fixed batch).
+
+    For ``max`` the batch comes from ``search_max_batch``, whose tries leave nothing alive, and
+    ``first_step_s`` is the first step of the try at that batch (its compilation, when compiled).
+    A compiled step keeps the last try's code when that try was at this batch; else dynamo is reset
+    and the step compiles again here, outside the timed rounds' warm-up.
+    """
+    max_columns: Row = {}
+    reset_compiled = True
+    if spec.batch_size == MAX_BATCH:
+        batch, failed, tried = search_max_batch(model, spec, device, options, seed=seed)
+        max_columns = {
+            "batch_found": batch,
+            "batch_failed": failed if failed is not None else math.nan,
+        }
+        reset_compiled = list(tried)[-1] != batch
+    else:
+        batch = int(spec.batch_size)
+    if spec.compile != "eager" and reset_compiled:
+        _reset_compiled(device)
+    step = build_step(model, spec, batch, device, seed=seed)
+    synchronize(device)
+    start = time.perf_counter()
+    step()
+    synchronize(device)
+    first_step_s = time.perf_counter() - start
+    if spec.batch_size == MAX_BATCH:
+        first_step_s = tried[batch]
+    return step, batch, first_step_s, max_columns
 
 
 def _stop_compile_workers() -> None:
@@ -484,33 +610,10 @@ def measure_step(
     free_device_memory(device)
     setup_s = time.perf_counter() - cell_start
 
-    tried: list[int] = []  # batches first_step built, in order
-
-    def first_step(batch: int) -> tuple[Callable[[], None], float]:
-        tried.append(batch)
-        if spec.compile != "eager":
-            torch._dynamo.reset()  # one compilation per tried batch, never the recompile limit
-        step = build_step(model, spec, batch, device, seed=ctx.seed)
-        synchronize(device)
-        start = time.perf_counter()
-        step()
-        synchronize(device)
-        return step, time.perf_counter() - start
-
-    row: Row = {}
-    if spec.batch_size == MAX_BATCH:
-        batch, failed, (step, first_step_s) = find_max_batch(
-            first_step, options.max_batch_start, device, rel_tol=options.max_batch_rel_tol
-        )
-        row["batch_found"] = batch
-        row["batch_failed"] = failed if failed is not None else math.nan
-        if spec.compile != "eager" and tried[-1] != batch:
-            # a later try's dynamo reset dropped this step's compiled code (and CUDA graphs): the
-            # timed step would compile again inside its warm-up, so build it again here
-            step, first_step_s = first_step(batch)
-    else:
-        batch = int(spec.batch_size)
-        step, first_step_s = first_step(batch)
+    step, batch, first_step_s, max_columns = step_to_time(
+        model, spec, device, options, seed=ctx.seed
+    )
+    row: Row = dict(max_columns)
 
     if spec.compile != "eager":
         _stop_compile_workers()
@@ -531,7 +634,7 @@ def measure_step(
     first_round, second_round = timing.compared
     meters_start = time.perf_counter()
     rounds_s = meters_start - rounds_start
-    memory = _memory_mib(device, step, spec.compile)
+    memory = _memory_mib(device, step, spec.compile, model)
     busy = (
         gpu_busy_share(step, device, options.busy_steps, step_ms=stats.median_ms)
         if busy_share and options.busy_steps > 0
@@ -689,7 +792,7 @@ TABLE_COLUMNS = (
     "model", "mode", "dtype", "compile", "channels_last", "img_size", "batch_size", "batch",
     "batch_failed", "samples_per_sec",
     "step_ms", "step_p10_ms", "step_p90_ms", "step_cv", "repeat_spread_pct", "peak_mem_mib", "step_mem_mib",
-    "infer_gmacs", "achieved_tflops", "mfu", "gpu_busy_share", "launch_bound",
+    "mem_source", "infer_gmacs", "achieved_tflops", "mfu", "gpu_busy_share", "launch_bound",
     f"vs_{REFERENCE_MODEL}", f"mem_vs_{REFERENCE_MODEL}",
 )  # fmt: skip
 
@@ -761,6 +864,25 @@ def _plot_pareto(ok: Any, path_stem: Path) -> None:
     save_figure(fig, path_stem)
 
 
+# what peak_mem_mib is, by mem_source (suites.latency._memory_mib)
+MEM_SOURCE_NOTE = (
+    " mem_source says what peak_mem_mib is: cuda_allocator, the allocator's allocated peak of one "
+    "step; cuda_reserved (CUDA-graph rows), its reserved peak, which holds the graphs' private "
+    "pool and the allocator's cache, so it is not comparable with an allocated peak; "
+    "tensor_accounting (CPU), no peak, step_mem_mib from exact tensor accounting; none, not "
+    "measured."
+)
+
+
+def shows_mem_source(ok: Any) -> bool:
+    """Whether the table needs ``mem_source``: its rows measure ``peak_mem_mib`` more than one way,
+    or all of them as the reserved peak (CUDA graphs), which reads like an allocated peak."""
+    if "mem_source" not in ok:
+        return False
+    sources = set(ok["mem_source"].dropna().astype(str))
+    return len(sources) > 1 or "cuda_reserved" in sources
+
+
 def report(table: Any, run_dir: Path) -> None:
     """Table (.md/.tex) with ratios against PVT v2-B1; plots of throughput and memory against batch
     size and an accuracy-free Pareto of img/s against GMACs."""
@@ -777,12 +899,14 @@ def report(table: Any, run_dir: Path) -> None:
     # the axis value and the smallest batch that ran out of memory say what a `max` row's batch is
     has_max = bool((ok["batch_size"] == MAX_BATCH).any())
     max_columns = ("batch_size", "batch_failed")
+    show_mem_source = shows_mem_source(ok)
     columns = [
         c
         for c in TABLE_COLUMNS
         if c in ok
         and (has_reference or c not in ratio_columns)
         and (has_max or c not in max_columns)
+        and (show_mem_source or c != "mem_source")
     ]
     ratio_note = (
         f"vs_{REFERENCE_MODEL}: img/s ratio to {REFERENCE_MODEL} at the same settings; "
@@ -826,6 +950,7 @@ def report(table: Any, run_dir: Path) -> None:
                 if has_max
                 else ""
             )
+            + (MEM_SOURCE_NOTE if show_mem_source else "")
             + drops_note
         ),
         digits={

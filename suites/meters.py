@@ -6,7 +6,10 @@
 - peak live bytes: a ``TorchDispatchMode`` sees every op's outputs; an output storage that is new
   (not one the op received, so views and in-place results are free) is counted once, and a
   finalizer on the storage subtracts it when it dies. Storages that existed before the step
-  (parameters, inputs) are the baseline and are never counted.
+  (parameters, inputs) are the baseline and are never counted; those of them named in
+  ``baseline`` (gradients that ``zero_grad(set_to_none=True)`` frees) subtract their bytes when
+  they die inside the block, so the peak is the peak above what lived before the block, as the
+  CUDA allocator's peak minus its baseline is.
 - bytes saved for backward: ``torch.autograd.graph.saved_tensors_hooks`` sees every tensor autograd
   saves; each storage is counted once (all of them, and those created during the step).
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import os
 import weakref
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -45,8 +49,9 @@ def _storage_key(storage: torch.UntypedStorage) -> int:
 class TensorMemory:
     """Exact tensor accounting of one step, in bytes (``_mib`` properties for reports)."""
 
-    peak_live_bytes: int  # most bytes of step-created storages alive at once
-    end_live_bytes: int  # step-created storages still alive when the step ended (grads, outputs)
+    # step-created storages alive, less the ``baseline`` storages freed (TensorAccountant):
+    peak_live_bytes: int  # the most at once
+    end_live_bytes: int  # when the step ended (grads, outputs)
     allocated_bytes: int  # every step-created storage summed (total allocation traffic)
     saved_bytes: int  # unique storages autograd saved for backward, weights and inputs included
     saved_activation_bytes: int  # the part of saved_bytes created during the step
@@ -129,12 +134,19 @@ class OpTraffic(TorchDispatchMode):
 class TensorAccountant(TorchDispatchMode):
     """Count tensor storages created and saved for backward inside a ``with`` block.
 
-    >>> with TensorAccountant() as acct:
-    ...     model(x).sum().backward()
+    ``baseline``: tensors alive before the block that the block may free (a training step's
+    gradients, freed by ``zero_grad(set_to_none=True)``); a baseline storage that dies in the block
+    gives its bytes back, so live bytes are those above what lived before the block (negative
+    once more died than was created) and the peak is the block's peak above its start. Only their
+    storages' addresses are kept: pass an iterable that holds no reference after it is consumed,
+    or the tensors cannot die.
+
+    >>> with TensorAccountant(baseline=(p.grad for p in model.parameters())) as acct:
+    ...     step()
     >>> acct.result().peak_live_bytes
     """
 
-    def __init__(self) -> None:
+    def __init__(self, baseline: Iterable[torch.Tensor | None] = ()) -> None:
         super().__init__()
         self._live: dict[int, int] = {}  # storage key -> nbytes, step-created storages alive now
         self._num_created = 0
@@ -146,6 +158,19 @@ class TensorAccountant(TorchDispatchMode):
         self._peak_bytes = 0
         self._allocated_bytes = 0
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
+        self._baseline: dict[int, int] = {}  # storage key -> nbytes, baseline storages alive now
+        for tensor in baseline:
+            if tensor is not None and tensor.layout == torch.strided:
+                self._watch_baseline(tensor.untyped_storage())
+
+    def _watch_baseline(self, storage: torch.UntypedStorage) -> None:
+        key = _storage_key(storage)
+        if key not in self._baseline:
+            self._baseline[key] = storage.nbytes()
+            self._finalizers.append(weakref.finalize(storage, self._release_baseline, key))
+
+    def _release_baseline(self, key: int) -> None:
+        self._live_bytes -= self._baseline.pop(key, 0)
 
     # -- dispatch: every op's outputs -------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -153,8 +178,8 @@ class TensorAccountant(TorchDispatchMode):
         inputs = {_storage_key(s) for s in _storages((args, kwargs))}
         for storage in _storages(out):
             key = _storage_key(storage)
-            if key in inputs or key in self._live:
-                continue  # a view or an in-place result: no new memory
+            if key in inputs or key in self._live or key in self._baseline:
+                continue  # a view, an in-place result or a baseline storage: no new memory
             self._track(storage, key)
         return out
 

@@ -22,7 +22,8 @@
 - ``find_max_batch``: timm's ``benchmark.py`` back-off (``timm.utils.decay_batch_step``) from a
   start batch until a try fits, then a bisection between that batch and the last failure, so the
   result is the largest batch that fits (not just the largest on timm's decay ladder), exactly or
-  to a stated relative tolerance.
+  to a stated relative tolerance. Only the batch leaves the search: each try runs with nothing
+  of an earlier try alive.
 - ``device_peak_tflops``: the measured bf16 dense matmul rate (8192^3 on CUDA) for MFU, measured
   once per run and cached as ``<run_dir>/device_peak.json``.
 """
@@ -38,12 +39,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
-
-T = TypeVar("T")
 
 LAUNCH_BOUND_BUSY_SHARE = 0.7  # GPU busy share below this -> the row is launch-bound
 
@@ -338,21 +337,26 @@ def free_device_memory(device: str | torch.device) -> None:
 
 
 def find_max_batch(
-    try_batch: Callable[[int], T],
+    try_batch: Callable[[int], object],
     start_batch: int,
     device: str | torch.device = "cpu",
     num_intra_steps: int = 2,
     rel_tol: float = 0.0,
-) -> tuple[int, int | None, T]:
+) -> tuple[int, int | None]:
     """The largest batch ``b <= start_batch`` for which ``try_batch(b)`` does not run out of memory.
 
     Backs off from ``start_batch`` along timm's ``decay_batch_step`` ladder until a try fits, then
     bisects between that batch and the smallest failed one, until they are adjacent or, with
     ``rel_tol`` > 0, until the failed one is within ``rel_tol`` of the fitting one (each try near
     the limit costs a full first step, so 1/16 saves most of them). Returns ``(batch,
-    smallest_failed, try_batch(batch))``; ``smallest_failed`` is None when ``start_batch`` fitted.
-    Assumes memory grows with batch. An OOM is what ``suites.meters.is_out_of_memory`` says it is.
-    Raises the last OOM when even batch 1 does not fit; any other error propagates at once.
+    smallest_failed)``; ``smallest_failed`` is None when ``start_batch`` fitted.
+
+    Only batch numbers leave a try: whatever ``try_batch`` returns is dropped and, after every
+    try, fitting or not, ``free_device_memory`` runs, so each try runs with nothing of the one
+    before it alive (a try that fits should free its own step before it returns; the caller
+    builds the step to time once, at the batch found). Assumes memory grows
+    with batch. An OOM is what ``suites.meters.is_out_of_memory`` says it is. Raises the last OOM
+    when even batch 1 does not fit; any other error propagates at once.
     """
     from timm.utils import decay_batch_step
 
@@ -363,35 +367,35 @@ def find_max_batch(
     if not 0.0 <= rel_tol < 1.0:
         raise ValueError(f"rel_tol must be in [0, 1), got {rel_tol}")
 
-    def attempt(batch: int) -> tuple[Any, BaseException | None]:
+    def fits(batch: int) -> BaseException | None:
+        """None when the try fitted, else its OOM (without its traceback)."""
+        oom = None
         try:
-            return try_batch(batch), None
+            try_batch(batch)  # the result is dropped here
         except Exception as error:
             if not is_out_of_memory(error):
                 raise
             # drop the traceback: its frames would pin the failed try's tensors
             oom = error.with_traceback(None)
         free_device_memory(device)
-        return None, oom
+        return oom
 
     batch, failed_batch = start_batch, None
-    result, error = attempt(batch)
+    error = fits(batch)
     while error is not None:
         failed_batch = batch
         batch = decay_batch_step(batch, num_intra_steps=num_intra_steps)
         if batch < 1:
             raise error
-        result, error = attempt(batch)
-    best_batch, best_result = batch, result
+        error = fits(batch)
     low, high = batch, failed_batch  # low fits; high failed (None: start_batch fitted)
     while high is not None and high - low > max(1, int(low * rel_tol)):
         mid = (low + high) // 2
-        result, error = attempt(mid)
-        if error is None:
-            low, best_batch, best_result = mid, mid, result
+        if fits(mid) is None:
+            low = mid
         else:
             high = mid
-    return best_batch, high, best_result
+    return low, high
 
 
 @dataclass(frozen=True)

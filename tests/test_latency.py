@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import baselines
 from suites import latency
@@ -306,3 +309,253 @@ def test_throughput_drops_name_rows_slower_than_a_smaller_batch_of_the_same_sett
     latency.report(rows, tmp_path)  # rewritten without the drops: the old table goes
     assert not (tmp_path / "throughput_drops.md").exists()
     assert not (tmp_path / "throughput_drops.tex").exists()
+
+
+# ----------------------------------------------------------------------------- batch "max"
+
+
+class _SimulatedDevice:
+    """A device of ``capacity`` units that ``build_step`` is replaced by: a step built at batch b
+    holds b units (inputs, targets) while it lives, and ``STATE`` more once it has run (AdamW
+    makes its state at the end of the first step); a run needs 4 b more for its activations."""
+
+    STATE = 50
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.steps: weakref.WeakSet = weakref.WeakSet()  # the steps alive now
+        self.alive_at_build: list[int] = []  # steps alive when each one was built
+        self.runs: list[tuple[int, int]] = []  # (batch, run of that step)
+
+    def held(self) -> int:
+        return sum(step.batch + (self.STATE if step.ran else 0) for step in self.steps)
+
+    def build_step(self, model, spec, batch_size, device, seed=0):
+        self.alive_at_build.append(len(self.steps))
+        step = _SimulatedStep(self, batch_size)
+        self.steps.add(step)
+        return step
+
+
+class _SimulatedStep:
+    def __init__(self, device: _SimulatedDevice, batch: int) -> None:
+        self.device, self.batch, self.ran = device, batch, 0
+
+    def __call__(self) -> None:
+        self.device.runs.append((self.batch, self.ran + 1))
+        if self.device.held() + 4 * self.batch > self.device.capacity:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (batch {self.batch})")
+        self.ran += 1
+
+
+@pytest.mark.parametrize("compile_mode", ["eager", "compile"])
+def test_max_batch_tries_alone_two_steps_each_and_builds_the_timed_step_once(
+    stand_in_baselines, monkeypatch, compile_mode
+):
+    # alone, batch b runs its first step in 5 b units and its second in 5 b + 50: in 1000 units
+    # the largest batch that runs two steps is 190; 191..200 run one step, then fail
+    device = _SimulatedDevice(capacity=1000)
+    monkeypatch.setattr(latency, "build_step", device.build_step)
+    spec = latency.StepSpec.from_cell(_cell(batch_size="max", mode="train", compile=compile_mode))
+    options = latency.TimingOptions(max_batch_start=256, max_batch_rel_tol=0.0)
+    step, batch, first_step_s, columns = latency.step_to_time(TinyNet(), spec, "cpu", options)
+    assert (batch, columns) == (190, {"batch_found": 190, "batch_failed": 191})
+    assert any(run == (b, 2) for b in range(191, 201) for run in device.runs)  # one step fitted
+    # no step was built while another was alive, the timed one included; only it is left
+    assert device.alive_at_build == [0] * len(device.alive_at_build)
+    assert list(device.steps) == [step] and step.batch == 190 and step.ran == 1
+    assert first_step_s >= 0
+
+
+class _MemoryLimit(TorchDispatchMode):
+    """A simulated device memory: the bytes of the storages ops create inside it (the inputs,
+    targets, activations, gradients and AdamW state of a real step; the weights are outside),
+    freed when their storage dies; an op that takes them past ``limit`` raises a CUDA OOM."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit, self.live, self.bytes = limit, {}, 0
+
+    def _release(self, key: int) -> None:
+        self.bytes -= self.live.pop(key, 0)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        from suites.meters import _storage_key, _storages
+
+        out = func(*args, **(kwargs or {}))
+        inputs = {_storage_key(s) for s in _storages((args, kwargs))}
+        for storage in _storages(out):
+            key = _storage_key(storage)
+            if key not in inputs and key not in self.live:
+                self.live[key] = storage.nbytes()
+                self.bytes += storage.nbytes()
+                weakref.finalize(storage, self._release, key)
+        if self.bytes > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return out
+
+
+def test_max_batch_of_a_real_training_step_is_the_largest_that_runs_two_steps_alone(
+    stand_in_baselines,
+):
+    model, limit = TinyNet(), 1_000_000
+    spec = latency.StepSpec.from_cell(_cell(batch_size="max", mode="train"))
+
+    def fits_alone(batch: int, steps: int) -> bool:
+        with _MemoryLimit(limit):
+            try:
+                latency.fits_in_memory(model, spec, batch, "cpu", steps=steps)
+            except torch.cuda.OutOfMemoryError:
+                return False
+        return True
+
+    options = latency.TimingOptions(max_batch_start=256, max_batch_rel_tol=0.0)
+    with _MemoryLimit(limit) as memory:
+        batch, failed, _ = latency.search_max_batch(model, spec, "cpu", options)
+        assert memory.bytes == 0  # nothing of the search is left
+    assert failed == batch + 1 and fits_alone(batch, 2) and not fits_alone(batch + 1, 2)
+    assert fits_alone(batch + 1, 1)  # its first step fits: AdamW's state comes at its end
+
+
+def test_a_max_batch_try_frees_its_inputs_optimizer_and_gradients(stand_in_baselines, monkeypatch):
+    built = []
+    build = latency.build_step
+
+    def keeping_weakrefs(*args, **kwargs):
+        step = build(*args, **kwargs)
+        kept = [c.cell_contents for c in step.__closure__]
+        built.extend(
+            weakref.ref(obj)
+            for obj in kept
+            if isinstance(obj, torch.Tensor | torch.optim.Optimizer | torch.amp.GradScaler)
+        )
+        return step
+
+    monkeypatch.setattr(latency, "build_step", keeping_weakrefs)
+    model = TinyNet()
+    spec = latency.StepSpec.from_cell(_cell(mode="train"))
+    first_step_s = latency.fits_in_memory(model, spec, 4, "cpu")
+    kinds = {type(ref()).__name__ for ref in built}  # nothing: all of them died
+    assert len(built) == 4 and kinds == {"NoneType"}  # inputs, targets, AdamW, the grad scaler
+    assert all(p.grad is None for p in model.parameters()) and first_step_s > 0
+
+
+# ----------------------------------------------------------------------------- memory, FLOPs
+
+
+def test_cpu_step_memory_leaves_out_the_gradients_that_live_between_steps(stand_in_baselines):
+    from suites.meters import TensorAccountant
+
+    model = TinyNet()
+    spec = latency.StepSpec.from_cell(_cell(mode="train"))
+    step = latency.build_step(model, spec, 2, "cpu")
+    step(), step()  # steady state: AdamW's state and the last step's gradients live
+    grad_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert all(p.grad is not None for p in model.parameters())
+    model.zero_grad(set_to_none=True)  # a step with no gradient to free first: what it allocates
+    with TensorAccountant() as acct:
+        step()
+    allocated_peak = acct.result().peak_live_bytes
+    acct.detach()
+    assert allocated_peak > grad_bytes  # the new gradients are in it
+    memory = latency._memory_mib("cpu", step, "eager", model)
+    # the step frees the old gradients first: as on the GPU, they are part of the baseline
+    assert memory["step_mem_mib"] * latency.MIB == allocated_peak - grad_bytes
+    assert memory["mem_source"] == "tensor_accounting"
+
+
+def test_flops_are_counted_in_fp32_without_autocast_whatever_the_dtype(stand_in_baselines):
+    seen = []
+
+    class Recording(TinyNet):
+        def forward(self, x):
+            seen.append((x.dtype, self.head.weight.dtype, torch.is_autocast_enabled("cpu")))
+            return super().forward(x)
+
+    counts = {}
+    for dtype in ("fp32", "bf16", "fp16", "bf16_pure"):
+        spec = latency.StepSpec.from_cell(_cell(dtype=dtype))
+        model = latency.prepare_model(Recording(), spec, "cpu", latency.TimingOptions())
+        weights = [p.detach().clone() for p in model.parameters()]
+        counts[dtype] = latency.count_flops_per_sample(model, spec, "cpu")
+        # bf16_pure's weights come back as they were, bit for bit
+        assert all(
+            p.dtype == w.dtype and torch.equal(p, w)
+            for p, w in zip(model.parameters(), weights, strict=True)
+        )
+    assert set(seen) == {(torch.float32, torch.float32, False)}
+    assert len(set(counts.values())) == 1
+
+
+class _Attention(nn.Module):
+    def forward(self, q, k, v):
+        return F.scaled_dot_product_attention(q, k, v)
+
+
+def test_sdpa_backward_is_counted_on_the_cpu_as_torch_counts_it_on_cuda():
+    from torch.utils.flop_counter import (
+        FlopCounterMode,
+        sdpa_backward_flop_count,
+        sdpa_flop_count,
+    )
+
+    from suites.flop_count import flop_counter_extra_formulas
+
+    aten = torch.ops.aten
+    q, k, v = (torch.randn(2, 3, n, 8, requires_grad=True) for n in (10, 6, 6))
+    with FlopCounterMode(display=False, custom_mapping=flop_counter_extra_formulas()) as counter:
+        _Attention()(q, k, v).sum().backward()
+    counts = counter.get_flop_counts()["Global"]
+    forward = sdpa_flop_count(q.shape, k.shape, v.shape)
+    backward = sdpa_backward_flop_count(q.shape, q.shape, k.shape, v.shape)
+    assert counts == {
+        aten._scaled_dot_product_flash_attention_for_cpu: forward,  # the CPU kernels ran
+        aten._scaled_dot_product_flash_attention_for_cpu_backward: backward,
+    }
+    assert forward == 2 * 2 * 3 * 10 * 6 * (8 + 8)
+    assert backward >= 2 * forward  # dQ, dK, dV and dP: four matmuls of the forward's size
+    if hasattr(aten, "_scaled_dot_product_fused_attention_overrideable_backward"):
+        assert aten._scaled_dot_product_fused_attention_overrideable_backward in (
+            flop_counter_extra_formulas()
+        )
+
+
+# ----------------------------------------------------------------------------- options, report
+
+
+def test_full_profile_gets_full_timing_on_the_cpu_too():
+    full = latency.TimingOptions.for_device("cpu", quick=False)
+    assert full == latency.TimingOptions() == latency.TimingOptions.for_device("cuda", False)
+    assert (full.warmup_steps, full.min_round_s, full.max_rounds) == (10, 1.0, 4)
+    for device in ("cpu", "cuda"):
+        quick = latency.TimingOptions.for_device(device, quick=True)
+        assert (quick.warmup_steps, quick.timed_steps, quick.max_rounds) == (1, 3, 2)
+
+
+def _header(path) -> list[str]:
+    return [c.strip() for c in path.read_text().splitlines()[2].strip("|").split("|")]
+
+
+def test_report_shows_mem_source_where_peaks_are_measured_two_ways(tmp_path, monkeypatch):
+    for plot in ("_plot_by_batch", "_plot_pareto"):  # the table only
+        monkeypatch.setattr(latency, plot, lambda *args: None)
+    rows = _fake_rows()
+    rows["mem_source"] = "cuda_allocator"
+    latency.report(rows, tmp_path)
+    assert "mem_source" not in _header(tmp_path / "latency.md")  # one way: the allocated peak
+    graphs = rows[rows["model"] == "favit_b1"].assign(
+        compile="cudagraph", mem_source="cuda_reserved"
+    )
+    latency.report(pd.concat([rows, graphs], ignore_index=True), tmp_path)
+    table = tmp_path / "latency.md"
+    columns = _header(table)
+    assert "mem_source" in columns
+    sources = {
+        line.strip("|").split("|")[columns.index("mem_source")].strip()
+        for line in table.read_text().splitlines()[4:]
+        if line.startswith("|")
+    }
+    assert sources == {"cuda_allocator", "cuda_reserved"}
+    assert "cuda_reserved (CUDA-graph rows), its reserved peak" in table.read_text()
+    latency.report(graphs, tmp_path)  # reserved peaks only: still named
+    assert "mem_source" in _header(table)

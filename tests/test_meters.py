@@ -96,3 +96,28 @@ def test_out_of_memory_classification():
 def test_gpu_meter_refuses_a_cpu_device():
     with pytest.raises(ValueError, match="'cpu'"):
         GpuMemoryMeter("cpu")
+
+
+def test_baseline_storages_freed_in_the_block_give_their_bytes_back():
+    # between two training steps a gradient lives; the step frees it (zero_grad(set_to_none=True)),
+    # makes an activation, then the new gradient
+    holder = {"grad": torch.zeros(1000)}
+
+    def step() -> None:
+        holder["grad"] = None  # -4000 bytes
+        activation = torch.ones(500)  # +2000
+        holder["grad"] = torch.zeros(1000)  # +4000
+        del activation  # -2000
+
+    with TensorAccountant() as plain:
+        step()
+    assert (plain.result().peak_live_bytes, plain.result().end_live_bytes) == (6000, 4000)
+    plain.detach()
+    with TensorAccountant(baseline=(holder["grad"],)) as acct:
+        step()
+    result = acct.result()
+    # above what lived before the block, as an allocator's peak minus its baseline
+    assert result.peak_live_bytes == 500 * FP32 + 1000 * FP32 - 1000 * FP32
+    assert result.end_live_bytes == 0  # a gradient of the same size as before
+    assert result.allocated_bytes == 6000 and result.num_storages == 2
+    acct.detach()

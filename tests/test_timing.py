@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import weakref
 
 import numpy as np
 import pytest
@@ -241,11 +242,10 @@ def test_profile_counts_kernels_only():
 
 
 def _oom_above(limit: int, tried: list[int]):
-    def try_batch(batch: int) -> str:
+    def try_batch(batch: int) -> None:
         tried.append(batch)
         if batch > limit:
             raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (batch {batch})")
-        return f"step at {batch}"
 
     return try_batch
 
@@ -253,8 +253,7 @@ def _oom_above(limit: int, tried: list[int]):
 @pytest.mark.parametrize("limit", [1, 37, 48, 100, 255])
 def test_find_max_batch_finds_the_largest_that_fits(limit):
     tried: list[int] = []
-    batch, failed, result = timing.find_max_batch(_oom_above(limit, tried), start_batch=256)
-    assert batch == limit and failed == limit + 1 and result == f"step at {limit}"
+    assert timing.find_max_batch(_oom_above(limit, tried), start_batch=256) == (limit, limit + 1)
     assert tried[0] == 256 and tried[1] == 192  # timm's decay ladder first
 
 
@@ -263,18 +262,17 @@ def test_find_max_batch_stops_within_its_tolerance_with_fewer_tries(limit):
     exact: list[int] = []
     timing.find_max_batch(_oom_above(limit, exact), start_batch=2048)
     tried: list[int] = []
-    batch, failed, result = timing.find_max_batch(
+    batch, failed = timing.find_max_batch(
         _oom_above(limit, tried), start_batch=2048, rel_tol=1 / 16
     )
     assert batch <= limit < failed  # a batch that fits, below one that does not
     assert failed - batch <= max(1, batch // 16)  # ... within the tolerance
-    assert result == f"step at {batch}" and batch in tried
-    assert len(tried) < len(exact)
+    assert batch in tried and len(tried) < len(exact)
 
 
 def test_find_max_batch_keeps_start_when_it_fits_and_raises_when_nothing_fits():
     tried: list[int] = []
-    assert timing.find_max_batch(_oom_above(1000, tried), start_batch=64)[:2] == (64, None)
+    assert timing.find_max_batch(_oom_above(1000, tried), start_batch=64) == (64, None)
     assert tried == [64]
     with pytest.raises(torch.cuda.OutOfMemoryError):
         timing.find_max_batch(_oom_above(0, []), start_batch=8)
@@ -286,6 +284,44 @@ def test_find_max_batch_propagates_other_errors():
 
     with pytest.raises(ValueError, match="not an OOM"):
         timing.find_max_batch(broken, start_batch=8)
+
+
+class _SimulatedDevice:
+    """A device of ``capacity`` units: a step built at batch b holds b units while it lives, and
+    running it needs 4 b more. A try returns its step, as a try that keeps it would."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.steps: weakref.WeakSet = weakref.WeakSet()  # the steps alive now
+        self.alive_at_build: list[int] = []  # steps alive when each try built its own
+
+    def held(self) -> int:
+        return sum(step.batch for step in self.steps)
+
+    def try_batch(self, batch: int) -> _SimulatedStep:
+        self.alive_at_build.append(len(self.steps))
+        step = _SimulatedStep(batch)
+        self.steps.add(step)
+        if self.held() + 4 * batch > self.capacity:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (batch {batch})")
+        return step
+
+
+class _SimulatedStep:
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+
+@pytest.mark.parametrize("start_batch", [64, 256])
+def test_find_max_batch_frees_each_try_before_the_next_so_the_limit_is_exact(start_batch):
+    # alone, batch b needs 5 b units: 200 is the largest that fits in 1000; with an earlier try's
+    # step still held (the last one that fitted, or a failed one pinned by its traceback), the
+    # search would stop short of it
+    device = _SimulatedDevice(capacity=1000)
+    batch, failed = timing.find_max_batch(device.try_batch, start_batch=start_batch)
+    assert (batch, failed) == (min(200, start_batch), 201 if start_batch > 200 else None)
+    assert device.alive_at_build == [0] * len(device.alive_at_build)  # no try saw another's step
+    assert len(device.steps) == 0  # nor does one outlive the search: only numbers leave it
 
 
 def test_device_peak_is_measured_once_per_run(tmp_path, monkeypatch):
