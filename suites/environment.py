@@ -63,7 +63,9 @@ def working_tree_hash(root: Path, git: Callable[..., str | None]) -> str | None:
     with tempfile.TemporaryDirectory() as scratch:
         env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
         if index is not None and Path(index).exists():
-            shutil.copyfile(index, env["GIT_INDEX_FILE"])
+            # copy2 keeps the index's mtime: git trusts a cached stat only for files older than
+            # the index (its "racy git" rule), so a fresh mtime would hide a same-size edit
+            shutil.copy2(index, env["GIT_INDEX_FILE"])
         if git("add", "--all", ".", env=env) is None:
             return None
         return git("write-tree", env=env)
