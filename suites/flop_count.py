@@ -152,10 +152,12 @@ class FvcoreCount:
     skipped_ops: Counter[
         str
     ]  # op -> times seen without a handle (fvcore's own ignore list removed)
+    by_operator_macs: dict[str, int]  # "linear", "layer_norm", ...: counted operators only
 
 
 def fvcore_count(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> FvcoreCount:
-    """Trace ``model(*inputs)`` with fvcore and count MACs per module; list the skipped ops."""
+    """Trace ``model(*inputs)`` with fvcore and count MACs per module and per operator; list the
+    skipped ops."""
     from fvcore.nn import FlopCountAnalysis
 
     analysis = (
@@ -172,6 +174,7 @@ def fvcore_count(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> FvcoreCo
         total_macs=total_macs,
         by_module_macs={k: int(v) for k, v in analysis.by_module().items()},
         skipped_ops=Counter(analysis.unsupported_ops()),
+        by_operator_macs={k: int(v) for k, v in analysis.by_operator().items() if v},
     )
 
 

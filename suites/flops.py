@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import warnings
-from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,7 +55,7 @@ from suites.flop_count import (
     FvcoreCount,
     flop_counter_count,
     format_ops,
-    fvcore_op_handles,
+    fvcore_count,
     parameter_count,
 )
 from suites.report import plot_style, save_figure, write_table
@@ -140,15 +138,23 @@ def favit_default_global_attn() -> str:
     return inspect.signature(favit.create_model).parameters["global_attn"].default
 
 
+def favit_stages(name: str, hw: tuple[int, int]) -> tuple[str, list]:
+    """(global attention, per-stage geometry) of a FaViT name at ``hw``; ``+sr1``: reduction 1."""
+    import favit
+
+    parsed = baselines.parse_favit_name(name)
+    sr = (1,) * NUM_STAGES if parsed.sr1 else None
+    attn = parsed.global_attn or favit_default_global_attn()
+    return attn, list(favit.stage_geometry(parsed.model, hw, sr_ratios=sr))
+
+
 def favit_attention_macs_per_stage(name: str, hw: tuple[int, int]) -> list[int]:
     """Analytic MACs of Q K^T and A V, all branches, all blocks of each stage, for one image."""
     import favit
 
-    parsed = baselines.parse_favit_name(name)
-    attn = parsed.global_attn or favit_default_global_attn()
-    sr = (1,) * NUM_STAGES if parsed.sr1 else None
+    attn, geometries = favit_stages(name, hw)
     out = []
-    for geometry in favit.stage_geometry(parsed.model, hw, sr_ratios=sr):
+    for geometry in geometries:
         macs = favit.attention_macs(geometry, attn)
         # global_sample_qk is already part of global_qk
         per_block = sum(v for k, v in macs.items() if k != "global_sample_qk")
@@ -163,12 +169,8 @@ def official_attention_formula_macs(name: str, hw: tuple[int, int]) -> int:
     ``2*h*w*49*(C//16*14)`` for the window branches + ``2*h*w*(h//r)*(w//r)*(C//16*2)`` for the
     global branch, with h = H//4, H//8, ... and the [2, 7, 7] channel split in every stage.
     """
-    import favit
-
-    parsed = baselines.parse_favit_name(name)
-    sr = (1,) * NUM_STAGES if parsed.sr1 else None
     total = 0
-    for i, geometry in enumerate(favit.stage_geometry(parsed.model, hw, sr_ratios=sr)):
+    for i, geometry in enumerate(favit_stages(name, hw)[1]):
         h, w, r, dim = hw[0] // 4 // 2**i, hw[1] // 4 // 2**i, geometry.sr_ratio, geometry.dim
         window = 2 * h * w * WINDOW_TOKENS * (dim // 16 * 14)
         global_ = 2 * h * w * (h // r) * (w // r) * (dim // 16 * 2)
@@ -181,11 +183,9 @@ def _dense_select_stages(name: str, hw: tuple[int, int]) -> list[bool]:
     import favit
     from favit.attention import DENSE_SELECT_KEY_RATIO
 
-    parsed = baselines.parse_favit_name(name)
-    attn = parsed.global_attn or favit_default_global_attn()
-    sr = (1,) * NUM_STAGES if parsed.sr1 else None
+    attn, geometries = favit_stages(name, hw)
     out = []
-    for geometry in favit.stage_geometry(parsed.model, hw, sr_ratios=sr):
+    for geometry in geometries:
         sizes = favit.probsparse_sizes(attn, geometry.N, geometry.global_keys)
         out.append(sizes is not None and geometry.global_keys <= DENSE_SELECT_KEY_RATIO * sizes[0])
     return out
@@ -206,16 +206,14 @@ def fast_path_attention_macs_per_stage(name: str, hw: tuple[int, int]) -> list[i
     """
     import favit
 
-    parsed = baselines.parse_favit_name(name)
-    sr = (1,) * NUM_STAGES if parsed.sr1 else None
-    geometries = favit.stage_geometry(parsed.model, hw, sr_ratios=sr)
+    attn, geometries = favit_stages(name, hw)
     out = favit_attention_macs_per_stage(name, hw)
     for i, (geometry, dense) in enumerate(
         zip(geometries, _dense_select_stages(name, hw), strict=True)
     ):
         if not dense:
             continue
-        macs = favit.attention_macs(geometry, parsed.global_attn or favit_default_global_attn())
+        macs = favit.attention_macs(geometry, attn)
         reference_global = macs["global_qk"] + macs["global_av"]
         fast_global = 3 * geometry.N * geometry.global_keys * geometry.global_width
         out[i] += (fast_global - reference_global) * geometry.depth
@@ -229,35 +227,6 @@ def depthwise_conv_macs(model: nn.Module, counted: FvcoreCount) -> int:
         for n, m in model.named_modules()
         if isinstance(m, nn.Conv2d) and m.groups > 1
     )
-
-
-# --- per-operator counts ---------------------------------------------------------------------------
-
-
-def fvcore_count_by_operator(
-    model: nn.Module, inputs: tuple[torch.Tensor, ...]
-) -> tuple[FvcoreCount, dict[str, int]]:
-    """``suites.flop_count.fvcore_count`` from the same analysis (same handles, same settings), and
-    fvcore's MACs per operator (``by_operator()``: ``{"linear": ..., "layer_norm": ...}``), from
-    one trace."""
-    from fvcore.nn import FlopCountAnalysis
-
-    analysis = (
-        FlopCountAnalysis(model, inputs)
-        .set_op_handle(**fvcore_op_handles())
-        .unsupported_ops_warnings(False)
-        .uncalled_modules_warnings(False)
-        .tracer_warnings("none")
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TorchScript deprecation and tracer warnings
-        total_macs = int(analysis.total())
-    counted = FvcoreCount(
-        total_macs=total_macs,
-        by_module_macs={k: int(v) for k, v in analysis.by_module().items()},
-        skipped_ops=Counter(analysis.unsupported_ops()),
-    )
-    return counted, {k: int(v) for k, v in analysis.by_operator().items() if v}
 
 
 def format_counts(counts: Mapping[str, int]) -> str:
@@ -307,7 +276,7 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
     model = baselines.create(counted, num_classes=1000, img_size=hw).eval().to(ctx.device)
     images = torch.randn(1, 3, *hw, device=ctx.device)
     with torch.no_grad():
-        fv, fv_by_op = fvcore_count_by_operator(model, (images,))
+        fv = fvcore_count(model, (images,))
         fc = flop_counter_count(model, (images,))
     params = parameter_count(model)
     published = model_info.published
@@ -324,7 +293,7 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
         "param_count": params / 1e6,
         "fvcore_gmacs": fvcore_gmacs,
         "fvcore_skipped_ops": format_ops(fv.skipped_ops),
-        "fvcore_macs_by_op": format_counts(fv_by_op),
+        "fvcore_macs_by_op": format_counts(fv.by_operator_macs),
         "flop_counter_gflops": fc.total_flops / GIGA,
         "flop_counter_gmacs": fc.total_flops / 2 / GIGA,
         "flop_counter_attn_gmacs": sum(fc.by_op_flops.get(op, 0) for op in ATTENTION_OPS)
