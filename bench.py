@@ -238,8 +238,8 @@ def print_dry_run(suite: Any, overrides: Any, args: argparse.Namespace, options:
     The device is the one asked for (a GPU need not be visible here); ``auto`` is the resumed
     run's own device, or this machine's. A resume the real run would refuse is refused alike.
     """
-    from suites import cell_id
-    from suites.runner import (
+    from suites.engine.suite import cell_id
+    from suites.engine.runner import (
         ROWS_FILE,
         ResumeMismatch,
         RowsFile,
@@ -278,7 +278,7 @@ def print_dry_run(suite: Any, overrides: Any, args: argparse.Namespace, options:
 
 def describe_estimate(suite_name: str, cells: list, on_gpu: bool) -> str:
     """One line: how long the cells should take, from the committed runs' ``wall_s``."""
-    from suites.results_index import ResultsError, estimate_time
+    from suites.analysis.results_index import ResultsError, estimate_time
 
     where = "a GPU" if on_gpu else "a CPU"
     try:
@@ -328,7 +328,7 @@ def list_suites() -> str:
 
 def run_compare(argv: Sequence[str]) -> int:
     try:
-        from suites import compare
+        from suites.analysis import compare
     except ImportError as exc:
         print(f"bench.py: error: compare is not available ({exc})", file=sys.stderr)
         return 2
@@ -352,7 +352,7 @@ def run_report(argv: Sequence[str]) -> int:
         )
         return 2
     from suites import get_suite
-    from suites.runner import write_report
+    from suites.engine.runner import write_report
 
     return (
         0
@@ -415,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--stop-after: bad value {args.stop_after:g}; must be > 0 seconds")
         if args.workers is not None and args.workers < 1:
             raise UsageError(f"--workers: bad value {args.workers}; must be >= 1")
-        from suites.runner import ResumeMismatch, resolve_device, run_suite
+        from suites.engine.runner import ResumeMismatch, resolve_device, run_suite
 
         if args.dry_run:  # planning needs no GPU: a resumed run plans for its own device
             print_dry_run(suite, overrides, args, options)

@@ -3,6 +3,7 @@
 from baselines.registry import (
     FAVIT_MODELS,
     PUBLISHED,
+    RATIO_BASELINE,
     REFERENCE_MODELS,
     FavitName,
     ModelInfo,
@@ -21,6 +22,7 @@ from baselines.registry import (
 __all__ = [
     "FAVIT_MODELS",
     "PUBLISHED",
+    "RATIO_BASELINE",
     "REFERENCE_MODELS",
     "FavitName",
     "ModelInfo",

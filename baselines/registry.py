@@ -249,6 +249,8 @@ REFERENCE_MODELS: dict[str, ReferenceModel] = {
     "pvt_v2_b2": ReferenceModel("pvt_v2", "timm", "pvt_v2_b2", _pvt_v2_rule, False),
     "resnet50": ReferenceModel("resnet", "torchvision", "resnet50", None, False),
 }
+# the model every report's ratios are taken to: the PVT v2 FaViT grew from, at FaViT-B1's size
+RATIO_BASELINE = "pvt_v2_b1"
 
 
 # --- FaViT names ----------------------------------------------------------------------------------

@@ -1,23 +1,24 @@
-"""The measurement engine: suites, the matrix runner, meters and reporting.
+"""The suites, looked up by name.
 
-Suites are looked up by name and imported only when asked for, so ``bench.py --help`` stays fast.
+Layout (imports run one way, top to bottom):
+
+- ``suites.analysis``: what reads finished runs: the results index, ``compare``, the ``claims`` and
+  ``paper`` suites;
+- the measuring suites, one module each: ``memory``, ``flops``, ``latency``, ``scaling``,
+  ``profile``, ``accuracy``;
+- ``suites.training``: CIFAR-10 data, GPU augmentation and the training loop (the accuracy suite);
+- ``suites.engine``: the suite contract, run planning and the runner, the run folder, environment
+  capture, meters, timing, the shared step, compile modes, FLOP counting, tables and figures.
+
+A suite is imported only when asked for, so ``bench.py --help`` stays fast. Adding a suite is one
+module defining ``SUITE`` plus one line in ``SUITE_MODULES``.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from suites.suite import (
-    Axis,
-    Cell,
-    CellContext,
-    CellSkipped,
-    Row,
-    Suite,
-    cell_id,
-    image_hw,
-    image_size,
-)
+from suites.engine.suite import Suite
 
 # name -> module holding ``SUITE``
 SUITE_MODULES: dict[str, str] = {
@@ -25,10 +26,10 @@ SUITE_MODULES: dict[str, str] = {
     "flops": "suites.flops",
     "latency": "suites.latency",
     "scaling": "suites.scaling",
-    "accuracy": "suites.accuracy",
-    "claims": "suites.claims",
-    "paper": "suites.paper",
     "profile": "suites.profile",
+    "accuracy": "suites.accuracy",
+    "claims": "suites.analysis.claims",
+    "paper": "suites.analysis.paper",
 }
 
 
@@ -39,16 +40,4 @@ def get_suite(name: str) -> Suite:
     return importlib.import_module(SUITE_MODULES[name]).SUITE
 
 
-__all__ = [
-    "SUITE_MODULES",
-    "Axis",
-    "Cell",
-    "CellContext",
-    "CellSkipped",
-    "Row",
-    "Suite",
-    "cell_id",
-    "get_suite",
-    "image_hw",
-    "image_size",
-]
+__all__ = ["SUITE_MODULES", "Suite", "get_suite"]

@@ -32,10 +32,10 @@ from typing import Any
 
 import torch
 
-from suites.augment import AugmentConfig
-from suites.compiling import COMPILE_MODES
-from suites.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
-from suites.training import EPOCHS_CSV, TrainConfig, train
+from suites.engine.compiling import COMPILE_MODES
+from suites.engine.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
+from suites.training.augment import AugmentConfig
+from suites.training.loop import EPOCHS_CSV, TrainConfig, train
 
 DEFAULT_DATA = "data/cifar10-jpeg.npz"
 FROM_RECIPE = "-"  # an override axis at this value keeps the recipe's setting
@@ -184,7 +184,7 @@ def _count_gmacs(model: torch.nn.Module, img_size: int, device: str) -> float:
 
 def measure(cell: Cell, ctx: CellContext) -> Row:
     import baselines
-    from suites.data import load_cifar10, synthetic_cifar10
+    from suites.training.data import load_cifar10, synthetic_cifar10
 
     config = build_config(cell, quick=ctx.quick, seed=ctx.seed)
     config = dataclasses.replace(
@@ -251,7 +251,7 @@ def report(table, run_dir: Path) -> None:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from suites.report import log_x_if_wide, plot_style, save_figure, write_table
+    from suites.engine.render import log_x_if_wide, plot_style, save_figure, write_table
 
     run_dir = Path(run_dir)
     done = table[table["status"] == "ok"].copy()

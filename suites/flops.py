@@ -5,7 +5,7 @@ Per cell (one model at one input size, batch 1, fp32, eval mode) it counts one f
 - fvcore (``FlopCountAnalysis``, **MACs**): ``fvcore_gmacs``, its MACs per operator
   (``fvcore_macs_by_op``, ``"linear=466617616; conv=..."``), and the ops it skipped with their
   counts (``fvcore_skipped_ops``). fvcore has no handle for ``scaled_dot_product_attention``; we
-  register one with the exact formula (``suites.flop_count.sdpa_macs``), so fused attention is
+  register one with the exact formula (``suites.engine.flop_count.sdpa_macs``), so fused attention is
   **counted**, and ``:sdpa`` agrees with ``:dense`` (both count Q K^T and A V; the softmax and the
   scaling multiply are skipped in both).
 - torch.utils.flop_counter (``FlopCounterMode``, **FLOPs = 2 x MACs**): ``flop_counter_gflops``,
@@ -51,15 +51,24 @@ import torch
 from torch import nn
 
 import baselines
-from suites.flop_count import (
+from suites.engine.flop_count import (
     FvcoreCount,
     flop_counter_count,
     format_ops,
     fvcore_count,
     parameter_count,
 )
-from suites.report import plot_style, save_figure, write_table
-from suites.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite, image_hw, image_size
+from suites.engine.render import plot_style, save_figure, write_table
+from suites.engine.suite import (
+    Axis,
+    Cell,
+    CellContext,
+    CellSkipped,
+    Row,
+    Suite,
+    image_hw,
+    image_size,
+)
 
 GIGA = 1e9
 PUBLISHED_HW = (224, 224)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from suites.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
+from suites.engine.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
 
 LEVELS = ("analytic", "global", "attention", "model")
 STAGE_LEVELS = ("analytic", "global", "attention")
@@ -88,7 +88,7 @@ def measure_step(step: Callable[[], Any], device: str) -> Row:
     """Run ``step`` once under the tensor accountant (and the allocator meter on CUDA)."""
     from contextlib import nullcontext
 
-    from suites.meters import GpuMemoryMeter, TensorAccountant
+    from suites.engine.meters import GpuMemoryMeter, TensorAccountant
 
     cuda = device.startswith("cuda")
     gpu_meter = GpuMemoryMeter(device) if cuda else nullcontext()
@@ -351,7 +351,7 @@ def verdict_lines(ratios: pd.DataFrame) -> list[str]:
 
 def report(table: pd.DataFrame, run_dir: Path) -> None:
     """Ratios table, plots (memory vs input size per variant; reductions per level), summary.md."""
-    from suites.report import markdown_table, write_table
+    from suites.engine.render import markdown_table, write_table
 
     run_dir = Path(run_dir)
     ratios = reduction_table(table)
@@ -410,7 +410,7 @@ def report(table: pd.DataFrame, run_dir: Path) -> None:
 
 
 def _plots(table: pd.DataFrame, ratios: pd.DataFrame, run_dir: Path) -> None:
-    from suites.report import plot_style, save_figure
+    from suites.engine.render import plot_style, save_figure
 
     plot_style()
     import matplotlib.pyplot as plt

@@ -8,7 +8,7 @@ CUDA on a GPU). Per row:
 - ``kernels_per_step``: device kernel launches per step (memcpy, memset and the GPU side of
   ``record_function`` ranges such as ``Optimizer.step#AdamW.step`` not counted; 0 on the CPU);
 - ``device_ms_per_step``: summed device time of those kernels per step (NaN on the CPU);
-- ``gpu_busy_share``: ``suites.timing.gpu_busy_share`` over a separate window of steps (device
+- ``gpu_busy_share``: ``suites.engine.timing.gpu_busy_share`` over a separate window of steps (device
   busy time per step over the median time of unprofiled steps; NaN on the CPU); below
   ``LAUNCH_BOUND_BUSY_SHARE`` the row is ``launch_bound``;
 - ``inductor_kernels`` (compiled cells): kernels inductor generated for the step (Triton on a GPU,
@@ -18,7 +18,7 @@ CUDA on a GPU). Per row:
   nested calls included (an ``aten::linear`` that calls ``aten::addmm`` counts 2);
 - ``eager_ops_per_step``, ``eager_traffic_gib_per_step`` (eager cells): the ATen ops one step
   dispatches, views and bare allocations left out, and the GiB their tensor inputs and outputs hold
-  (``suites.meters.OpTraffic``): about one kernel per op and the least memory traffic of eager
+  (``suites.engine.meters.OpTraffic``): about one kernel per op and the least memory traffic of eager
   execution, exact, and the same on any device in fp32 (under autocast, each device's cast
   policy applies; the optimizer is fused AdamW everywhere);
 - ``profiled_step_ms``: host wall time per step inside the profiled window (profiler overhead
@@ -45,8 +45,9 @@ from typing import Any
 
 import torch
 
-from suites.latency import (
-    REFERENCE_MODEL,
+from baselines import RATIO_BASELINE
+from suites.engine.meters import OpTraffic
+from suites.engine.step import (
     StepSpec,
     TimingOptions,
     build_step,
@@ -60,9 +61,8 @@ from suites.latency import (
     parse_model_name,
     prepare_model,
 )
-from suites.meters import OpTraffic
-from suites.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
-from suites.timing import (
+from suites.engine.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
+from suites.engine.timing import (
     KERNEL_ACTIVITY,
     LAUNCH_BOUND_BUSY_SHARE,
     device_work_events,
@@ -254,7 +254,7 @@ TABLE_COLUMNS = (
 SETTING_COLUMNS = ("img_size", "batch_size", "dtype", "mode", "compile")
 
 
-def add_kernel_ratio(ok: Any, reference: str = REFERENCE_MODEL) -> Any:
+def add_kernel_ratio(ok: Any, reference: str = RATIO_BASELINE) -> Any:
     """``kernels_vs_ref``: kernels per step over the reference model's at the same settings (NaN
     where the run has no such row, or the reference launches none, as on the CPU)."""
     import pandas as pd
@@ -270,7 +270,7 @@ def add_kernel_ratio(ok: Any, reference: str = REFERENCE_MODEL) -> Any:
 
 def report(table: Any, run_dir: Path) -> None:
     """``profile.md``/``profile.tex``: counts per step and the top 3 kernels of every ok cell."""
-    from suites.report import write_table
+    from suites.engine.render import write_table
 
     ok = table[table["status"] == "ok"].copy() if "status" in table else table.copy()
     if ok.empty:
@@ -282,7 +282,7 @@ def report(table: Any, run_dir: Path) -> None:
         Path(run_dir) / "profile",
         caption=(
             "Profile per step (torch.profiler). kernels_per_step: device kernel launches; "
-            f"kernels_vs_ref: ratio to {REFERENCE_MODEL} at the same settings; inductor_kernels: "
+            f"kernels_vs_ref: ratio to {RATIO_BASELINE} at the same settings; inductor_kernels: "
             "kernels inductor generated for a compiled step; cpu_ops_per_step: "
             "aten ops recorded on the host (nested included); eager_ops_per_step, "
             "eager_traffic_gib_per_step: ATen ops an eager step dispatches (views and allocations "

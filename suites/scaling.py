@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from suites.latency import (
-    FAVIT_VARIANTS,
+from favit import GLOBAL_ATTN_CHOICES
+from suites.engine.step import (
     MODES,
     TIMING_OPTION_KINDS,
     StepSpec,
@@ -37,12 +37,16 @@ from suites.latency import (
     parse_mode,
     parse_model_name,
 )
-from suites.suite import Axis, Cell, CellContext, Row, Suite
-from suites.timing import LAUNCH_BOUND_BUSY_SHARE
+from suites.engine.suite import Axis, Cell, CellContext, Row, Suite
+from suites.engine.timing import LAUNCH_BOUND_BUSY_SHARE
 
 PATCH_PX = 4  # stage-1 patch stride of the PVT layout: tokens = (H / 4) * (W / 4)
 DEFAULT_MODELS = (
-    *(f"favit_b1:{variant}{modifier}" for variant in FAVIT_VARIANTS for modifier in ("", "+sr1")),
+    *(
+        f"favit_b1:{variant}{modifier}"
+        for variant in GLOBAL_ATTN_CHOICES
+        for modifier in ("", "+sr1")
+    ),
     "pvt_v2_b1",
     "resnet50",
     "deit_tiny",
@@ -50,7 +54,7 @@ DEFAULT_MODELS = (
     "swin_t",
 )
 QUICK_MODELS = tuple(
-    f"favit_b0:{variant}{modifier}" for variant in FAVIT_VARIANTS for modifier in ("", "+sr1")
+    f"favit_b0:{variant}{modifier}" for variant in GLOBAL_ATTN_CHOICES for modifier in ("", "+sr1")
 )
 GROUP_COLUMNS = ("model", "mode", "dtype", "batch_size")
 # the columns a scaling run must have for its exponents to be fitted (``fit_exponents``)
@@ -157,7 +161,7 @@ def fit_exponents(table: Any) -> Any:
 def _plot_loglog(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
     import seaborn as sns
 
-    from suites.report import log_x_at_values, model_palette, save_figure
+    from suites.engine.render import log_x_at_values, model_palette, save_figure
 
     data = ok.dropna(subset=[y])
     data = data[data[y] > 0]
@@ -177,7 +181,7 @@ def _plot_loglog(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
 
 def report(table: Any, run_dir: Path) -> None:
     """Exponent table (.md/.tex/.csv) and log-log plots of memory and time against tokens."""
-    from suites.report import plot_style, write_table
+    from suites.engine.render import plot_style, write_table
 
     run_dir = Path(run_dir)
     exponents = fit_exponents(table)

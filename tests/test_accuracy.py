@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from suites.accuracy import RECIPES, SUITE, build_config, parse_extra
-from suites.suite import CellContext
+from suites.engine.suite import CellContext
 
 
 def test_seed_recipe_is_the_published_one() -> None:

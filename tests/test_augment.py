@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from suites.augment import (
+from suites.training.augment import (
     RAND_INCREASING_OPS,
     AugmentConfig,
     RandAugmentSpec,
@@ -155,7 +155,7 @@ def test_rand_augment_groups_images_by_op_without_a_sync_per_op() -> None:
     per op); the grouping calls no ``nonzero`` (its one host read per round is a ``tolist``)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    from suites.augment import MAGNITUDE_MAX, _uniform, rand_augment
+    from suites.training.augment import MAGNITUDE_MAX, _uniform, rand_augment
 
     spec = RandAugmentSpec(9.0, 2, 0.5, 0.5)
     images = torch.randint(0, 256, (64, 3, 16, 16), generator=torch.Generator().manual_seed(1))
@@ -200,7 +200,7 @@ def test_rand_augment_groups_images_by_op_without_a_sync_per_op() -> None:
 def test_affine_matrices_are_each_geometric_ops_map() -> None:
     """Per sample, the map each op's own formula gives (PIL's conventions: pixel centres at
     i + 0.5, counter-clockwise rotation about the centre), bit for bit."""
-    from suites.augment import GEOMETRIC_OPS, affine_matrices
+    from suites.training.augment import GEOMETRIC_OPS, affine_matrices
 
     height, width = 20, 30
     level = torch.tensor([0.9, 0.3, 0.6, 0.45, 0.75])

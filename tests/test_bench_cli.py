@@ -119,13 +119,13 @@ def test_compare_dispatches_or_fails_in_one_line(monkeypatch, capsys):
     calls = []
     import types
 
-    fake = types.ModuleType("suites.compare")
+    fake = types.ModuleType("suites.analysis.compare")
     fake.main = lambda argv: calls.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "suites.compare", fake)
-    import suites
+    monkeypatch.setitem(sys.modules, "suites.analysis.compare", fake)
+    import suites.analysis
 
-    # an earlier test may have imported the real module, which `from suites import compare` prefers
-    monkeypatch.setattr(suites, "compare", fake, raising=False)
+    # an earlier test may have imported the real module, which `from suites.analysis import compare` prefers
+    monkeypatch.setattr(suites.analysis, "compare", fake, raising=False)
     assert bench.main(["compare", "a", "b"]) == 0 and calls == [["a", "b"]]
 
 
@@ -170,7 +170,8 @@ def test_dry_run_plans_a_gpu_run_on_a_machine_without_one(monkeypatch, capsys):
 
 
 def test_dry_run_of_a_resume_lists_the_cells_left_and_changes_nothing(tmp_path, capsys):
-    from suites import cell_id, get_suite
+    from suites import get_suite
+    from suites.engine.suite import cell_id
 
     run_dir = tmp_path / "run"
     args = ["--suite", "memory", "--quick", "--device", "cpu", "--no-progress", "--no-isolate"]

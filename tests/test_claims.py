@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suites import claims
-from suites.results_index import ResultsError, find_runs
-from suites.suite import CellContext, cell_id
+from suites.analysis import claims
+from suites.analysis.results_index import ResultsError, find_runs
+from suites.engine.suite import CellContext, cell_id
 
 STAGES = (1, 2, 3, 4)
 
@@ -411,7 +411,7 @@ def test_suite_cell_writes_both_files_and_reports_errors(tmp_path: Path, capsys)
 
 
 def test_time_estimate_uses_a_cells_own_row_then_alike_cells_then_the_median(tmp_path):
-    from suites.results_index import estimate_time
+    from suites.analysis.results_index import estimate_time
 
     root = tmp_path / "results"
     row = {"img_size": 224, "batch_size": 8, "dtype": "bf16", "channels_last": "off"}

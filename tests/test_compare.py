@@ -8,8 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suites.compare import classify_column, compare_runs, load_run, main, row_relative_spread
-from suites.suite import cell_id
+from suites.analysis.compare import (
+    classify_column,
+    compare_runs,
+    load_run,
+    main,
+    row_relative_spread,
+)
+from suites.engine.suite import cell_id
 
 CELLS = [
     {"model": "favit_b0", "img_size": 224, "batch_size": 1, "mode": "infer"},
@@ -415,8 +421,8 @@ def _toy_measure(cell: dict, ctx) -> list[dict]:
 
 
 def test_compare_reads_the_runners_run_folders(tmp_path):
-    from suites.runner import run_suite
-    from suites.suite import Axis, Suite
+    from suites.engine.runner import run_suite
+    from suites.engine.suite import Axis, Suite
 
     suite = Suite(
         "toy", "toy", [Axis("size", default=[1, 2, 3])], measure=_toy_measure, isolate=False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from suites import compiling
+from suites.engine import compiling
 
 
 def test_inductor_config_parses_typed_settings_and_rejects_unknown_names():

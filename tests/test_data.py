@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from suites.data import (
+from suites.training.data import (
     LABEL_JPEG_COPY,
     LABEL_ORIGINAL,
     DatasetError,
@@ -132,7 +132,7 @@ def test_missing_pack_is_named(tmp_path: Path) -> None:
 
 
 def test_random_subset_draws_from_every_class() -> None:
-    from suites.data import ImageSplit
+    from suites.training.data import ImageSplit
 
     labels = torch.arange(100) // 10  # sorted by class, as the JPEG pack is
     split = ImageSplit(torch.zeros(100, 3, 2, 2, dtype=torch.uint8), labels)

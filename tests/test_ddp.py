@@ -10,9 +10,9 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from suites.augment import AugmentConfig
-from suites.data import synthetic_cifar10
-from suites.training import TrainConfig, train
+from suites.training.augment import AugmentConfig
+from suites.training.data import synthetic_cifar10
+from suites.training.loop import TrainConfig, train
 
 CONFIG = TrainConfig(
     epochs=2,

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from suites.environment import git_state
+from suites.engine.environment import git_state
 
 
 def git(repo, *args: str) -> str:

@@ -14,7 +14,8 @@ from torch import nn
 
 import baselines
 import favit
-from suites.flop_count import flop_counter_count, format_ops, fvcore_count, sdpa_macs
+from suites.engine.flop_count import flop_counter_count, format_ops, fvcore_count, sdpa_macs
+from suites.engine.suite import CellContext, CellSkipped, cell_id
 from suites.flops import (
     SUITE,
     comparison_table,
@@ -29,7 +30,6 @@ from suites.flops import (
     rounding_half_unit,
     sources_table,
 )
-from suites.suite import CellContext, CellSkipped, cell_id
 
 
 def test_linear_macs_and_flops_match_hand_count() -> None:

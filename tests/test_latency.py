@@ -14,7 +14,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import baselines
 from suites import latency
-from suites.suite import CellContext, CellSkipped
+from suites.engine import step as step_engine
+from suites.engine.suite import CellContext, CellSkipped
 
 
 class TinyNet(nn.Module):
@@ -51,7 +52,7 @@ def stand_in_baselines(monkeypatch):
     monkeypatch.setattr(baselines, "create", create, raising=False)
     monkeypatch.setattr(baselines, "validate_name", validate_name, raising=False)
     monkeypatch.setattr(baselines, "UnsupportedInput", Unsupported, raising=False)
-    monkeypatch.setattr(latency, "device_peak_tflops", lambda run_dir, device: _FakePeak())
+    monkeypatch.setattr(step_engine, "device_peak_tflops", lambda run_dir, device: _FakePeak())
     return widths
 
 
@@ -100,14 +101,14 @@ def test_cells_in_one_worker_count_each_models_flops_once(
     stand_in_baselines, tmp_path, monkeypatch
 ):
     counted = []
-    count = latency.count_flops_per_sample
+    count = step_engine.count_flops_per_sample
 
     def counting(model, spec, device):
         counted.append((spec.model, spec.mode))
         return count(model, spec, device)
 
-    monkeypatch.setattr(latency, "_FLOPS_PER_SAMPLE", {})
-    monkeypatch.setattr(latency, "count_flops_per_sample", counting)
+    monkeypatch.setattr(step_engine, "_FLOPS_PER_SAMPLE", {})
+    monkeypatch.setattr(step_engine, "count_flops_per_sample", counting)
     rows = [
         latency.measure(_cell(**settings), _ctx(tmp_path))
         for settings in ({}, {"batch_size": 4}, {"dtype": "bf16"}, {"mode": "train"})
@@ -119,8 +120,8 @@ def test_cells_in_one_worker_count_each_models_flops_once(
 def test_flops_count_matches_hand_count(stand_in_baselines):
     # conv 3->8, 3x3 on 16x16: 16*16*8*3*9 MACs; linear 8->1000: 8000 MACs (bias and relu not counted)
     macs = 16 * 16 * 8 * 3 * 9 + 8 * 1000
-    spec = latency.StepSpec.from_cell(_cell(mode="train"))
-    forward, step = latency.count_flops_per_sample(TinyNet(1000, 8), spec, "cpu")
+    spec = step_engine.StepSpec.from_cell(_cell(mode="train"))
+    forward, step = step_engine.count_flops_per_sample(TinyNet(1000, 8), spec, "cpu")
     assert forward == 2 * macs
     # backward: grad of input skipped for the first conv (input needs no grad), weight grads for both,
     # input grad of the linear: conv weight grad + linear input grad + linear weight grad = 3 extra terms
@@ -135,9 +136,9 @@ def test_train_flops_of_a_depthwise_conv_count_groups():
         nn.Flatten(),
         nn.LazyLinear(1000),
     )
-    spec = latency.StepSpec("tiny_a", img_size=16, batch_size=2, mode="train")
+    spec = step_engine.StepSpec("tiny_a", img_size=16, batch_size=2, mode="train")
     model(torch.zeros(1, 3, 16, 16))  # materialize the lazy linear
-    forward, step = latency.count_flops_per_sample(model, spec, "cpu")
+    forward, step = step_engine.count_flops_per_sample(model, spec, "cpu")
     pointwise, depthwise, linear = 2 * 256 * 8 * 3, 2 * 256 * 8 * 9, 2 * 2048 * 1000
     assert forward == pointwise + depthwise + linear
     # backward: pointwise weight grad; depthwise input and weight grads; linear input and weight grads
@@ -152,7 +153,7 @@ def test_unsupported_size_is_skipped(stand_in_baselines, tmp_path):
 def test_max_batch_and_cudagraph_need_cuda(stand_in_baselines, tmp_path):
     with pytest.raises(CellSkipped, match="CUDA"):
         latency.measure(_cell(batch_size="max"), _ctx(tmp_path))
-    for mode in latency.CUDA_GRAPH_MODES:
+    for mode in step_engine.CUDA_GRAPH_MODES:
         with pytest.raises(CellSkipped, match=f"compile={mode} needs a CUDA device"):
             latency.measure(_cell(compile=mode), _ctx(tmp_path))
 
@@ -172,15 +173,15 @@ def test_max_batch_and_cudagraph_need_cuda(stand_in_baselines, tmp_path):
 )
 def test_bad_axis_values_are_rejected(stand_in_baselines, axis, value, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
-        latency.StepSpec.from_cell(_cell(**{axis: value}))
+        step_engine.StepSpec.from_cell(_cell(**{axis: value}))
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         latency.SUITE.axis(axis).kind(value)
 
 
 def test_axis_kinds_parse_command_line_strings(stand_in_baselines):
-    assert latency.parse_batch_size("64") == 64
-    assert latency.parse_batch_size("max") == "max"
-    assert latency.parse_img_size("224") == 224
+    assert step_engine.parse_batch_size("64") == 64
+    assert step_engine.parse_batch_size("max") == "max"
+    assert step_engine.parse_img_size("224") == 224
     assert latency.SUITE.axis("batch_size").values(quick=True) == [1, 2]
 
 
@@ -265,8 +266,8 @@ def test_report_plots_memory_against_batch_from_step_memory_without_an_allocator
 def test_bf16_pure_runs_inference_in_bf16_weights_and_skips_training(stand_in_baselines, tmp_path):
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    spec = latency.StepSpec.from_cell(_cell(dtype="bf16_pure"))
-    model = latency.prepare_model(TinyNet(1000, 8), spec, "cpu", latency.TimingOptions())
+    spec = step_engine.StepSpec.from_cell(_cell(dtype="bf16_pure"))
+    model = step_engine.prepare_model(TinyNet(1000, 8), spec, "cpu", step_engine.TimingOptions())
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
 
     class Casts(TorchDispatchMode):
@@ -276,7 +277,7 @@ def test_bf16_pure_runs_inference_in_bf16_weights_and_skips_training(stand_in_ba
             Casts.count += func.__name__.startswith("_to_copy")
             return func(*args, **(kwargs or {}))
 
-    step = latency.build_step(model, spec, 2, "cpu")
+    step = step_engine.build_step(model, spec, 2, "cpu")
     with Casts():
         step()
     assert Casts.count == 0  # no weight is cast per step
@@ -355,10 +356,10 @@ def test_max_batch_tries_alone_two_steps_each_and_builds_the_timed_step_once(
     # alone, batch b runs its first step in 5 b units and its second in 5 b + 50: in 1000 units
     # the largest batch that runs two steps is 190; 191..200 run one step, then fail
     device = _SimulatedDevice(capacity=1000)
-    monkeypatch.setattr(latency, "build_step", device.build_step)
-    spec = latency.StepSpec.from_cell(_cell(batch_size="max", mode="train", compile=compile_mode))
-    options = latency.TimingOptions(max_batch_start=256, max_batch_rel_tol=0.0)
-    step, batch, first_step_s, columns = latency.step_to_time(TinyNet(), spec, "cpu", options)
+    monkeypatch.setattr(step_engine, "build_step", device.build_step)
+    spec = step_engine.StepSpec.from_cell(_cell(batch_size="max", mode="train", compile=compile_mode))
+    options = step_engine.TimingOptions(max_batch_start=256, max_batch_rel_tol=0.0)
+    step, batch, first_step_s, columns = step_engine.step_to_time(TinyNet(), spec, "cpu", options)
     assert (batch, columns) == (190, {"batch_found": 190, "batch_failed": 191})
     assert any(run == (b, 2) for b in range(191, 201) for run in device.runs)  # one step fitted
     # no step was built while another was alive, the timed one included; only it is left
@@ -380,7 +381,7 @@ class _MemoryLimit(TorchDispatchMode):
         self.bytes -= self.live.pop(key, 0)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        from suites.meters import _storage_key, _storages
+        from suites.engine.meters import _storage_key, _storages
 
         out = func(*args, **(kwargs or {}))
         inputs = {_storage_key(s) for s in _storages((args, kwargs))}
@@ -399,19 +400,19 @@ def test_max_batch_of_a_real_training_step_is_the_largest_that_runs_two_steps_al
     stand_in_baselines,
 ):
     model, limit = TinyNet(), 1_000_000
-    spec = latency.StepSpec.from_cell(_cell(batch_size="max", mode="train"))
+    spec = step_engine.StepSpec.from_cell(_cell(batch_size="max", mode="train"))
 
     def fits_alone(batch: int, steps: int) -> bool:
         with _MemoryLimit(limit):
             try:
-                latency.fits_in_memory(model, spec, batch, "cpu", steps=steps)
+                step_engine.fits_in_memory(model, spec, batch, "cpu", steps=steps)
             except torch.cuda.OutOfMemoryError:
                 return False
         return True
 
-    options = latency.TimingOptions(max_batch_start=256, max_batch_rel_tol=0.0)
+    options = step_engine.TimingOptions(max_batch_start=256, max_batch_rel_tol=0.0)
     with _MemoryLimit(limit) as memory:
-        batch, failed, _ = latency.search_max_batch(model, spec, "cpu", options)
+        batch, failed, _ = step_engine.search_max_batch(model, spec, "cpu", options)
         assert memory.bytes == 0  # nothing of the search is left
     assert failed == batch + 1 and fits_alone(batch, 2) and not fits_alone(batch + 1, 2)
     assert fits_alone(batch + 1, 1)  # its first step fits: AdamW's state comes at its end
@@ -419,7 +420,7 @@ def test_max_batch_of_a_real_training_step_is_the_largest_that_runs_two_steps_al
 
 def test_a_max_batch_try_frees_its_inputs_optimizer_and_gradients(stand_in_baselines, monkeypatch):
     built = []
-    build = latency.build_step
+    build = step_engine.build_step
 
     def keeping_weakrefs(*args, **kwargs):
         step = build(*args, **kwargs)
@@ -431,10 +432,10 @@ def test_a_max_batch_try_frees_its_inputs_optimizer_and_gradients(stand_in_basel
         )
         return step
 
-    monkeypatch.setattr(latency, "build_step", keeping_weakrefs)
+    monkeypatch.setattr(step_engine, "build_step", keeping_weakrefs)
     model = TinyNet()
-    spec = latency.StepSpec.from_cell(_cell(mode="train"))
-    first_step_s = latency.fits_in_memory(model, spec, 4, "cpu")
+    spec = step_engine.StepSpec.from_cell(_cell(mode="train"))
+    first_step_s = step_engine.fits_in_memory(model, spec, 4, "cpu")
     kinds = {type(ref()).__name__ for ref in built}  # nothing: all of them died
     assert len(built) == 4 and kinds == {"NoneType"}  # inputs, targets, AdamW, the grad scaler
     assert all(p.grad is None for p in model.parameters()) and first_step_s > 0
@@ -444,11 +445,11 @@ def test_a_max_batch_try_frees_its_inputs_optimizer_and_gradients(stand_in_basel
 
 
 def test_cpu_step_memory_leaves_out_the_gradients_that_live_between_steps(stand_in_baselines):
-    from suites.meters import TensorAccountant
+    from suites.engine.meters import TensorAccountant
 
     model = TinyNet()
-    spec = latency.StepSpec.from_cell(_cell(mode="train"))
-    step = latency.build_step(model, spec, 2, "cpu")
+    spec = step_engine.StepSpec.from_cell(_cell(mode="train"))
+    step = step_engine.build_step(model, spec, 2, "cpu")
     step(), step()  # steady state: AdamW's state and the last step's gradients live
     grad_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     assert all(p.grad is not None for p in model.parameters())
@@ -458,9 +459,9 @@ def test_cpu_step_memory_leaves_out_the_gradients_that_live_between_steps(stand_
     allocated_peak = acct.result().peak_live_bytes
     acct.detach()
     assert allocated_peak > grad_bytes  # the new gradients are in it
-    memory = latency._memory_mib("cpu", step, "eager", model)
+    memory = step_engine._memory_mib("cpu", step, "eager", model)
     # the step frees the old gradients first: as on the GPU, they are part of the baseline
-    assert memory["step_mem_mib"] * latency.MIB == allocated_peak - grad_bytes
+    assert memory["step_mem_mib"] * step_engine.MIB == allocated_peak - grad_bytes
     assert memory["mem_source"] == "tensor_accounting"
 
 
@@ -474,10 +475,10 @@ def test_flops_are_counted_in_fp32_without_autocast_whatever_the_dtype(stand_in_
 
     counts = {}
     for dtype in ("fp32", "bf16", "fp16", "bf16_pure"):
-        spec = latency.StepSpec.from_cell(_cell(dtype=dtype))
-        model = latency.prepare_model(Recording(), spec, "cpu", latency.TimingOptions())
+        spec = step_engine.StepSpec.from_cell(_cell(dtype=dtype))
+        model = step_engine.prepare_model(Recording(), spec, "cpu", step_engine.TimingOptions())
         weights = [p.detach().clone() for p in model.parameters()]
-        counts[dtype] = latency.count_flops_per_sample(model, spec, "cpu")
+        counts[dtype] = step_engine.count_flops_per_sample(model, spec, "cpu")
         # bf16_pure's weights come back as they were, bit for bit
         assert all(
             p.dtype == w.dtype and torch.equal(p, w)
@@ -499,7 +500,7 @@ def test_sdpa_backward_is_counted_on_the_cpu_as_torch_counts_it_on_cuda():
         sdpa_flop_count,
     )
 
-    from suites.flop_count import flop_counter_extra_formulas
+    from suites.engine.flop_count import flop_counter_extra_formulas
 
     aten = torch.ops.aten
     q, k, v = (torch.randn(2, 3, n, 8, requires_grad=True) for n in (10, 6, 6))
@@ -524,11 +525,11 @@ def test_sdpa_backward_is_counted_on_the_cpu_as_torch_counts_it_on_cuda():
 
 
 def test_full_profile_gets_full_timing_on_the_cpu_too():
-    full = latency.TimingOptions.for_device("cpu", quick=False)
-    assert full == latency.TimingOptions() == latency.TimingOptions.for_device("cuda", False)
+    full = step_engine.TimingOptions.for_device("cpu", quick=False)
+    assert full == step_engine.TimingOptions() == step_engine.TimingOptions.for_device("cuda", False)
     assert (full.warmup_steps, full.min_round_s, full.max_rounds) == (10, 1.0, 4)
     for device in ("cpu", "cuda"):
-        quick = latency.TimingOptions.for_device(device, quick=True)
+        quick = step_engine.TimingOptions.for_device(device, quick=True)
         assert (quick.warmup_steps, quick.timed_steps, quick.max_rounds) == (1, 3, 2)
 
 

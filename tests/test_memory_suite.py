@@ -7,8 +7,8 @@ import math
 import pandas as pd
 
 from suites import memory
-from suites.runner import run_suite
-from suites.suite import CellContext
+from suites.engine.runner import run_suite
+from suites.engine.suite import CellContext
 
 
 def test_analytic_level_reproduces_the_readme_figure(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from suites.meters import GpuMemoryMeter, OpTraffic, TensorAccountant, is_out_of_memory
+from suites.engine.meters import GpuMemoryMeter, OpTraffic, TensorAccountant, is_out_of_memory
 
 FP32 = 4
 BATCH, IN, HIDDEN, OUT = 8, 64, 128, 10

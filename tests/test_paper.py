@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from test_claims import accuracy_row, full_results, write_run
 
-from suites import paper
-from suites.results_index import ResultsError
-from suites.suite import CellContext
+from suites.analysis import paper
+from suites.analysis.results_index import ResultsError
+from suites.engine.suite import CellContext
 
 EXPECTED = [
     "README.md",

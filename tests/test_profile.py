@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from suites import get_suite, profile
-from suites.suite import CellContext
+from suites.engine.suite import CellContext
 
 
 def test_profile_step_counts_each_host_op_once_per_step() -> None:

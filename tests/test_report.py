@@ -2,7 +2,7 @@
 
 import pytest
 
-from suites.report import compact_count, model_palette
+from suites.engine.render import compact_count, model_palette
 
 
 @pytest.mark.parametrize("n", [3, 13, 25])

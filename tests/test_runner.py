@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from suites.runner import ResumeMismatch, resumed_settings, run_suite
-from suites.suite import Axis, CellSkipped, Suite, cell_id, image_hw, image_size
+from suites.engine.runner import ResumeMismatch, resumed_settings, run_suite
+from suites.engine.suite import Axis, CellSkipped, Suite, cell_id, image_hw, image_size
 
 
 def toy_measure(cell, ctx):
@@ -355,8 +355,8 @@ HELD: list = []
 def test_an_in_process_oom_frees_device_memory_after_the_cell_has_let_go_of_it(
     monkeypatch, tmp_path
 ):
-    from suites import runner, timing
-    from suites.suite import CellContext
+    from suites.engine import runner, timing
+    from suites.engine.suite import CellContext
 
     alive_when_freed = []
     monkeypatch.setattr(

@@ -107,7 +107,7 @@ def test_default_matrix_covers_every_variant_with_and_without_spatial_reduction(
 
 
 def test_scaling_times_lighter_on_a_gpu_and_options_still_override():
-    from suites.latency import TimingOptions
+    from suites.engine.step import TimingOptions
 
     gpu = TimingOptions.for_device("cuda", False, {}, scaling.SCALING_TIMING)
     assert (gpu.warmup_steps, gpu.timed_steps, gpu.min_round_s, gpu.busy_steps) == (3, 5, 0.3, 3)

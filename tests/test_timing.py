@@ -1,4 +1,4 @@
-"""suites.timing: statistics, the step timer on a fake clock, OOM back-off, the cached device peak."""
+"""suites.engine.timing: statistics, the step timer on a fake clock, OOM back-off, the cached device peak."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from suites import timing
+from suites.engine import timing
 
 
 class FakeClock:

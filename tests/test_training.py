@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from suites.augment import AugmentConfig, train_batch
-from suites.data import synthetic_cifar10
-from suites.training import (
+from suites.training.augment import AugmentConfig, train_batch
+from suites.training.data import synthetic_cifar10
+from suites.training.loop import (
     CHECKPOINT_NAME,
     EPOCHS_CSV,
     TrainConfig,

@@ -31,8 +31,8 @@ from typing import Any
 
 import pandas as pd
 
-from suites.compare import RunLoadError, load_run
-from suites.suite import Axis, cell_id
+from suites.analysis.compare import RunLoadError, load_run
+from suites.engine.suite import Axis, cell_id
 
 RUN_FOLDER_RE = re.compile(r"^(?P<suite>[a-z0-9_]+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?$")
 SCRATCH_FOLDERS = ("runs",)

@@ -1,7 +1,7 @@
 """The paper suite (``--suite paper``): every table and figure a paper needs, from committed runs.
 
 A report-only suite like ``claims``: one cell per results root (axis ``results``), in the parent
-process. It reads the committed runs (``suites.results_index``, the same choice rule as the claims)
+process. It reads the committed runs (``suites.analysis.results_index``, the same choice rule as the claims)
 and writes into ``<results>/paper/`` and the run folder:
 
 - ``main_table.md/.tex`` and ``main_table_sources.csv`` (the run and commit of each figure): model, params, GMACs (flops suite, 224x224), train and infer img/s
@@ -15,7 +15,7 @@ and writes into ``<results>/paper/`` and the run folder:
 - ``README.md``: what each file is and which run it came from (relative links).
 
 Numbers are formatted by one table of digits per column kind (``DIGITS``); figures use
-``suites.report.plot_style`` and ``save_figure`` (PDF without dates). Same results, same files.
+``suites.engine.render.plot_style`` and ``save_figure`` (PDF without dates). Same results, same files.
 """
 
 from __future__ import annotations
@@ -27,8 +27,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from suites.claims import accuracy_rows, reduction_summary
-from suites.report import (
+from suites.analysis.claims import accuracy_rows, reduction_summary
+from suites.analysis.results_index import (
+    ResultsError,
+    choose_rows_per_key,
+    choose_run,
+    relative_link,
+    results_root_axis,
+)
+from suites.engine.render import (
     log_x_at_values,
     log_x_if_wide,
     model_palette,
@@ -36,14 +43,7 @@ from suites.report import (
     save_figure,
     write_table,
 )
-from suites.results_index import (
-    ResultsError,
-    choose_rows_per_key,
-    choose_run,
-    relative_link,
-    results_root_axis,
-)
-from suites.suite import Cell, CellContext, Row, Suite
+from suites.engine.suite import Cell, CellContext, Row, Suite
 
 PAPER_DIR = "paper"
 PREFERRED_DTYPE = "bf16"

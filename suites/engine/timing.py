@@ -355,12 +355,12 @@ def find_max_batch(
     try, fitting or not, ``free_device_memory`` runs, so each try runs with nothing of the one
     before it alive (a try that fits should free its own step before it returns; the caller
     builds the step to time once, at the batch found). Assumes memory grows
-    with batch. An OOM is what ``suites.meters.is_out_of_memory`` says it is. Raises the last OOM
+    with batch. An OOM is what ``suites.engine.meters.is_out_of_memory`` says it is. Raises the last OOM
     when even batch 1 does not fit; any other error propagates at once.
     """
     from timm.utils import decay_batch_step
 
-    from suites.meters import is_out_of_memory
+    from suites.engine.meters import is_out_of_memory
 
     if start_batch < 1:
         raise ValueError(f"start_batch must be >= 1, got {start_batch}")

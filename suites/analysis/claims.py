@@ -2,7 +2,7 @@
 
 A report-only suite: one cell per results root (axis ``results``, default ``results``), run in the
 parent process (``isolate=False``). Its ``measure`` reads the committed runs of the other suites
-(``suites.results_index``: which run, by a documented rule), judges each claim, writes
+(``suites.analysis.results_index``: which run, by a documented rule), judges each claim, writes
 ``<results>/CLAIMS.md`` and a copy in the run folder (links are relative to each file's folder), and
 returns one row per claim (number, verdict, runs used). No figure is typed by hand: every measured
 number comes from a ``rows.csv`` and every analytic one from ``favit``'s code; the only literals
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from suites.results_index import (
+from suites.analysis.results_index import (
     GPU_SUITES,
     ResultsError,
     RunChoice,
@@ -30,8 +30,8 @@ from suites.results_index import (
     results_root_axis,
     run_files,
 )
-from suites.suite import Cell, CellContext, Row, Suite
-from suites.timing import LAUNCH_BOUND_BUSY_SHARE
+from suites.engine.suite import Cell, CellContext, Row, Suite
+from suites.engine.timing import LAUNCH_BOUND_BUSY_SHARE
 
 HOLDS = "holds"
 CONDITIONAL = "holds only under stated conditions"

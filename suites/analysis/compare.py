@@ -52,7 +52,7 @@ from typing import Any
 
 import pandas as pd
 
-from suites.report import markdown_table
+from suites.engine.render import markdown_table
 
 # Columns the runner adds to every row; never metrics (``status`` is judged on its own).
 BOOKKEEPING_COLUMNS: tuple[str, ...] = (
@@ -77,7 +77,7 @@ METRIC_PATTERNS: tuple[tuple[str, str], ...] = (
     # exact bytes over the allocator peak: a ratio of two judged figures, listed only (ahead of
     # ``acct_*``)
     ("acct_over_allocator", "info"),
-    # deterministic figures: counts and exact tensor accounting (suites.meters writes the latter
+    # deterministic figures: counts and exact tensor accounting (suites.engine.meters writes the latter
     # as ``acct_<name>_mib``, so its prefix must win over the allocator's ``*_mib``)
     ("acct_*", "exact"),
     ("*_acct_*", "exact"),
@@ -92,7 +92,10 @@ METRIC_PATTERNS: tuple[tuple[str, str], ...] = (
     ("*_bytes", "exact"),
     ("*_elements", "exact"),
     ("*_score_mib", "exact"),
-    ("eager_ops_per_step", "exact"),  # suites.meters.OpTraffic: dispatched ops and their bytes
+    (
+        "eager_ops_per_step",
+        "exact",
+    ),  # suites.engine.meters.OpTraffic: dispatched ops and their bytes
     ("eager_traffic_*", "exact"),
     (
         "*_skipped_ops",

@@ -32,8 +32,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from suites.environment import collect_environment, git_state, utc_now, write_json
-from suites.suite import Cell, CellContext, CellSkipped, Row, Suite, cell_id
+from suites.engine.environment import collect_environment, git_state, utc_now, write_json
+from suites.engine.suite import Cell, CellContext, CellSkipped, Row, Suite, cell_id
 
 STATUSES = ("ok", "oom", "error", "skipped")
 FAILED = ("oom", "error")
@@ -68,7 +68,7 @@ def device_name(device: str) -> str:
 
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
-    from suites.environment import cpu_name
+    from suites.engine.environment import cpu_name
 
     return cpu_name()
 
@@ -84,8 +84,8 @@ def seed_everything(seed: int) -> None:
 
 def measure_cell(suite: Suite, cell: Cell, ctx: CellContext) -> CellOutcome:
     """Run ``suite.measure`` on one cell and classify how it ended (KeyboardInterrupt propagates)."""
-    from suites.meters import is_out_of_memory
-    from suites.timing import free_device_memory
+    from suites.engine.meters import is_out_of_memory
+    from suites.engine.timing import free_device_memory
 
     seed_everything(ctx.seed)
     start = time.perf_counter()
@@ -123,7 +123,7 @@ def _worker_main(
 ) -> None:
     """Entry point of a worker process: measure ``cell``, send the outcome; a reusable worker
     (``jobs`` given) then measures each ``(cell, ctx)`` it receives there, until ``None``."""
-    from suites.timing import free_device_memory
+    from suites.engine.timing import free_device_memory
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends workers
     stack_dump_s = float(os.environ.get("FAVIT_BENCH_STACK_DUMP_S", "0"))

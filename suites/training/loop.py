@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suites.augment import AugmentConfig, eval_batch, train_batch
-from suites.compiling import COMPILE_MODES, CUDA_GRAPH_MODES, compile_model, step_mark
-from suites.data import Cifar10
+from suites.engine.compiling import COMPILE_MODES, CUDA_GRAPH_MODES, compile_model, step_mark
+from suites.training.augment import AugmentConfig, eval_batch, train_batch
+from suites.training.data import Cifar10
 
 CHECKPOINT_NAME = "checkpoint.pt"
 EPOCHS_CSV = "epochs.csv"
@@ -80,7 +80,7 @@ class TrainConfig:
     eval_batch_size: int = 500
     img_size: int = 224
     amp: str = "bf16"  # bf16 autocast on CUDA; always fp32 on the CPU
-    compile: str = "eager"  # one of suites.compiling.COMPILE_MODES
+    compile: str = "eager"  # one of suites.engine.compiling.COMPILE_MODES
     seed: int = 0
     progress: bool = True
     side_stream: bool = True  # CUDA: augment each batch on a side stream (augmented_batches)
