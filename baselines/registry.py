@@ -6,10 +6,12 @@ Names
   for each of ``favit.GLOBAL_ATTN_CHOICES``, and the modifiers ``+sr1`` (spatial reduction 1 in
   every stage: the global branch attends over every token; the channel split follows sr, as in
   the official code, so stages 1-3 also trade the dilated branch for a local one twice as wide),
-  ``+seed_compat`` (the seed's v
-  layout) and ``+ref`` (favit's readable reference implementation instead of its fast one; same
-  math), in any order: ``favit_b1:dense+sr1``, ``favit_b1:probsparse_seed+seed_compat``,
-  ``favit_b1+ref``.
+  ``+gsr1`` (spatial reduction 1 in the global branch only, ``global_sr_ratios=(1, 1, 1, 1)``:
+  its keys are all N tokens, through a 1x1 conv and LayerNorm as at sr 1, while the channel split
+  and the local and dilated branches stay the published ones; ``+sr1`` and ``+gsr1`` exclude each
+  other), ``+seed_compat`` (the seed's v layout) and ``+ref`` (favit's readable reference
+  implementation instead of its fast one; same math), in any order: ``favit_b1:dense+sr1``,
+  ``favit_b1:sdpa+gsr1``, ``favit_b1:probsparse_seed+seed_compat``, ``favit_b1+ref``.
 - timm (``pretrained=False``, nothing is downloaded): ``deit_tiny``, ``vit_small``, ``swin_t``,
   ``pvt_v2_b0``, ``pvt_v2_b1``, ``pvt_v2_b2``; and ``swin_t_w4``, Swin-T with 4x4 windows
   (``window_size=4``, the usual adaptation to 32-px CIFAR, where Swin-T's 8x8 first map holds no
@@ -33,7 +35,8 @@ from torch import nn
 ImgSize = int | tuple[int, int]
 
 FAVIT_MODELS = ("favit_b0", "favit_b1", "favit_b2", "favit_b3")
-FAVIT_MODIFIERS = ("sr1", "seed_compat", "ref")
+FAVIT_MODIFIERS = ("sr1", "gsr1", "seed_compat", "ref")
+FAVIT_STAGES = 4  # every FaViT variant has four stages
 
 
 class UnsupportedInput(Exception):
@@ -262,17 +265,30 @@ class FavitName:
 
     model: str
     global_attn: str | None  # None: the model's default
-    sr1: bool = False
+    sr1: bool = False  # +sr1: sr_ratios 1 in every stage (channel split included)
     seed_compat: bool = False
     reference_impl: bool = False  # +ref: favit's impl="reference"
+    gsr1: bool = False  # +gsr1: the global branch's reduction 1 in every stage, split published
+
+    @property
+    def sr_ratios(self) -> tuple[int, ...] | None:
+        """The ``sr_ratios`` option of ``favit.create_model`` / ``stage_geometry`` (None: published)."""
+        return (1,) * FAVIT_STAGES if self.sr1 else None
+
+    @property
+    def global_sr_ratios(self) -> tuple[int, ...] | None:
+        """The ``global_sr_ratios`` option (None: the global branch follows ``sr_ratios``)."""
+        return (1,) * FAVIT_STAGES if self.gsr1 else None
 
     def create_options(self) -> dict[str, object]:
         """Keyword arguments for ``favit.create_model`` (beside the name and num_classes)."""
         options: dict[str, object] = {}
         if self.global_attn is not None:
             options["global_attn"] = self.global_attn
-        if self.sr1:
-            options["sr_ratios"] = (1, 1, 1, 1)
+        if self.sr_ratios is not None:
+            options["sr_ratios"] = self.sr_ratios
+        if self.global_sr_ratios is not None:
+            options["global_sr_ratios"] = self.global_sr_ratios
         if self.seed_compat:
             options["seed_compat"] = True
         if self.reference_impl:
@@ -290,7 +306,7 @@ def _global_attn_choices() -> tuple[str, ...]:
 
 
 def parse_favit_name(name: str) -> FavitName:
-    """Parse ``favit_bX[:<global_attn>][+sr1][+seed_compat][+ref]``; ValueError naming the bad part."""
+    """Parse ``favit_bX[:<global_attn>][+sr1|+gsr1][+seed_compat][+ref]``; ValueError naming the bad part."""
     match = _FAVIT_RE.match(name)
     if match is None or match.group(1) not in FAVIT_MODELS:
         raise ValueError(_unknown(name))
@@ -308,8 +324,18 @@ def parse_favit_name(name: str) -> FavitName:
             )
     if len(set(modifiers)) != len(modifiers):
         raise ValueError(f"repeated modifier in model {name!r}")
+    if "sr1" in modifiers and "gsr1" in modifiers:
+        raise ValueError(
+            f"'+sr1' and '+gsr1' exclude each other in model {name!r}: +sr1 sets the reduction "
+            "(and so the channel split) to 1 in every stage, +gsr1 only the global branch's"
+        )
     return FavitName(
-        model, attn, "sr1" in modifiers, "seed_compat" in modifiers, "ref" in modifiers
+        model,
+        attn,
+        sr1="sr1" in modifiers,
+        seed_compat="seed_compat" in modifiers,
+        reference_impl="ref" in modifiers,
+        gsr1="gsr1" in modifiers,
     )
 
 
@@ -321,20 +347,21 @@ def is_favit(name: str) -> bool:
 
 
 def names() -> list[str]:
-    """Canonical names: bare FaViT models, each ``:variant``, +sr1 forms of dense/sdpa, baselines."""
+    """Canonical names: bare FaViT models, each ``:variant``, +sr1 and +gsr1 forms of dense/sdpa,
+    baselines."""
     attn = _global_attn_choices()
     out: list[str] = []
     for model in FAVIT_MODELS:
         out.append(model)
         out += [f"{model}:{a}" for a in attn]
-        out += [f"{model}:{a}+sr1" for a in ("dense", "sdpa") if a in attn]
+        out += [f"{model}:{a}+{m}" for m in ("sr1", "gsr1") for a in ("dense", "sdpa") if a in attn]
     return out + list(REFERENCE_MODELS)
 
 
 def _unknown(name: object) -> str:
     return (
         f"unknown model {name!r}; valid: {', '.join(list(FAVIT_MODELS) + list(REFERENCE_MODELS))}, "
-        f"favit_bX:<{'|'.join(_global_attn_choices())}>[+sr1][+seed_compat][+ref]"
+        f"favit_bX:<{'|'.join(_global_attn_choices())}>[+sr1|+gsr1][+seed_compat][+ref]"
     )
 
 
@@ -376,9 +403,13 @@ def check_input(name: str, img_size: ImgSize) -> tuple[int, int]:
         import favit
 
         parsed = parse_favit_name(name)
-        sr_ratios = (1, 1, 1, 1) if parsed.sr1 else None
         try:
-            favit.stage_geometry(parsed.model, hw, sr_ratios=sr_ratios)
+            favit.stage_geometry(
+                parsed.model,
+                hw,
+                sr_ratios=parsed.sr_ratios,
+                global_sr_ratios=parsed.global_sr_ratios,
+            )
         except ValueError as error:
             raise UnsupportedInput(f"{name} at {hw[0]}x{hw[1]}: {error}") from error
         return hw

@@ -5,8 +5,11 @@ Window Cost"; ProbSparse: Zhou et al., "Informer" (AAAI 2021).
 
 One block's attention splits the channels into groups (SEED-NOTES.md, "Factorized attention"):
 
-- a *global* group (one head) attends to a spatially reduced map (``Conv2d(k=sr, s=sr)``), through
-  one of four kernels chosen by ``global_attn``:
+- a *global* group (one head) attends to a spatially reduced map (``Conv2d(k=sr, s=sr)`` then
+  LayerNorm), through one of four kernels chosen by ``global_attn``. Its reduction is the block's
+  ``sr`` unless ``global_sr_ratio`` sets it apart from the channel split; at 1 the conv is a 1x1
+  conv (a per-token linear map) and the keys are all N tokens, the global path of the official
+  code's sr == 1 stage:
 
   ``"probsparse_seed"``
       the seed script's ProbSparse: 25 sampled keys per query (uniform, with replacement, shared
@@ -22,8 +25,9 @@ One block's attention splits the channels into groups (SEED-NOTES.md, "Factorize
       ``torch.nn.functional.scaled_dot_product_attention`` (same math as dense; PyTorch may pick a
       fused kernel that never materializes the score matrix).
 
-- a *local window* group and, when ``sr > 1``, a *dilated window* group (``num_heads`` heads each):
-  every query attends to 49 tokens pooled from 7x7 windows of a conv-projected map.
+- a *local window* group and, when ``sr > 1``, a *dilated window* group (``num_heads`` heads each,
+  dilation ``sr``): every query attends to 49 tokens pooled from 7x7 windows of a conv-projected
+  map. The channel split and the dilation follow ``sr``, never ``global_sr_ratio``.
 
 Small feature maps (the rule this package adds; at 224, 384 and 512 input it never triggers, so
 there the model is numerically the published design): the window branches reflection-pad the map
@@ -33,7 +37,7 @@ Here, when ``pad >= size`` the padding *keeps reflecting* (the periodic mirror e
 ``numpy.pad(mode="reflect")`` uses for long pads: index ``i`` maps to ``i mod 2(size-1)`` folded
 back), and a map of size 1 is replicated. Window count, stride and dilation are unchanged, so the
 layout and the parameter shapes never depend on the input size. The global branch needs the map
-to be at least ``sr`` wide (``H // sr >= 1``), which holds from 32x32 input up.
+to be at least its reduction wide (``H // sr >= 1``), which holds from 32x32 input up.
 
 ``seed_compat=True`` changes one thing, in the global branch only and under every kernel: v is
 reshaped from (tokens, channels) to (channels, H', W') without a transpose before its depthwise
@@ -66,8 +70,8 @@ Two implementations of the same math, chosen by ``impl`` (``IMPL_CHOICES``):
     is the variant that measures one), and ProbSparse over few keys (``n_keys <= DENSE_SELECT_KEY_RATIO *
     n_sample``) computes the full score matrix once under ``no_grad`` (sampled scores are a gather of
     it: same M, same top-u), attends with every query and keeps the selected rows with
-    ``torch.where`` -- no gathered-key tensor, no scatter into zeros. Over many keys (``+sr1``) the
-    reference's gather path is cheaper and is used. With ``attn_drop > 0`` in training the fast
+    ``torch.where`` -- no gathered-key tensor, no scatter into zeros. Over many keys (global
+    reduction 1) the reference's gather path is cheaper and is used. With ``attn_drop > 0`` in training the fast
     path defers to the reference (its dropout masks follow the explicit softmax's layout).
     Both make the same random draws in the same order.
 
@@ -277,7 +281,8 @@ class GlobalAttention(nn.Module):
 
     Args:
         width: channels of the branch (``C_g``).
-        sr_ratio: spatial reduction; keys come from ``Conv2d(k=sr, s=sr)`` of the (H, W) map.
+        sr_ratio: spatial reduction; keys come from ``Conv2d(k=sr, s=sr)`` of the (H, W) map, then
+            LayerNorm (at 1: a 1x1 conv, one key per token).
         global_attn: one of ``GLOBAL_ATTN_CHOICES`` (see the module docstring).
         probsparse_factor: ``factor`` of the ProbSparse kernels.
         seed_compat: reproduce the seed's v layout before the depthwise conv (a reshape of v from
@@ -303,6 +308,8 @@ class GlobalAttention(nn.Module):
         attn_drop: float = 0.0,
     ) -> None:
         super().__init__()
+        if sr_ratio < 1:
+            raise ValueError(f"sr_ratio must be >= 1, got {sr_ratio}")
         self.width = width
         self.sr_ratio = sr_ratio
         self.global_attn = check_global_attn(global_attn)
@@ -319,8 +326,8 @@ class GlobalAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"global_attn={self.global_attn!r}, probsparse_factor={self.probsparse_factor}, "
-            f"seed_compat={self.seed_compat}"
+            f"sr_ratio={self.sr_ratio}, global_attn={self.global_attn!r}, "
+            f"probsparse_factor={self.probsparse_factor}, seed_compat={self.seed_compat}"
         )
 
     def keys_values(
@@ -520,7 +527,9 @@ class FactorizedAttention(nn.Module):
 
     ``forward(x, H, W)``: x (B, N, C) with ``N = H * W`` -> (B, N, C). ``self.global_attn`` is the
     ``GlobalAttention``; ``self.windows`` holds the local (and, when ``sr_ratio > 1``, dilated)
-    ``WindowAttention``. The global kernel options only change ``self.global_attn``.
+    ``WindowAttention``. ``sr_ratio`` sets the channel split and the dilation; the global branch
+    reduces its keys by ``global_sr_ratio`` (None: ``sr_ratio``). The global kernel options only
+    change ``self.global_attn``.
     """
 
     def __init__(
@@ -529,6 +538,7 @@ class FactorizedAttention(nn.Module):
         num_heads: int,
         sr_ratio: int,
         *,
+        global_sr_ratio: int | None = None,
         global_attn: str = "probsparse",
         probsparse_factor: int = 5,
         seed_compat: bool = False,
@@ -541,6 +551,7 @@ class FactorizedAttention(nn.Module):
         self.dim = dim
         self.num_heads = num_heads
         self.sr_ratio = sr_ratio
+        self.global_sr_ratio = sr_ratio if global_sr_ratio is None else global_sr_ratio
         self.impl = check_impl(impl)
         self.attn_drop_p = attn_drop
         self.groups = channel_groups(dim, sr_ratio)
@@ -549,7 +560,7 @@ class FactorizedAttention(nn.Module):
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.global_attn = GlobalAttention(
             global_width,
-            sr_ratio,
+            self.global_sr_ratio,
             global_attn=global_attn,
             probsparse_factor=probsparse_factor,
             seed_compat=seed_compat,

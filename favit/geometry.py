@@ -9,7 +9,7 @@ same helpers as the forward pass (``favit.attention``), so they cannot drift fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from favit.attention import (
     WINDOW_SIZE,
@@ -18,7 +18,7 @@ from favit.attention import (
     probsparse_sizes,
     window_geometry,
 )
-from favit.model import FaViTConfig, model_config
+from favit.model import FaViTConfig, model_config, per_stage_ratios
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,10 @@ class StageGeometry:
     dim: int
     num_heads: int
     depth: int  # blocks in the stage
-    sr_ratio: int
+    sr_ratio: int  # sets the channel split and the dilated branch's dilation
+    global_sr_ratio: int  # the global branch's spatial reduction (sr_ratio unless set apart)
     global_width: int  # channels of the global branch (one head)
-    global_H: int  # reduced grid, H // sr
+    global_H: int  # reduced grid, H // global_sr_ratio
     global_W: int
     global_keys: int  # keys of the global branch after spatial reduction
     local_width: int  # channels of the local window branch (all heads)
@@ -73,26 +74,33 @@ def stage_geometry(
     name_or_config: str | FaViTConfig,
     img_size: int | tuple[int, int],
     sr_ratios: tuple[int, ...] | None = None,
+    global_sr_ratios: tuple[int, ...] | None = None,
 ) -> list[StageGeometry]:
     """Geometry of each stage for an input of ``img_size`` (int or (H, W)).
 
-    ``sr_ratios`` overrides the config's, as ``create_model(sr_ratios=...)`` does.
+    ``sr_ratios`` and ``global_sr_ratios`` override the config's, as ``create_model``'s options of
+    those names do: ``global_sr_ratios=(1, 1, 1, 1)`` gives global keys = N in every stage with
+    the channel split (and dilated branches) of the config's ``sr_ratios``.
     """
     config = _as_config(name_or_config)
     height, width = (img_size, img_size) if isinstance(img_size, int) else img_size
-    sr_ratios = tuple(sr_ratios) if sr_ratios is not None else config.sr_ratios
-    if len(sr_ratios) != len(config.depths):
-        raise ValueError(f"sr_ratios {sr_ratios} must have {len(config.depths)} entries")
+    sr_ratios = per_stage_ratios("sr_ratios", sr_ratios, len(config.depths))
+    global_sr_ratios = per_stage_ratios("global_sr_ratios", global_sr_ratios, len(config.depths))
+    if sr_ratios is not None:
+        config = replace(config, sr_ratios=sr_ratios)
+    if global_sr_ratios is not None:
+        config = replace(config, global_sr_ratios=global_sr_ratios)
+    sr_ratios, global_sr_ratios = config.sr_ratios, config.effective_global_sr_ratios
     stages = []
     for index, dim in enumerate(config.embed_dims):
         kernel, stride = (7, 4) if index == 0 else (3, 2)
         height, width = _conv_out(height, kernel, stride), _conv_out(width, kernel, stride)
-        sr = sr_ratios[index]
+        sr, global_sr = sr_ratios[index], global_sr_ratios[index]
         heads = config.num_heads[index]
-        if height < sr or width < sr:
+        if height < global_sr or width < global_sr:
             raise ValueError(
-                f"stage {index + 1} map {height}x{width} is smaller than sr_ratio {sr}; "
-                "the input is too small"
+                f"stage {index + 1} map {height}x{width} is smaller than sr_ratio {global_sr} "
+                "of the global branch's reduction conv; the input is too small"
             )
         global_width, local_width, *rest = channel_groups(dim, sr)
         dilated_width = rest[0] if rest else 0
@@ -111,10 +119,11 @@ def stage_geometry(
                 num_heads=heads,
                 depth=config.depths[index],
                 sr_ratio=sr,
+                global_sr_ratio=global_sr,
                 global_width=global_width,
-                global_H=height // sr,
-                global_W=width // sr,
-                global_keys=(height // sr) * (width // sr),
+                global_H=height // global_sr,
+                global_W=width // global_sr,
+                global_keys=(height // global_sr) * (width // global_sr),
                 local_width=local_width,
                 dilated_width=dilated_width,
                 head_width=local_width // heads,

@@ -29,7 +29,9 @@ class FaViTConfig:
     depths: tuple[int, ...] = (2, 2, 6, 2)
     num_heads: tuple[int, ...] = (1, 2, 4, 8)
     mlp_ratios: tuple[float, ...] = (8, 6, 4, 4)
-    sr_ratios: tuple[int, ...] = (8, 4, 2, 1)
+    sr_ratios: tuple[int, ...] = (8, 4, 2, 1)  # channel split, dilation and global reduction
+    # the global branch's reduction per stage, apart from the channel split; None: sr_ratios
+    global_sr_ratios: tuple[int, ...] | None = None
     qkv_bias: bool = True
     norm_eps: float = 1e-6  # block and stage norms; patch-embed and global-branch norms use 1e-5
     in_chans: int = 3
@@ -55,8 +57,21 @@ class FaViTConfig:
             )
         if any(s < 1 for s in self.sr_ratios):
             raise ValueError(f"sr_ratios must be >= 1, got {self.sr_ratios}")
+        if self.global_sr_ratios is not None:
+            if len(self.global_sr_ratios) != len(self.sr_ratios):
+                raise ValueError(
+                    f"global_sr_ratios {self.global_sr_ratios} must have {len(self.sr_ratios)} "
+                    "entries, one per stage"
+                )
+            if any(s < 1 for s in self.global_sr_ratios):
+                raise ValueError(f"global_sr_ratios must be >= 1, got {self.global_sr_ratios}")
         if self.probsparse_factor < 1:
             raise ValueError(f"probsparse_factor must be >= 1, got {self.probsparse_factor}")
+
+    @property
+    def effective_global_sr_ratios(self) -> tuple[int, ...]:
+        """The global branch's spatial reduction per stage: ``global_sr_ratios``, else ``sr_ratios``."""
+        return self.global_sr_ratios if self.global_sr_ratios is not None else self.sr_ratios
 
 
 MODEL_CONFIGS: dict[str, FaViTConfig] = {
@@ -148,6 +163,7 @@ class Block(nn.Module):
         num_heads: int,
         mlp_ratio: float,
         sr_ratio: int,
+        global_sr_ratio: int,
         config: FaViTConfig,
         drop_path: float,
     ) -> None:
@@ -157,6 +173,7 @@ class Block(nn.Module):
             dim,
             num_heads,
             sr_ratio,
+            global_sr_ratio=global_sr_ratio,
             global_attn=config.global_attn,
             probsparse_factor=config.probsparse_factor,
             seed_compat=config.seed_compat,
@@ -201,6 +218,7 @@ class Stage(nn.Module):
         super().__init__()
         dim = config.embed_dims[index]
         self.sr_ratio = config.sr_ratios[index]
+        self.global_sr_ratio = config.effective_global_sr_ratios[index]
         first = index == 0
         self.downsample = OverlapPatchEmbed(
             in_chans, dim, kernel_size=7 if first else 3, stride=4 if first else 2
@@ -211,6 +229,7 @@ class Stage(nn.Module):
                 config.num_heads[index],
                 config.mlp_ratios[index],
                 self.sr_ratio,
+                self.global_sr_ratio,
                 config,
                 drop_path,
             )
@@ -220,10 +239,11 @@ class Stage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, height, width = self.downsample(x)
-        if height < self.sr_ratio or width < self.sr_ratio:
+        if height < self.global_sr_ratio or width < self.global_sr_ratio:
             raise ValueError(
-                f"feature map {height}x{width} is smaller than sr_ratio {self.sr_ratio}; "
-                "the input is too small (FaViT needs at least 32x32)"
+                f"feature map {height}x{width} is smaller than sr_ratio {self.global_sr_ratio} "
+                "of the global branch's reduction conv; the input is too small (the published "
+                "FaViT needs at least 32x32)"
             )
         for block in self.blocks:
             x = block(x, height, width)
@@ -310,6 +330,7 @@ def create_model(
     global_attn: str = "probsparse",
     probsparse_factor: int = 5,
     sr_ratios: tuple[int, ...] | None = None,
+    global_sr_ratios: tuple[int, ...] | None = None,
     seed_compat: bool = False,
     generator: torch.Generator | None = None,
     impl: str = "fast",
@@ -317,18 +338,18 @@ def create_model(
     """Build a FaViT variant (``MODEL_NAMES``) with the given options.
 
     ``global_attn`` picks the global-branch kernel (``GLOBAL_ATTN_CHOICES``); ``sr_ratios``
-    overrides the per-stage spatial reduction, e.g. ``(1, 1, 1, 1)`` for global attention over all
-    tokens; ``seed_compat`` reproduces the seed's v layout in the global branch; ``generator`` is
-    handed to ``set_generator``; ``impl`` picks the implementation (``"fast"``, the default, or
-    ``"reference"``, the readable definition it equals; ``favit.attention``). Bad names and options raise ``ValueError`` listing the choices.
+    overrides the per-stage spatial reduction, which also sets the channel split (no dilated
+    branch where it is 1), e.g. ``(1, 1, 1, 1)`` for global attention over all tokens;
+    ``global_sr_ratios`` sets the global branch's reduction alone (None: ``sr_ratios``), e.g.
+    ``(1, 1, 1, 1)`` for global attention over all tokens with the published channel split and
+    dilated branches; ``seed_compat`` reproduces the seed's v layout in the global branch;
+    ``generator`` is handed to ``set_generator``; ``impl`` picks the implementation (``"fast"``,
+    the default, or ``"reference"``, the readable definition it equals; ``favit.attention``). Bad
+    names and options raise ``ValueError`` listing the choices.
     """
     config = model_config(name)
-    if sr_ratios is not None:
-        sr_ratios = tuple(int(s) for s in sr_ratios)
-        if len(sr_ratios) != len(config.depths):
-            raise ValueError(
-                f"sr_ratios {sr_ratios} must have {len(config.depths)} entries, one per stage"
-            )
+    sr_ratios = per_stage_ratios("sr_ratios", sr_ratios, len(config.depths))
+    global_sr_ratios = per_stage_ratios("global_sr_ratios", global_sr_ratios, len(config.depths))
     config = replace(
         config,
         num_classes=num_classes,
@@ -339,6 +360,7 @@ def create_model(
         global_attn=global_attn,
         probsparse_factor=probsparse_factor,
         sr_ratios=sr_ratios if sr_ratios is not None else config.sr_ratios,
+        global_sr_ratios=global_sr_ratios,
         seed_compat=seed_compat,
         impl=impl,
     )
@@ -346,3 +368,15 @@ def create_model(
     if generator is not None:
         set_generator(model, generator)
     return model
+
+
+def per_stage_ratios(
+    option: str, ratios: tuple[int, ...] | None, num_stages: int
+) -> tuple[int, ...] | None:
+    """``ratios`` as a tuple of ints (None stays None); ``ValueError`` unless one per stage."""
+    if ratios is None:
+        return None
+    ratios = tuple(int(r) for r in ratios)
+    if len(ratios) != num_stages:
+        raise ValueError(f"{option} {ratios} must have {num_stages} entries, one per stage")
+    return ratios

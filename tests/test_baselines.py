@@ -83,7 +83,7 @@ def test_unsupported_size_is_refused_before_building(monkeypatch: pytest.MonkeyP
         ("vit", "deit_tiny"),
         ("favit_b9", "favit_b3"),
         ("favit_b1:flash", "probsparse_seed, probsparse, dense, sdpa"),
-        ("favit_b1:dense+sr2", "+sr1, +seed_compat"),
+        ("favit_b1:dense+sr2", "+sr1, +gsr1, +seed_compat, +ref"),
         ("favit_b1:dense+sr1+sr1", "repeated"),
     ],
 )

@@ -97,6 +97,38 @@ def test_fast_b1_equals_reference_at_224() -> None:
     _assert_equal_runs(reference, fast, torch.randn(1, 3, 224, 224), train=True, generator_seed=0)
 
 
+@pytest.mark.parametrize("seed_compat", [False, True])
+@pytest.mark.parametrize("global_attn", favit.GLOBAL_ATTN_CHOICES)
+def test_fast_equals_reference_with_global_reduction_1(global_attn: str, seed_compat: bool) -> None:
+    """``+gsr1``: the global branch over every token, the published channel split (dilated
+    branches in stages 1-3); ProbSparse takes the gather path where the keys are many."""
+    config = replace(
+        TINY,
+        global_attn=global_attn,
+        seed_compat=seed_compat,
+        global_sr_ratios=(1, 1, 1, 1),
+        drop_path_rate=0.2,
+    )
+    reference, fast = _pair(config)
+    assert [len(stage.blocks[0].attn.windows) for stage in fast.stages] == [2, 2, 2, 1]
+    for height, width in [(32, 32), (64, 64), (96, 128)]:
+        x = torch.randn(2, 3, height, width)
+        _assert_equal_runs(reference, fast, x, train=True, generator_seed=None)
+        _assert_equal_runs(reference, fast, x, train=False, generator_seed=7)
+
+
+@pytest.mark.parametrize("global_attn", ["probsparse_seed", "dense"])
+def test_fast_b1_with_global_reduction_1_equals_reference_at_224(global_attn: str) -> None:
+    config = replace(
+        favit.model_config("favit_b1"),
+        num_classes=10,
+        global_attn=global_attn,
+        global_sr_ratios=(1, 1, 1, 1),
+    )
+    reference, fast = _pair(config)
+    _assert_equal_runs(reference, fast, torch.randn(1, 3, 224, 224), train=True, generator_seed=0)
+
+
 def test_attention_dropout_in_training_takes_the_reference_path() -> None:
     reference, fast = _pair(replace(TINY, attn_drop_rate=0.3))
     attn = fast.stages[0].blocks[0].attn
