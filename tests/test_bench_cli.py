@@ -120,7 +120,9 @@ def test_compare_dispatches_or_fails_in_one_line(monkeypatch, capsys):
     import types
 
     fake = types.ModuleType("suites.analysis.compare")
-    fake.main = lambda argv: calls.append(argv) or 0
+    fake.HELP = "compare two runs"
+    fake.add_arguments = lambda parser: parser.add_argument("runs", nargs="*")
+    fake.run = lambda args: calls.append(args.runs) or 0
     monkeypatch.setitem(sys.modules, "suites.analysis.compare", fake)
     import suites.analysis
 

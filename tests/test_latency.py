@@ -357,7 +357,9 @@ def test_max_batch_tries_alone_two_steps_each_and_builds_the_timed_step_once(
     # the largest batch that runs two steps is 190; 191..200 run one step, then fail
     device = _SimulatedDevice(capacity=1000)
     monkeypatch.setattr(step_engine, "build_step", device.build_step)
-    spec = step_engine.StepSpec.from_cell(_cell(batch_size="max", mode="train", compile=compile_mode))
+    spec = step_engine.StepSpec.from_cell(
+        _cell(batch_size="max", mode="train", compile=compile_mode)
+    )
     options = step_engine.TimingOptions(max_batch_start=256, max_batch_rel_tol=0.0)
     step, batch, first_step_s, columns = step_engine.step_to_time(TinyNet(), spec, "cpu", options)
     assert (batch, columns) == (190, {"batch_found": 190, "batch_failed": 191})
@@ -526,7 +528,9 @@ def test_sdpa_backward_is_counted_on_the_cpu_as_torch_counts_it_on_cuda():
 
 def test_full_profile_gets_full_timing_on_the_cpu_too():
     full = step_engine.TimingOptions.for_device("cpu", quick=False)
-    assert full == step_engine.TimingOptions() == step_engine.TimingOptions.for_device("cuda", False)
+    assert (
+        full == step_engine.TimingOptions() == step_engine.TimingOptions.for_device("cuda", False)
+    )
     assert (full.warmup_steps, full.min_round_s, full.max_rounds) == (10, 1.0, 4)
     for device in ("cpu", "cuda"):
         quick = step_engine.TimingOptions.for_device(device, quick=True)

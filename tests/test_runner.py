@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from suites.engine.runner import ResumeMismatch, resumed_settings, run_suite
+from suites.engine.plan import ResumeMismatch, resumed_settings
+from suites.engine.runner import run_suite
 from suites.engine.suite import Axis, CellSkipped, Suite, cell_id, image_hw, image_size
 
 
@@ -59,6 +60,7 @@ TOY = Suite(
     ],
     measure=toy_measure,
     cell_timeout_s=60,
+    option_kinds={"interrupt_at": int},
 )
 
 
@@ -374,7 +376,7 @@ def options_measure(cell, ctx):
 
 
 def test_a_resumed_run_measures_with_its_own_seed_and_options(tmp_path):
-    suite = Suite("opts", "", TOY.axes, options_measure)
+    suite = Suite("opts", "", TOY.axes, options_measure, option_kinds={"timed_steps": int})
     first = {"x": [1, 2], "behaviour": ["ok"]}
     run_dir = run_suite(
         suite, first, out_dir=tmp_path / "run", isolate=False, progress=False,

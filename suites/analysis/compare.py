@@ -800,22 +800,30 @@ def _parse_judge(text: str) -> tuple[str, ...]:
     return names
 
 
+EXAMPLES = (
+    "examples:\n"
+    "  python bench.py compare results/runs/memory-20250101T000000Z results/runs/memory-20250102T000000Z\n"
+    "  python bench.py compare BASE NEW --threshold timing=8 --threshold peak_alloc_mib=5 --out report.md\n"
+    "  python bench.py compare results/reference/flops-cpu-quick NEW --judge exact --require-same-cells\n"
+    "classes: "
+    + ", ".join(f"{k} (default {v.threshold:g})" for k, v in DEFAULT_CLASSES.items() if v.judged)
+)
+HELP = "compare two runs cell by cell; exit 1 on a regression, 2 on bad input"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="bench.py compare",
-        description="Compare two runs cell by cell; exit 1 on a regression, 2 on bad input.",
-        epilog=(
-            "examples:\n"
-            "  python bench.py compare results/runs/memory-20250101T000000Z results/runs/memory-20250102T000000Z\n"
-            "  python bench.py compare BASE NEW --threshold timing=8 --threshold peak_alloc_mib=5 --out report.md\n"
-            "  python bench.py compare results/reference/flops-cpu-quick NEW --judge exact --require-same-cells\n"
-            "classes: "
-            + ", ".join(
-                f"{k} (default {v.threshold:g})" for k, v in DEFAULT_CLASSES.items() if v.judged
-            )
-        ),
+        description=HELP,
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``bench.py compare``."""
     parser.add_argument("base", metavar="BASE", help="run folder or rows.csv of the reference run")
     parser.add_argument("new", metavar="NEW", help="run folder or rows.csv of the run under test")
     parser.add_argument(
@@ -852,7 +860,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quiet", action="store_true", help="print only the summary line, not the report"
     )
-    return parser
 
 
 def options_from_args(args: argparse.Namespace) -> CompareOptions:
@@ -880,11 +887,15 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
 
 def main(argv: list[str]) -> int:
     """``bench.py compare BASE NEW [--threshold METRIC=PCT ...] [--out report.md] [--noise-k K]``."""
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help, or a bad option (already printed on one line)
         return int(stop.code or 0)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compare the runs ``args`` names; print (and with ``--out`` write) the report."""
     try:
         options = options_from_args(args)
         base, new = load_run(args.base), load_run(args.new)

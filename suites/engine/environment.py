@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import platform
 import shutil
@@ -145,10 +144,3 @@ def collect_environment(run: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "gpus": gpu_info(),
         "run": dict(run or {}),
     }
-
-
-def write_json(data: Mapping[str, Any], path: Path) -> None:
-    """Write atomically (temp file + rename) so a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)

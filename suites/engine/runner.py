@@ -1,22 +1,20 @@
-"""The matrix runner: expand a suite's cells, measure each in its own worker, keep every row.
+"""The matrix runner: measure each cell of a plan in its own worker and keep every row.
 
 One worker process per cell by default (a clean CUDA context and an exact peak-memory reading);
 with ``reuse_workers`` (``--reuse-workers``) the cells a suite's ``reuse_worker`` accepts share one
 (the latency, scaling and profile suites' eager cells, which then skip a process and a CUDA start
-each);
-workers fork from a ``forkserver`` that has imported torch and the suite once, so a cell starts in
-a fraction of a second (the server never touches CUDA; ``spawn`` where forkserver is missing); an OOM, a crash, a hang or a skip costs that cell only and becomes a row with a status.
-The parent process is the only writer of ``rows.csv`` and writes it the moment a cell ends, so
-an interrupted run keeps every finished row and ``resume_dir`` picks up where it stopped.
-Several GPUs: one worker per GPU, each pinned through ``CUDA_VISIBLE_DEVICES``; on the CPU,
-``workers`` runs that many cells at once (mostly for tests of the parallel path).
+each). Workers fork from a ``forkserver`` that has imported torch and the suite once, so a cell
+starts in a fraction of a second (the server never touches CUDA; ``spawn`` where forkserver is
+missing). An OOM, a crash, a hang or a skip costs that cell only and becomes a row with a status.
+The parent process is the only writer of ``rows.csv`` and writes it the moment a cell ends, so an
+interrupted run keeps every finished row and ``--resume`` picks up where it stopped. Several GPUs:
+one worker per GPU, each pinned through ``CUDA_VISIBLE_DEVICES``; on the CPU, ``workers`` runs
+that many cells at once.
 """
 
 from __future__ import annotations
 
-import csv
 import faulthandler
-import json
 import math
 import multiprocessing as mp
 import os
@@ -26,24 +24,36 @@ import sys
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from suites.engine.environment import collect_environment, git_state, utc_now, write_json
-from suites.engine.suite import Cell, CellContext, CellSkipped, Row, Suite, cell_id
+from suites.engine.environment import collect_environment, git_state, utc_now
+from suites.engine.plan import (
+    STATUSES,
+    RunPlan,
+    RunRequest,
+    failed_cells,
+    pending_cells,
+    plan_run,
+)
+from suites.engine.run_folder import (
+    ROWS_FILE,
+    RowsFile,
+    read_env,
+    read_rows,
+    write_env,
+    write_error,
+)
+from suites.engine.suite import Cell, CellContext, CellSkipped, Row, Suite
 
-STATUSES = ("ok", "oom", "error", "skipped")
-FAILED = ("oom", "error")
 # a reusable worker measures the next cell only after these: an error may leave the process broken
 # (a sticky CUDA error fails every later kernel), so the next cell gets a fresh worker
 REUSABLE_AFTER = ("ok", "skipped", "oom")
 RUNNER_COLUMNS = ("cell_id", "status", "reason")
 TRAILING_COLUMNS = ("device_name", "gpu_index", "wall_s", "finished_utc")
-ROWS_FILE = "rows.csv"
-ENV_FILE = "env.json"
 
 
 @dataclass
@@ -161,61 +171,6 @@ def _next_job(jobs: Connection | None) -> tuple[Cell, CellContext] | None:
         return None
 
 
-def _format_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-class RowsFile:
-    """``rows.csv``, written by one process: appended while the columns stay the same, rewritten
-    atomically (temp file + ``os.replace``) when a row brings new columns; flushed to disk each time."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.columns: list[str] = []
-        self.rows: list[dict[str, str]] = []
-        if path.exists():
-            with path.open(newline="") as f:
-                reader = csv.DictReader(f)
-                self.columns = list(reader.fieldnames or [])
-                self.rows = [dict(r) for r in reader]
-
-    def finished(self, statuses: Iterable[str]) -> set[str]:
-        wanted = set(statuses)
-        return {r["cell_id"] for r in self.rows if r.get("status") in wanted}
-
-    def add(self, rows: Sequence[Row]) -> None:
-        text_rows = [{k: _format_value(v) for k, v in row.items()} for row in rows]
-        new_columns = [c for r in text_rows for c in r if c not in self.columns]
-        self.rows.extend(text_rows)
-        if new_columns or not self.path.exists():
-            self.columns.extend(dict.fromkeys(new_columns))
-            self._rewrite()
-            return
-        with self.path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns, restval="")
-            writer.writerows(text_rows)
-            f.flush()
-            os.fsync(f.fileno())
-
-    def drop(self, cell_ids: set[str]) -> None:
-        self.rows = [r for r in self.rows if r.get("cell_id") not in cell_ids]
-        self._rewrite()
-
-    def _rewrite(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns, restval="")
-            writer.writeheader()
-            writer.writerows(self.rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-
-
 def outcome_rows(cell: Cell, cid: str, outcome: CellOutcome, gpu_index: int | None) -> list[Row]:
     """The rows of one finished cell: runner columns, axis values, measured values, trailer."""
     measured = outcome.rows if outcome.status == "ok" else [{}]
@@ -273,21 +228,6 @@ class _Running:
     deadline: float
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; ``cuda`` without one is an error."""
-    import torch
-
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"bad device {device!r}; valid: auto, cpu, cuda")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "device 'cuda' requested but no CUDA GPU is visible; valid here: auto, cpu"
-        )
-    return device
-
-
 def _cuda_visible_entry(index: int) -> str:
     """The ``CUDA_VISIBLE_DEVICES`` value that pins a worker to the parent's visible GPU ``index``."""
     entries = [
@@ -296,271 +236,159 @@ def _cuda_visible_entry(index: int) -> str:
     return entries[index] if entries and index < len(entries) else str(index)
 
 
-def default_run_dir(suite_name: str) -> Path:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    path = Path("results") / "runs" / f"{suite_name}-{stamp}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = Path("results") / "runs" / f"{suite_name}-{stamp}-{n}"
-    return path
-
-
-class ResumeMismatch(ValueError):
-    """A resumed run was asked to measure with another device, seed or options than its rows."""
-
-
-def previous_run_record(run_dir: Path) -> dict[str, Any]:
-    """The ``run`` record of ``run_dir``'s ``env.json`` (axes, profile, device, seed, options...)."""
-    env_path = Path(run_dir) / ENV_FILE
-    return json.loads(env_path.read_text()).get("run", {}) if env_path.exists() else {}
-
-
-def resumed_axes(
-    previous_run: Mapping[str, Any], overrides: Mapping[str, Sequence[Any]] | None
-) -> Mapping[str, Sequence[Any]] | None:
-    """The axes a resumed run expands: the given ones, else the run's own."""
-    return previous_run.get("axes") if overrides is None else overrides
-
-
-def is_quick_profile(
-    quick: bool | None, device: str, previous_run: Mapping[str, Any] | None = None
-) -> bool:
-    """The profile a run expands: the given one, else a resumed run's own, else quick on the CPU."""
-    if quick is None and previous_run and "quick" in previous_run:
-        quick = bool(previous_run["quick"])
-    return (device == "cpu") if quick is None else quick
-
-
-def failed_cells(rows_file: RowsFile) -> set[str]:
-    """Cells whose every row failed (``oom``/``error``): what ``--retry-failed`` measures again."""
-    return rows_file.finished(FAILED) - rows_file.finished(("ok", "skipped"))
-
-
-def pending_cells(
-    cells: Sequence[Cell], rows_file: RowsFile, retry_failed: bool = False
-) -> list[tuple[Cell, str]]:
-    """``(cell, cell_id)`` of the cells without a row yet (or with failed ones, when retrying)."""
-    done = rows_file.finished(STATUSES)
-    if retry_failed:
-        done -= failed_cells(rows_file)
-    return [(cell, cid) for cell in cells if (cid := cell_id(cell)) not in done]
-
-
-def resumed_settings(
-    previous_run: Mapping[str, Any],
-    device: str,
-    options: Mapping[str, Any] | None,
-    seed: int | None,
-) -> tuple[dict[str, Any], int | None]:
-    """The options and seed a resumed run measures with: its own, from ``env.json``'s ``run``.
-
-    Giving none keeps them; giving the same is fine; giving others, or resuming on another device,
-    raises ``ResumeMismatch`` (one line): the new rows would not be comparable with the old.
-    """
-    kept_options = dict(previous_run.get("options") or {})
-    kept_seed = previous_run.get("seed", seed)
-    ran_on = previous_run.get("device", device)
-    if ran_on != device:
-        raise ResumeMismatch(f"the run was measured on {ran_on}; cannot resume it on {device}")
-    if options and dict(options) != kept_options:
-        raise ResumeMismatch(
-            f"--option {dict(options)} differs from the run's own {kept_options or 'none'}; "
-            "a resumed run keeps its options (leave --option out)"
-        )
-    if seed is not None and kept_seed is not None and seed != kept_seed:
-        raise ResumeMismatch(
-            f"--seed {seed} differs from the run's own {kept_seed}; a resumed run keeps its seed"
-        )
-    return kept_options, kept_seed
-
-
 def run_suite(
     suite: Suite,
     overrides: Mapping[str, Sequence[Any]] | None = None,
     *,
-    out_dir: str | Path | None = None,
-    resume_dir: str | Path | None = None,
-    device: str = "auto",
-    quick: bool | None = None,
-    isolate: bool | None = None,
-    cell_timeout_s: float | None = None,
-    stop_after_s: float | None = None,
-    reuse_workers: bool | None = None,
-    gpus: Sequence[int] | None = None,
-    workers: int | None = None,
-    seed: int | None = None,
-    options: Mapping[str, Any] | None = None,
     progress: bool = True,
-    retry_failed: bool = False,
+    **request: Any,
 ) -> Path:
     """Measure every cell of ``suite`` and return the run's folder (``rows.csv``, ``env.json``, report).
 
-    ``overrides`` maps axis names to the values to use instead of the profile's. ``quick`` defaults
-    to True on the CPU. ``resume_dir`` continues a run: cells with a row are skipped (``oom``/``error``
-    ones re-run when ``retry_failed``), axes and profile come from its ``env.json`` unless given,
-    and its device, seed (default 0) and options are kept: ``ResumeMismatch`` when others are given,
-    so that every row of a run is measured alike.
-    ``gpus`` (CUDA; default all visible) or ``workers`` (CPU; default 1) cells run in parallel when
-    isolated. ``isolate=False`` measures in this process (no time limit then). Ctrl-C raises
-    ``KeyboardInterrupt`` after ending the workers; every finished row is already on disk.
-    ``reuse_workers``: cells that ``suite.reuse_worker`` accepts share a worker (each then skips a
-    process and a CUDA start, but not a clean CUDA context); default off, and a resumed run keeps
-    its own unless given (recorded in ``env.json``'s ``run``). ``stop_after_s``: no cell starts once
-    that many seconds have passed; the cells under way
-    finish and the run ends as a finished one would (report written), naming the cells left.
+    ``overrides`` maps axis names to the values to use instead of the profile's; ``request`` holds
+    the other fields of ``RunRequest`` (``out_dir``, ``resume_dir``, ``device``, ``quick``...), and
+    ``plan_run`` decides the rest: ``PlanError`` (one line) when the run cannot start as asked.
+    A resumed run skips cells with a row (failed ones re-run with ``retry_failed``) and keeps its
+    device, seed, options, axes, profile and worker mode. Ctrl-C raises ``KeyboardInterrupt``
+    after ending the workers; every finished row is already on disk. With ``stop_after_s`` no cell
+    starts after that many seconds; the cells under way finish and the run ends as a finished
+    one would (report written), naming the cells left.
     """
-    import torch
+    plan = plan_run(RunRequest(suite, overrides, **request))
+    return execute(plan, progress=progress)
 
-    device = resolve_device(device)
-    previous_run: dict[str, Any] = {}
-    if resume_dir is not None:
-        run_dir = Path(resume_dir)
-        if not run_dir.is_dir():
-            raise FileNotFoundError(f"cannot resume {str(run_dir)!r}: no such folder")
-        previous_run = previous_run_record(run_dir)
-        overrides = resumed_axes(previous_run, overrides)
-        options, seed = resumed_settings(previous_run, device, options, seed)
-        if reuse_workers is None:
-            reuse_workers = bool(previous_run.get("reuse_workers", False))
-    else:
-        run_dir = Path(out_dir) if out_dir is not None else default_run_dir(suite.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    seed = 0 if seed is None else seed
-    reuse_workers = bool(reuse_workers)
-    quick = is_quick_profile(quick, device, previous_run)
-    isolate = suite.isolate if isolate is None else isolate
-    timeout_s = float(cell_timeout_s if cell_timeout_s is not None else suite.cell_timeout_s)
-    overrides = {k: list(v) for k, v in (overrides or {}).items()}
-    cells = suite.cells(overrides, quick=quick)
 
-    if device == "cuda":
-        visible = torch.cuda.device_count()
-        slots: list[int | None] = list(gpus) if gpus else list(range(visible))
-        bad = [g for g in slots if not 0 <= g < visible]
-        if bad:
-            raise ValueError(
-                f"bad GPU index {bad[0]}; valid: {', '.join(map(str, range(visible)))}"
-            )
-    else:
-        if gpus:
-            raise ValueError("--gpus needs device cuda; this run is on the CPU")
-        slots = [None] * max(1, workers or 1)
-    if not isolate:
-        slots = slots[:1]
-
-    axes = {a.name: overrides.get(a.name, a.values(quick)) for a in suite.axes}
-    run_record = {
-        "suite": suite.name,
-        "axes": axes,
-        "quick": quick,
-        "device": device,
-        "seed": seed,
-        "isolate": isolate,
-        "reuse_workers": reuse_workers,
-        "gpus": [s for s in slots if s is not None],
-        "workers": len(slots),
-        "cell_timeout_s": timeout_s,
-        "options": dict(options or {}),
-        "num_cells": len(cells),
-    }
-    env_path = run_dir / ENV_FILE
-    if resume_dir is not None and env_path.exists():
-        env = json.loads(env_path.read_text())
-        env.setdefault("resumes", []).append(
-            {
-                "started_utc": utc_now(),
-                "command": [sys.executable, *sys.argv],
-                "git": git_state(),
-                "run": run_record,
-            }
+def execute(plan: RunPlan, progress: bool = True) -> Path:
+    """Measure the plan's pending cells, keeping every row; then the report and a summary."""
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    _write_start_record(plan)
+    rows_file = plan.rows_file or RowsFile(plan.run_dir / ROWS_FILE)
+    if rows_file.dropped_torn_line:
+        print(
+            f"{plan.run_dir / ROWS_FILE}: dropped a torn last line (a write cut short): "
+            f"{one_line(rows_file.dropped_torn_line, 120)!r}",
+            file=sys.stderr,
         )
-    else:
-        env = collect_environment(run_record)
-    write_json(env, env_path)
-
-    rows_file = RowsFile(run_dir / ROWS_FILE)
-    if retry_failed and (failed := failed_cells(rows_file)):
+    if plan.retry_failed and (failed := failed_cells(rows_file)):
         rows_file.drop(failed)
-    pending = deque(pending_cells(cells, rows_file))
-    counts = {s: 0 for s in STATUSES}
-
+    pending = deque(pending_cells(plan.cells, rows_file))
+    counts = dict.fromkeys(STATUSES, 0)
     from tqdm.auto import tqdm
 
     bar = tqdm(
-        total=len(cells),
-        initial=len(cells) - len(pending),
+        total=len(plan.cells),
+        initial=len(plan.cells) - len(pending),
         unit="cell",
-        desc=suite.name,
+        desc=plan.suite.name,
         disable=not progress,
         dynamic_ncols=True,
     )
 
     def record(cell: Cell, cid: str, outcome: CellOutcome, gpu_index: int | None) -> None:
         if outcome.traceback:
-            err_dir = run_dir / "errors"
-            err_dir.mkdir(exist_ok=True)
-            (err_dir / f"{cid}.txt").write_text(outcome.traceback)
+            write_error(plan.run_dir, cid, outcome.traceback)
         rows_file.add(outcome_rows(cell, cid, outcome, gpu_index))
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
         bar.update(1)
         bar.set_postfix_str(f"{cid}: {outcome.status}", refresh=True)
 
-    def context(cid: str, dev: str) -> CellContext:
-        return CellContext(
-            device=dev,
-            run_dir=run_dir,
-            cell_id=cid,
-            quick=quick,
-            seed=seed,
-            options=dict(options or {}),
-            progress=progress,
-        )
-
     running: dict[int, _Running] = {}
-    stop_at = math.inf if stop_after_s is None else time.monotonic() + stop_after_s
     try:
-        dev = "cpu" if slots[0] is None else f"cuda:{slots[0]}"
-        for cell, cid in [
-            job for job in pending if not isolate or (suite.in_process and suite.in_process(job[0]))
-        ]:
-            if time.monotonic() >= stop_at:
-                break
-            pending.remove((cell, cid))
-            record(cell, cid, measure_cell(suite, cell, context(cid, dev)), slots[0])
-        if pending and time.monotonic() < stop_at:
-            reusable = suite.reuse_worker if reuse_workers else None
-            _run_isolated(
-                suite, pending, slots, running, context, record, timeout_s, stop_at, reusable
-            )
+        _measure_pending(plan, pending, running, record, progress)
     except KeyboardInterrupt:
         for job in running.values():
             job.worker.kill()
         bar.close()
         print(
-            f"\nInterrupted: {len(rows_file.rows)} rows kept in {run_dir / ROWS_FILE}; "
-            f"{len(pending) + len(running)} cells not run. Resume with: python bench.py --resume {run_dir}",
+            f"\nInterrupted: {len(rows_file.rows)} rows kept in {plan.run_dir / ROWS_FILE}; "
+            f"{len(pending) + len(running)} cells not run. "
+            f"Resume with: python bench.py --resume {plan.run_dir}",
             file=sys.stderr,
         )
         raise
     bar.close()
+    _write_end_record(plan, cells_not_run=len(pending))
+    write_report(plan.suite, plan.run_dir)
+    _print_summary(plan, counts, len(pending))
+    return plan.run_dir
 
-    env = json.loads(env_path.read_text())
-    env["finished_utc"] = utc_now()
-    env["cells_not_run"] = len(pending)  # > 0 only when --stop-after ended the run early
-    write_json(env, env_path)
-    write_report(suite, run_dir)
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    print(f"{suite.name}: {summary or 'nothing to run'}; results in {run_dir}")
-    if pending:
-        print(
-            f"Stopped after {stop_after_s:g} s (--stop-after): {len(pending)} cells not run. "
-            f"Resume with: python bench.py --resume {run_dir}"
+
+def _write_start_record(plan: RunPlan) -> None:
+    """A new run's ``env.json``; a resumed run's gets a ``resumes`` entry instead."""
+    if plan.resuming:
+        env = read_env(plan.run_dir)
+        env.setdefault("resumes", []).append(
+            {
+                "started_utc": utc_now(),
+                "command": [sys.executable, *sys.argv],
+                "git": git_state(),
+                "run": plan.record(),
+            }
         )
+    else:
+        env = collect_environment(plan.record())
+    write_env(env, plan.run_dir)
+
+
+def _write_end_record(plan: RunPlan, cells_not_run: int) -> None:
+    env = read_env(plan.run_dir)
+    env["finished_utc"] = utc_now()
+    env["cells_not_run"] = cells_not_run  # > 0 only when --stop-after ended the run early
+    write_env(env, plan.run_dir)
+
+
+def _measure_pending(plan: RunPlan, pending: deque, running: dict, record, progress: bool) -> None:
+    """Cells that run in this process first (all of them without isolation), then the rest in
+    workers; nothing starts once ``plan.stop_after_s`` has passed."""
+    stop_at = math.inf if plan.stop_after_s is None else time.monotonic() + plan.stop_after_s
+
+    def context(cid: str, dev: str) -> CellContext:
+        return CellContext(
+            device=dev,
+            run_dir=plan.run_dir,
+            cell_id=cid,
+            quick=plan.quick,
+            seed=plan.seed,
+            options=dict(plan.options),
+            progress=progress,
+        )
+
+    suite, slots = plan.suite, plan.slots
+    dev = "cpu" if slots[0] is None else f"cuda:{slots[0]}"
+    in_process = [
+        job
+        for job in pending
+        if not plan.isolate or (suite.in_process is not None and suite.in_process(job[0]))
+    ]
+    for cell, cid in in_process:
+        if time.monotonic() >= stop_at:
+            return
+        pending.remove((cell, cid))
+        record(cell, cid, measure_cell(suite, cell, context(cid, dev)), slots[0])
+    if pending and time.monotonic() < stop_at:
+        reusable = suite.reuse_worker if plan.reuse_workers else None
+        _run_isolated(
+            suite, pending, slots, running, context, record, plan.timeout_s, stop_at, reusable
+        )
+
+
+def _print_summary(plan: RunPlan, counts: Mapping[str, int], not_run: int) -> None:
+    """What the run measured and every file it wrote (tables, plots, rows, env)."""
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    print(f"{plan.suite.name}: {summary or 'nothing to run'}; results in {plan.run_dir}")
+    if not_run:
+        print(
+            f"Stopped after {plan.stop_after_s:g} s (--stop-after): {not_run} cells not run. "
+            f"Resume with: python bench.py --resume {plan.run_dir}"
+        )
+    print_files(plan.run_dir)
+
+
+def print_files(run_dir: Path) -> None:
+    """List a run folder's result files: tables, CSVs, JSON and plots."""
     for path in sorted(run_dir.iterdir()):
-        if path.is_file() and path.suffix in (".csv", ".json", ".md"):
+        if path.is_file() and path.suffix in (".csv", ".json", ".md", ".tex", ".png", ".pdf"):
             print(f"  {path}")
-    return run_dir
 
 
 def _worker_context(suite: Suite):
@@ -673,17 +501,13 @@ def write_report(suite: Suite, run_dir: Path) -> bool:
     """
     if suite.report is None or not (run_dir / ROWS_FILE).exists():
         return False
-    import pandas as pd
-
     try:
-        table = pd.read_csv(run_dir / ROWS_FILE, keep_default_na=True)
-        suite.report(table, run_dir)
+        suite.report(read_rows(run_dir), run_dir)
         return True
     except Exception as exc:
-        (run_dir / "errors").mkdir(exist_ok=True)
-        (run_dir / "errors" / "report.txt").write_text(traceback.format_exc())
+        path = write_error(run_dir, "report", traceback.format_exc())
         print(
-            f"report failed ({type(exc).__name__}: {one_line(str(exc))}); traceback in {run_dir / 'errors' / 'report.txt'}",
+            f"report failed ({type(exc).__name__}: {one_line(str(exc))}); traceback in {path}",
             file=sys.stderr,
         )
         return False
