@@ -400,6 +400,7 @@ SUITE = Suite(
             help="random test subset size (0: all)",
         ),
     ],
+    needs_gpu=True,
     measure=measure,
     option_kinds={"download": _parse_bool, "side_stream": _parse_bool},
     report=report,

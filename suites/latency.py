@@ -377,6 +377,7 @@ SUITE = Suite(
             "cudagraph_eager (CUDA graphs of the eager kernels, CUDA only)",
         ),
     ),
+    needs_gpu=True,
     measure=measure,
     report=report,
     option_kinds=TIMING_OPTION_KINDS,

@@ -510,6 +510,7 @@ SUITE = Suite(
             help="parameter and activation precision",
         ),
     ],
+    needs_gpu=True,
     measure=measure,
     report=report,
     cell_timeout_s=600.0,

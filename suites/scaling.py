@@ -244,6 +244,7 @@ SUITE = Suite(
             help="train (forward + backward + AdamW) or infer",
         ),
     ),
+    needs_gpu=True,
     measure=measure,
     report=report,
     option_kinds=TIMING_OPTION_KINDS,

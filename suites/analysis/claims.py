@@ -21,11 +21,11 @@ from pathlib import Path
 import pandas as pd
 
 from suites.analysis.results_index import (
-    GPU_SUITES,
     ResultsError,
     RunChoice,
     choose_rows_per_key,
     choose_run,
+    needs_gpu,
     relative_link,
     results_root_axis,
     run_files,
@@ -203,7 +203,7 @@ def _run_sources(choice_paths: list[Path]) -> list[Path]:
 
 
 def _untested_run(suite: str, command: str) -> str:
-    where = "a GPU" if suite in GPU_SUITES else "any machine"
+    where = "a GPU" if needs_gpu(suite) else "any machine"
     return f"`{command}` on {where}, committed under `results/<machine>/{suite}-<UTC>/`"
 
 

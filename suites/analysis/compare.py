@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -53,6 +52,7 @@ from typing import Any
 import pandas as pd
 
 from suites.engine.render import markdown_table
+from suites.engine.run_folder import ENV_FILE, ROWS_FILE, RunFolderError, read_env
 
 # Columns the runner adds to every row; never metrics (``status`` is judged on its own).
 BOOKKEEPING_COLUMNS: tuple[str, ...] = (
@@ -264,7 +264,7 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     if not path.exists():
         raise RunLoadError(f"{path}: no such run folder or rows.csv")
-    csv_path = path / "rows.csv" if path.is_dir() else path
+    csv_path = path / ROWS_FILE if path.is_dir() else path
     if not csv_path.is_file():
         raise RunLoadError(
             f"{path}: folder has no rows.csv (expected a run folder results/runs/<suite>-<UTC>/)"
@@ -287,13 +287,11 @@ def load_run(path: str | Path) -> Run:
         )
 
     env: dict[str, Any] = {}
-    env_path = csv_path.parent / "env.json"
-    if env_path.is_file():
+    if (csv_path.parent / ENV_FILE).is_file():
         try:
-            loaded = json.loads(env_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise RunLoadError(f"{env_path}: malformed JSON ({err})") from None
-        env = loaded if isinstance(loaded, dict) else {}
+            env = read_env(csv_path.parent)
+        except RunFolderError as err:
+            raise RunLoadError(str(err)) from None
     return Run(path=path, rows=rows, env=env)
 
 

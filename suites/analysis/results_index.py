@@ -8,7 +8,7 @@ not match the folder pattern and is not read either.
 Which run is used (the documented rule, ``RunChoice``):
 
 1. only runs of the suite, found as above;
-2. device: suites whose figures depend on the accelerator (``GPU_SUITES``: memory, latency,
+2. device: suites whose figures depend on the accelerator (``Suite.needs_gpu``: memory, latency,
    scaling, accuracy) use only runs whose ``env.json`` says ``run.device == "cuda"``; the others
    (flops: deterministic counts) use runs of any device;
 3. the full profile before the quick one (``run.quick`` in ``env.json``), then the newest by the
@@ -21,7 +21,6 @@ cannot be read or lacks a needed column, raises ``ResultsError`` (one line namin
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -32,11 +31,11 @@ from typing import Any
 import pandas as pd
 
 from suites.analysis.compare import RunLoadError, load_run
+from suites.engine.run_folder import ENV_FILE, RunFolderError, read_env
 from suites.engine.suite import Axis, cell_id
 
 RUN_FOLDER_RE = re.compile(r"^(?P<suite>[a-z0-9_]+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?$")
 SCRATCH_FOLDERS = ("runs",)
-GPU_SUITES = ("memory", "latency", "scaling", "accuracy")
 BASE_COLUMNS = ("cell_id", "status")
 
 
@@ -99,19 +98,19 @@ class RunChoice:
 
 
 def needs_gpu(suite: str) -> bool:
-    return suite in GPU_SUITES
+    """Whether the suite's committed figures count only from a GPU run (``Suite.needs_gpu``)."""
+    from suites import get_suite
+
+    return get_suite(suite).needs_gpu
 
 
 def _read_env(folder: Path) -> dict:
-    env_path = folder / "env.json"
-    if not env_path.is_file():
-        raise ResultsError(f"{env_path}: missing (every committed run folder needs env.json)")
     try:
-        env = json.loads(env_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ResultsError(f"{env_path}: malformed JSON ({err})") from None
-    if not isinstance(env, dict) or not isinstance(env.get("run"), dict):
-        raise ResultsError(f"{env_path}: no 'run' record (suite, device, quick)")
+        env = read_env(folder)
+    except RunFolderError as err:
+        raise ResultsError(str(err)) from None
+    if not isinstance(env.get("run"), dict):
+        raise ResultsError(f"{folder / ENV_FILE}: no 'run' record (suite, device, quick)")
     return env
 
 

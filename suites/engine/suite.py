@@ -85,6 +85,8 @@ class Suite:
     measure: Callable[[Cell, CellContext], Row]
     report: Callable[[Any, Path], None] | None = None  # (pandas.DataFrame, run_dir) -> files
     isolate: bool = True  # run each cell in its own worker process
+    # its figures depend on the accelerator: committed results count only from a GPU run
+    needs_gpu: bool = False
     cell_timeout_s: float = 900.0
     examples: Sequence[str] = ()  # command lines shown by --help and --list
     # a cell for which this returns False is left out of the matrix (an axis that does not apply)
