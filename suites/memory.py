@@ -10,9 +10,9 @@ Four levels, every variant measured in one run so each ratio compares like with 
 4. ``model``: the whole model, a training step (forward, backward, AdamW step) or inference.
 
 Levels 1-3 are per image (batch 1) and give one row per stage; level 4 runs each batch size and
-mode. Memory is the CUDA allocator's peak above the pre-step baseline on a GPU (``peak_mib``,
-``memory_source=allocator``) and the exact tensor accounting everywhere (``acct_*`` columns; on the
-CPU ``peak_mib`` is ``acct_peak_live_mib``, ``memory_source=accounting``).
+mode. Memory is the CUDA allocator's peak above the pre-step baseline on a GPU (``step_mem_mib``,
+``mem_source=cuda_allocator``) and the exact tensor accounting everywhere (``acct_*`` columns; on the
+CPU ``step_mem_mib`` is ``acct_peak_live_mib``, ``mem_source=tensor_accounting``).
 Variants: ``probsparse_seed`` and ``probsparse`` against ``dense`` (published spatial reduction),
 ``dense+sr1`` (no reduction: every patch with every patch), ``sdpa`` and ``sdpa+sr1`` (fused).
 """
@@ -101,16 +101,16 @@ def measure_step(step: Callable[[], Any], device: str) -> Row:
     if cuda:
         gpu = gpu_meter.result
         row.update(gpu.as_row())
-        row["peak_mib"] = gpu.peak_above_baseline_mib
-        row["memory_source"] = "allocator"
+        row["step_mem_mib"] = gpu.peak_above_baseline_mib
+        row["mem_source"] = "cuda_allocator"
         row["acct_over_allocator"] = (
             acct.peak_live_bytes / MIB / gpu.peak_above_baseline_mib
             if gpu.peak_above_baseline_mib
             else float("nan")
         )
     else:
-        row["peak_mib"] = acct.peak_live_bytes / MIB
-        row["memory_source"] = "accounting"
+        row["step_mem_mib"] = acct.peak_live_bytes / MIB
+        row["mem_source"] = "tensor_accounting"
     return row
 
 
@@ -249,9 +249,9 @@ LEVEL_METRICS: dict[str, list[tuple[str, str]]] = {
         ("global_score_elements", "global-branch score elements, one block"),
         ("stage_score_elements", "score elements of all branches, whole stage"),
     ],
-    "global": [("peak_mib", "peak memory, global branch fwd+bwd")],
-    "attention": [("peak_mib", "peak memory, attention module fwd+bwd")],
-    "model": [("peak_mib", "peak memory, whole model")],
+    "global": [("step_mem_mib", "peak memory, global branch fwd+bwd")],
+    "attention": [("step_mem_mib", "peak memory, attention module fwd+bwd")],
+    "model": [("step_mem_mib", "peak memory, whole model")],
 }
 KEYS = ["level", "model", "img_size", "batch_size", "mode", "dtype", "stage"]
 
@@ -358,10 +358,10 @@ def report(table: pd.DataFrame, run_dir: Path) -> None:
     lines = ["# Memory suite: does ProbSparse cut memory by 98%?", ""]
     status_counts = table.drop_duplicates("cell_id").groupby("status").size().to_dict()
     lines.append("Cells: " + ", ".join(f"{n} {s}" for s, n in status_counts.items()) + ".")
-    source = table.get("memory_source")
+    source = table.get("mem_source")
     if source is not None and source.notna().any():
         lines.append(
-            f"Memory source: {', '.join(sorted(source.dropna().unique()))} (allocator = CUDA peak above the pre-step baseline; accounting = exact live tensor bytes)."
+            f"Memory source: {', '.join(sorted(source.dropna().unique()))} (cuda_allocator = CUDA peak above the pre-step baseline; tensor_accounting = exact live tensor bytes)."
         )
     lines.append("")
     if ratios.empty:
@@ -430,7 +430,7 @@ def _plots(table: pd.DataFrame, ratios: pd.DataFrame, run_dir: Path) -> None:
         grid = sns.relplot(
             data=ok,
             x="img_size",
-            y="peak_mib",
+            y="step_mem_mib",
             hue="variant",
             col="setting",
             col_wrap=4,

@@ -69,12 +69,16 @@ def test_tiny_run_gives_rows_ratios_and_a_summary(tmp_path):
         "model": 2,
     }
     measured = rows[rows["level"] != "analytic"]
-    assert (measured["peak_mib"] > 0).all() and set(measured["memory_source"]) == {"accounting"}
+    assert (measured["step_mem_mib"] > 0).all() and set(measured["mem_source"]) == {
+        "tensor_accounting"
+    }
     ratios = pd.read_csv(run_dir / "reductions.csv")
     pick = ratios[(ratios["level"] == "model") & (ratios["comparison"] == "dense+sr1")].iloc[0]
     model_rows = rows[rows["level"] == "model"].set_index("variant")
     expected = (
-        1 - model_rows.loc["probsparse_seed", "peak_mib"] / model_rows.loc["dense+sr1", "peak_mib"]
+        1
+        - model_rows.loc["probsparse_seed", "step_mem_mib"]
+        / model_rows.loc["dense+sr1", "step_mem_mib"]
     )
     assert abs(pick["reduction"] - expected) < 1e-9
     summary = (run_dir / "summary.md").read_text()
@@ -125,10 +129,16 @@ def test_a_comparison_that_ran_out_of_memory_is_a_ratio_without_a_value():
                 "variant": "probsparse_seed",
                 "status": "ok",
                 "stage": "all",
-                "peak_mib": 10.0,
+                "step_mem_mib": 10.0,
             },
-            {**setting, "variant": "dense", "status": "ok", "stage": "all", "peak_mib": 20.0},
-            {**setting, "variant": "dense+sr1", "status": "oom", "stage": None, "peak_mib": None},
+            {**setting, "variant": "dense", "status": "ok", "stage": "all", "step_mem_mib": 20.0},
+            {
+                **setting,
+                "variant": "dense+sr1",
+                "status": "oom",
+                "stage": None,
+                "step_mem_mib": None,
+            },
         ]
     )
     ratios = memory.reduction_table(rows).set_index("comparison")

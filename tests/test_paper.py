@@ -86,7 +86,7 @@ def test_main_table_joins_suites_with_blanks_and_one_format(written) -> None:
 def test_memory_and_scaling_tables_come_from_the_rows(written) -> None:
     root, _, _ = written
     memory = (root / "paper" / "memory_reduction.md").read_text()
-    assert "| model | peak_mib | probsparse_seed | dense+sr1 | 2 | 99.5 | 99.5 | 2 |" in memory
+    assert "| model | step_mem_mib | probsparse_seed | dense+sr1 | 2 | 99.5 | 99.5 | 2 |" in memory
     scaling = (root / "paper" / "scaling_exponents.md").read_text()
     assert "| favit_b1:sdpa+sr1 | train | bf16 | 2 | 2 | 448 | 2.00 | 2.00 |" in scaling
     assert "| favit_b1:sdpa | train | bf16 | 2 | 2 | 448 | 1.00 | 1.00 |" in scaling

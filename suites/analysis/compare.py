@@ -52,7 +52,7 @@ from typing import Any
 import pandas as pd
 
 from suites.engine.render import markdown_table
-from suites.engine.run_folder import ENV_FILE, ROWS_FILE, RunFolderError, read_env
+from suites.engine.run_folder import ENV_FILE, ROWS_FILE, RunFolderError, read_env, read_rows_csv
 
 # Columns the runner adds to every row; never metrics (``status`` is judged on its own).
 BOOKKEEPING_COLUMNS: tuple[str, ...] = (
@@ -270,7 +270,7 @@ def load_run(path: str | Path) -> Run:
             f"{path}: folder has no rows.csv (expected a run folder results/runs/<suite>-<UTC>/)"
         )
     try:
-        rows = pd.read_csv(csv_path, dtype={"cell_id": str, "status": str})
+        rows = read_rows_csv(csv_path)
     except pd.errors.EmptyDataError:
         raise RunLoadError(f"{csv_path}: empty file, no header and no rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:

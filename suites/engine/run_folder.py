@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 ROWS_FILE = "rows.csv"
 ENV_FILE = "env.json"
 ERRORS_DIR = "errors"
+# columns that runs written before the column schema named otherwise: old name -> name now
+RENAMED_COLUMNS = {"peak_mib": "step_mem_mib", "memory_source": "mem_source"}
+# values of renamed columns that were spelled otherwise: column -> {old value: value now}
+RENAMED_VALUES = {"mem_source": {"allocator": "cuda_allocator", "accounting": "tensor_accounting"}}
 
 
 class RunFolderError(ValueError):
@@ -64,10 +68,23 @@ def run_record(run_dir: Path) -> dict[str, Any]:
 
 
 def read_rows(run_dir: Path) -> pd.DataFrame:
-    """``rows.csv`` as a DataFrame (pandas' own NaN rules)."""
+    """``rows.csv`` of a run folder as a DataFrame: see ``read_rows_csv``."""
+    return read_rows_csv(Path(run_dir) / ROWS_FILE)
+
+
+def read_rows_csv(path: Path) -> pd.DataFrame:
+    """A ``rows.csv`` as a DataFrame (pandas' own NaN rules; ``cell_id`` and ``status`` as text),
+    with the columns of older runs under today's names (``RENAMED_COLUMNS``). Raises pandas'
+    ``EmptyDataError`` or ``ParserError`` on a file that is not CSV."""
     import pandas as pd
 
-    return pd.read_csv(Path(run_dir) / ROWS_FILE, keep_default_na=True)
+    rows = pd.read_csv(path, dtype={"cell_id": str, "status": str}, keep_default_na=True)
+    renames = {old: new for old, new in RENAMED_COLUMNS.items() if old in rows and new not in rows}
+    rows = rows.rename(columns=renames)
+    for column, values in RENAMED_VALUES.items():
+        if column in rows:
+            rows[column] = rows[column].replace(values)
+    return rows
 
 
 def write_error(run_dir: Path, name: str, text: str) -> Path:
