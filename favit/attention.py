@@ -3,7 +3,7 @@
 FaViT: Qin et al., "Factorization Vision Transformer: Modeling Long Range Dependency with Local
 Window Cost"; ProbSparse: Zhou et al., "Informer" (AAAI 2021).
 
-One block's attention splits the channels into groups (SEED-NOTES.md, "Factorized attention"):
+One block's attention splits the channels into groups (``docs/SUBJECT.md``, "Factorized attention"):
 
 - a *global* group (one head) attends to a spatially reduced map (``Conv2d(k=sr, s=sr)`` then
   LayerNorm), through one of four kernels chosen by ``global_attn``. Its reduction is the block's

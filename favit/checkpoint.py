@@ -1,7 +1,7 @@
 """Checkpoints: load files written by the seed's or the official FaViT's training code.
 
 The original code names parameters ``patch_embed{i}.*``, ``block{i}.{j}.*``, ``norm{i}.*`` and
-``head.*`` (stage i in 1..4; SEED-NOTES.md, "Checkpoints in the wild"); this package keeps them in
+``head.*`` (stage i in 1..4; ``docs/SUBJECT.md``, "Checkpoints"); this package keeps them in
 ``stages.{i-1}.*`` and renames a few attention modules. ``original_to_ours`` /
 ``ours_to_original`` map one key name either way.
 """

@@ -23,7 +23,7 @@ MODEL_NAMES: tuple[str, ...] = ("favit_b0", "favit_b1", "favit_b2", "favit_b3")
 
 @dataclass(frozen=True)
 class FaViTConfig:
-    """Architecture and options of one FaViT (SEED-NOTES.md, "Backbone")."""
+    """Architecture and options of one FaViT (``docs/SUBJECT.md``, "Backbone")."""
 
     embed_dims: tuple[int, ...] = (64, 128, 256, 512)
     depths: tuple[int, ...] = (2, 2, 6, 2)

@@ -3,7 +3,7 @@
 Recipes (overridable as axes, e.g. ``--set epochs=5 --set lr=5e-4``; ``-`` keeps the recipe's value;
 the ``extra`` axis sets the rest, e.g. ``--set extra=mixup_alpha:0.8+cutmix_alpha:1``):
 
-- ``seed``: the seed's published recipe (SEED-NOTES, ``New_WN_PY.py``): images upsampled to 224 by
+- ``seed``: the seed's published recipe (``docs/SUBJECT.md``): images upsampled to 224 by
   timm's RandomResizedCrop (bicubic, scale 0.08-1) + flip, RandAugment ``rand-m9-mstd0.5-inc1``,
   random erasing 0.25 (pixel mode), ImageNet mean/std; batch 128; AdamW 1e-3, wd 0.05; 30 epochs,
   5 warmup then cosine per epoch; label smoothing 0.1; no Mixup/CutMix; EMA 0.999; test images
@@ -69,8 +69,8 @@ RECIPES: dict[str, TrainConfig] = {
         warmup_epochs=3,
         label_smoothing=0.1,
         # the EMA averages over about 1 / (1 - decay) steps: 250 here, 2.6 epochs of 97 steps, as
-        # the seed recipe's 0.999 spans 2.6 epochs of 390 steps (runs before 2026-11-29T09Z had
-        # 0.999 here: 10 epochs of 30, an EMA that lagged the raw weights by points)
+        # the seed recipe's 0.999 spans 2.6 epochs of 390 steps (0.999 here would span 10 of the
+        # 30 epochs: an EMA that lags the raw weights by points)
         ema_decay=0.996,
         img_size=32,
         augment=AugmentConfig(

@@ -1,7 +1,7 @@
 """Profile suite (``--suite profile``): where a step's time goes, kernel by kernel.
 
 One cell = (model, img_size, batch_size, dtype, mode, compile): the latency suite's step (same
-model construction, autocast, optimizer and compile wrapping: ``suites.latency``), run
+model construction, autocast, optimizer and compile wrapping: ``suites.engine.step``), run
 ``warmup_steps`` times, then ``profile_steps`` steps under ``torch.profiler`` (CPU activity, plus
 CUDA on a GPU). Per row:
 

@@ -1,4 +1,4 @@
-"""Per-stage geometry and analytic attention counts match SEED-NOTES.md and the forward pass."""
+"""Per-stage geometry and analytic attention counts match docs/SUBJECT.md and the forward pass."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@
 #
 # Only deterministic columns (params, MAC/FLOP counts, exact tensor accounting, the eager step's
 # dispatched ops and their bytes) and statuses are judged (`bench.py compare --judge exact`);
-# timings are not, on a shared CI machine. A cell present
-# in only one of the two runs fails too (`--require-same-cells`). The interpreter is $PYTHON
-# (default .venv/bin/python), cells run $WORKERS at a time (default 2). Each comparison's Markdown report is left in
+# timings are not, on a shared CI machine. A cell present in only one of the two runs fails too
+# (`--require-same-cells`). The interpreter is $PYTHON (default .venv/bin/python); cells run
+# $WORKERS at a time (default 2). Each comparison's Markdown report is left in
 # results/runs/ci-<suite>-cpu-quick/compare.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

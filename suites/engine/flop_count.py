@@ -12,7 +12,7 @@
   plain copies left out).
 - On CUDA, SDPA's flash backend (fp16/bf16 only) pads the head width to a multiple of 8 before
   its kernel, and FlopCounterMode sees the padded width (28 counted as 32); count in fp32 without
-  autocast, where no backend pads, for the model's own width (``suites.latency`` does).
+  autocast, where no backend pads, for the model's own width (``suites.engine.step`` does).
 """
 
 from __future__ import annotations

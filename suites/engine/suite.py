@@ -1,11 +1,11 @@
 """The contract every suite fulfils: a name, its axes, one function per cell, one report.
 
 A suite module (``suites/<name>.py``) defines one module-level ``SUITE = Suite(...)``. The matrix
-runner (``suites/runner.py``) expands the axes into cells, calls ``measure(cell, ctx)`` once per
+runner (``suites.engine.runner``) expands the axes into cells, calls ``measure(cell, ctx)`` once per
 cell (by default in a fresh worker process), appends the returned row to ``rows.csv`` and, when
 every cell is done, calls ``report(table, run_dir)`` on the finished table.
 
-Row conventions (DESIGN.md):
+Row conventions (``docs/ARCHITECTURE.md``):
 - column names carry units: ``_ms``, ``_mib``, ``_gmacs``, ``_img_s``, ``_bytes``, ``_s``;
 - where a column means what a column of timm's ``benchmark.py`` CSV means, it uses timm's name
   (``model``, ``param_count`` in millions, ``infer_samples_per_sec``, ``infer_step_time`` in ms,
