@@ -68,7 +68,8 @@ def test_b0_structure() -> None:
     attn = stage.blocks[0].attn
     assert isinstance(attn, favit.FactorizedAttention)
     assert isinstance(attn.global_attn, favit.GlobalAttention)
-    assert attn.groups == (8, 28, 28)  # docs/SUBJECT.md: C=64, sr=4 -> 8 global, 28 local, 28 dilated
+    # docs/SUBJECT.md: C=64, sr=4 -> 8 global, 28 local, 28 dilated channels
+    assert attn.groups == (8, 28, 28)
     assert [b.dilation for b in attn.windows] == [1, 4]
     assert isinstance(model.forward_head(torch.zeros(3, 256)), torch.Tensor)
 
