@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_claims import accuracy_row, flops_rows, full_results, latency_rows, write_run
+from test_claims import (
+    accuracy_row,
+    flops_rows,
+    full_results,
+    latency_rows,
+    scaling_rows,
+    write_run,
+)
 
 from suites.analysis import paper
 from suites.analysis.results_index import ResultsError
@@ -251,7 +258,7 @@ def test_main_table_marks_host_bound_and_unstable_figures_and_says_so(tmp_path: 
     caption, body, header = _main_table(root)
     train = header.index("train img/s (bf16, batch 128)")
     infer = header.index("infer img/s (bf16, batch 128)")
-    host = header.index("host µs/op (‡ rows)")
+    host = header.index("host µs/op ‡")
     assert body["favit_b1:probsparse"][train] == "1,128 ‡"
     assert body["favit_b1:probsparse"][infer] == "3,128"
     assert body["favit_b1:probsparse"][host] == "3.00"
@@ -271,7 +278,7 @@ def test_main_table_warns_when_its_img_s_columns_mix_hosts_of_different_speed(tm
     write_run(root, "h200", "latency", "20261129T060000Z", _timed_rows("favit_b1", 2.0))
     write_run(root, "h100", "latency", "20261130T060000Z", _timed_rows("deit_tiny", 2.6))
     caption, body, header = _main_table(root)
-    assert "host µs/op (‡ rows)" not in header  # nothing host-bound, nothing marked
+    assert "host µs/op ‡" not in header  # nothing host-bound, nothing marked
     assert body["deit_tiny"][header.index("train img/s (bf16, batch 128)")] == "3,128"
     assert (
         "The img/s columns come from runs on hosts of different speed (host_op_us, µs per tiny "
@@ -280,3 +287,23 @@ def test_main_table_warns_when_its_img_s_columns_mix_hosts_of_different_speed(tm
     write_run(root, "h100", "latency", "20261201T060000Z", _timed_rows("deit_tiny", 2.3))
     caption, _, _ = _main_table(root)
     assert "hosts of different speed" not in caption  # 2.3 against 2.0: within 20%
+
+
+def test_scaling_figure_marks_host_bound_and_unstable_points(tmp_path, monkeypatch) -> None:
+    root = tmp_path / "results"
+    rows = scaling_rows("favit_b1:sdpa", 1.0, sizes=(224, 448, 672))
+    rows[0]["m_gpu_busy_share"] = 0.4  # 224 px: host-bound
+    rows[2]["m_repeat_spread_pct"] = 8.0  # 672 px: rounds never agreed
+    write_run(root, "h200", "scaling", "20261129T070000Z", rows)
+    drawn = []
+    monkeypatch.setattr(
+        paper,
+        "mark_flagged_points",
+        lambda ax, data, x, y: drawn.append(
+            (y, data.loc[data["launch_bound"], "img_size"].tolist(),
+             data.loc[data["unstable"], "img_size"].tolist())
+        ),
+    )  # fmt: skip
+    paper.scaling_outputs(root, tmp_path / "out")
+    # memory: every size; time: the GPU-bound sizes only
+    assert drawn == [("step_mem_mib", [224], [672]), ("step_ms", [], [672])]

@@ -48,8 +48,10 @@ from suites.engine.row_flags import (
     HOST_SPEED_TOLERANCE,
     UNSTABLE_MARK,
     add_flags,
+    flag_legend_handles,
     flag_marks,
     host_speed_spread,
+    mark_flagged_points,
 )
 from suites.engine.suite import Cell, CellContext, Row, Suite
 from suites.engine.timing import LAUNCH_BOUND_BUSY_SHARE
@@ -346,7 +348,7 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
 
 
 TIMING_FLAG_FIELDS = ("launch_bound", "unstable", "host_op_us")
-HOST_COLUMN = "host µs/op (‡ rows)"
+HOST_COLUMN = "host µs/op ‡"
 
 
 def _flagged(value: object) -> bool:
@@ -387,7 +389,8 @@ def mark_timing_flags(table: pd.DataFrame, provenance: pd.DataFrame) -> tuple[pd
         notes.append(
             f"{HOST_BOUND_MARK} = host-bound: the GPU was busy less than "
             f"{LAUNCH_BOUND_BUSY_SHARE:g} of that row's step, so the figure measures the host's "
-            f"launch speed as much as the GPU ({HOST_COLUMN}: the host's time per tiny op)."
+            f"launch speed as much as the GPU; {HOST_COLUMN}: the host's time per tiny op in "
+            "those rows."
         )
     if shaky.any():
         notes.append(
@@ -490,7 +493,7 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
     ok = ok.copy()
     if "tokens" not in ok:
         ok["tokens"] = [stage1_tokens(int(s)) for s in ok["img_size"]]
-    ok = ok.sort_values(["model", "tokens"], kind="stable")
+    ok = add_flags(ok.sort_values(["model", "tokens"], kind="stable"))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     # step time only where the GPU set it: a launch-bound step times the host, flat in the size
     gpu_bound = ok[~launch_bound_rows(ok)]
@@ -517,10 +520,13 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
         )  # fmt: skip
         ax.set(yscale="log")
         log_x_at_values(ax, ok["tokens"])
+        mark_flagged_points(ax, data, "tokens", column)
     handles, labels = axes[0].get_legend_handles_labels()
     for ax in axes:
         if ax.get_legend() is not None:
             ax.get_legend().remove()
+    flag_handles = flag_legend_handles(ok)
+    handles, labels = handles + flag_handles, labels + [h.get_label() for h in flag_handles]
     if handles:
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     files += save_figure(fig, out_dir / "scaling")
