@@ -385,3 +385,17 @@ def test_a_failing_timm_cell_is_recorded_and_the_run_goes_on(tmp_path, fake_benc
     assert (
         rows["reason"].str.contains("timm benchmark.py reported an error: CUDA out of memory").all()
     )
+
+
+def test_a_resumed_run_keeps_its_benchmark_py(tmp_path, fake_benchmark):
+    from suites.engine.plan import RunRequest, plan_run
+
+    run_dir = run_suite(
+        crosscheck.SUITE, {"model": ["deit_tiny"], "mode": ["train"]}, device="cpu",
+        out_dir=tmp_path / "run", progress=False, stop_after_s=1e-9,
+        options={"benchmark_py": str(fake_benchmark)},
+    )  # fmt: skip
+    assert not (run_dir / "rows.csv").exists() or pd.read_csv(run_dir / "rows.csv").empty
+    plan = plan_run(RunRequest(crosscheck.SUITE, resume_dir=run_dir, device="cpu"))
+    assert plan.options == {"benchmark_py": str(fake_benchmark)}
+    assert [cid for _, cid in plan.pending()] == ["model=deit_tiny,mode=train"]
