@@ -312,6 +312,8 @@ def list_suites() -> str:
             lines.append(f"      {axis.name}: {list(axis.default)}{quick}{choices}")
         if suite.option_kinds:
             lines.append(f"      --option keys: {', '.join(sorted(suite.option_kinds))}")
+        for key, what in suite.required_options.items():
+            lines.append(f"      required: --option {key}=... ({what})")
         lines.extend(f"      e.g. {example}" for example in suite.examples)
     import baselines
 

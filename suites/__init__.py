@@ -5,7 +5,7 @@ Layout (imports run one way, top to bottom):
 - ``suites.analysis``: what reads finished runs: the results index, ``compare``, the ``claims`` and
   ``paper`` suites;
 - the measuring suites, one module each: ``memory``, ``flops``, ``latency``, ``scaling``,
-  ``profile``, ``accuracy``;
+  ``profile``, ``accuracy``, ``crosscheck``;
 - ``suites.training``: CIFAR-10 data, GPU augmentation and the training loop (the accuracy suite);
 - ``suites.engine``: the suite contract, run planning and the runner, the run folder, environment
   capture, meters, timing, the shared step, compile modes, FLOP counting, tables and figures.
@@ -28,6 +28,7 @@ SUITE_MODULES: dict[str, str] = {
     "scaling": "suites.scaling",
     "profile": "suites.profile",
     "accuracy": "suites.accuracy",
+    "crosscheck": "suites.crosscheck",
     "claims": "suites.analysis.claims",
     "paper": "suites.analysis.paper",
 }

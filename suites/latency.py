@@ -15,6 +15,7 @@ from typing import Any
 from baselines import RATIO_BASELINE, REFERENCE_MODELS
 from favit import GLOBAL_ATTN_CHOICES, MODEL_NAMES, FaViTConfig
 from suites.engine.compiling import COMPILE_MODES
+from suites.engine.row_flags import FLAG_NOTE, add_flag_legend, add_flags, mark_flagged_points
 from suites.engine.step import (
     CHANNELS_LAST,
     DTYPES,
@@ -110,8 +111,8 @@ def pareto_front(gmacs: list[float], throughput: list[float]) -> list[bool]:
 THROUGHPUT_DROP_PCT = 5.0
 DROP_COLUMNS = (
     "model", "mode", "dtype", "compile", "channels_last", "img_size", "batch", "samples_per_sec",
-    "repeat_spread_pct", "peak_mem_mib", "best_smaller_batch", "best_smaller_samples_per_sec",
-    "drop_pct",
+    "flags", "repeat_spread_pct", "host_op_us", "peak_mem_mib", "best_smaller_batch",
+    "best_smaller_samples_per_sec", "drop_pct",
 )  # fmt: skip
 
 
@@ -148,10 +149,10 @@ def throughput_drops(ok: Any, min_drop_pct: float = THROUGHPUT_DROP_PCT) -> Any:
 
 TABLE_COLUMNS = (
     "model", "mode", "dtype", "compile", "channels_last", "img_size", "batch_size", "batch",
-    "batch_failed", "samples_per_sec",
+    "batch_failed", "samples_per_sec", "flags",
     "step_ms", "step_p10_ms", "step_p90_ms", "step_cv", "repeat_spread_pct", "peak_mem_mib", "step_mem_mib",
     "mem_source", "infer_gmacs", "achieved_tflops", "mfu", "gpu_busy_share", "launch_bound",
-    f"vs_{RATIO_BASELINE}", f"mem_vs_{RATIO_BASELINE}",
+    "host_op_us", f"vs_{RATIO_BASELINE}", f"mem_vs_{RATIO_BASELINE}",
 )  # fmt: skip
 
 
@@ -175,6 +176,9 @@ def _plot_by_batch(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
     for ax in grid.axes.flat:
         log_x_at_values(ax, [*fixed, data["batch"].max()])
         ax.set_yscale("log")
+    for (dtype, mode), ax in grid.axes_dict.items():
+        mark_flagged_points(ax, data[(data["dtype"] == dtype) & (data["mode"] == mode)], "batch", y)
+    add_flag_legend(grid.figure, data)
     grid.set_axis_labels("batch size", ylabel)
     save_figure(grid.figure, path_stem)
 
@@ -205,6 +209,7 @@ def _plot_pareto(ok: Any, path_stem: Path) -> None:
         ].sort_values("infer_gmacs")
         ax.step(front["infer_gmacs"], front["samples_per_sec"], where="post", color="0.35",
                 linestyle="--", label="Pareto front", zorder=2)  # fmt: skip
+        mark_flagged_points(ax, points, "infer_gmacs", "samples_per_sec")
         ax.set(xscale="log", yscale="log", xlabel="GMACs per image (flop counter / 2)",
                ylabel="img/s (best batch)", title=" / ".join(facet))  # fmt: skip
         for axis in (ax.xaxis, ax.yaxis):  # ticks at 1, 2, 5 per decade, labelled plainly
@@ -218,6 +223,7 @@ def _plot_pareto(ok: Any, path_stem: Path) -> None:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(label, handle)
     fig.legend(legend.values(), legend.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5))
+    add_flag_legend(fig, best)
     fig.tight_layout()
     save_figure(fig, path_stem)
 
@@ -241,6 +247,14 @@ def shows_mem_source(ok: Any) -> bool:
     return len(sources) > 1 or "cuda_reserved" in sources
 
 
+def flag_note(rows: Any) -> str:
+    """The caption's sentence on flags (``suites.engine.row_flags``), when a row carries one."""
+    flagged = rows["flags"].astype(bool)
+    if not flagged.any():
+        return ""
+    return f" {int(flagged.sum())} of {len(rows)} rows are flagged; {FLAG_NOTE}"
+
+
 def report(table: Any, run_dir: Path) -> None:
     """Table (.md/.tex) with ratios against PVT v2-B1; plots of throughput and memory against batch
     size and an accuracy-free Pareto of img/s against GMACs."""
@@ -250,7 +264,7 @@ def report(table: Any, run_dir: Path) -> None:
     ok = tidy(table)
     if ok.empty:
         return
-    ok = add_reference_ratios(ok)
+    ok = add_flags(add_reference_ratios(ok))
     ok = ok.sort_values(["mode", "dtype", "compile", "channels_last", "model", "batch"])
     has_reference = bool((ok["model"] == RATIO_BASELINE).any())
     ratio_columns = (f"vs_{RATIO_BASELINE}", f"mem_vs_{RATIO_BASELINE}")
@@ -285,7 +299,13 @@ def report(table: Any, run_dir: Path) -> None:
                 "most img/s; drop_pct: how much fewer). A larger batch should not lose "
                 "throughput; where it does, something besides the GPU's width sets the step time."
             ),
-            digits={"batch": 0, "best_smaller_batch": 0, "img_size": 0, "drop_pct": 1},
+            digits={
+                "batch": 0,
+                "best_smaller_batch": 0,
+                "img_size": 0,
+                "drop_pct": 1,
+                "host_op_us": 2,
+            },
         )
     drops_note = (
         f" {len(drops)} rows give more than {THROUGHPUT_DROP_PCT:g}% fewer img/s than a smaller "
@@ -310,8 +330,10 @@ def report(table: Any, run_dir: Path) -> None:
             )
             + (MEM_SOURCE_NOTE if show_mem_source else "")
             + drops_note
+            + flag_note(ok)
         ),
         digits={
+            "host_op_us": 2,
             "step_cv": 3,
             "mfu": 3,
             "gpu_busy_share": 2,

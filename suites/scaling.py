@@ -24,6 +24,14 @@ from typing import Any
 import numpy as np
 
 from favit import GLOBAL_ATTN_CHOICES
+from suites.engine.row_flags import (
+    FLAG_NOTE,
+    add_flag_legend,
+    add_flags,
+    is_launch_bound,
+    is_unstable,
+    mark_flagged_points,
+)
 from suites.engine.step import (
     MODES,
     TIMING_OPTION_KINDS,
@@ -113,10 +121,7 @@ def _step_ms(table: Any) -> Any:
 def launch_bound_rows(rows: Any) -> Any:
     """True for the rows whose GPU was busy less than ``LAUNCH_BOUND_BUSY_SHARE`` of the step: their
     step time is host time. Rows without a busy share (the CPU) are not launch-bound."""
-    import pandas as pd
-
-    busy = pd.to_numeric(rows.get("gpu_busy_share", np.nan), errors="coerce")
-    return pd.Series(busy < LAUNCH_BOUND_BUSY_SHARE, index=rows.index)
+    return is_launch_bound(rows)
 
 
 def fit_exponents(table: Any) -> Any:
@@ -125,7 +130,9 @@ def fit_exponents(table: Any) -> Any:
     A launch-bound step's time is host time (Python and kernel launches), flat in the input size,
     so ``time_exponent`` fits only the sizes where the GPU is busy at least
     ``LAUNCH_BOUND_BUSY_SHARE`` of the step (NaN when fewer than two are);
-    ``time_exponent_all_sizes`` fits every size, and ``launch_bound_sizes`` counts the others.
+    ``time_exponent_all_sizes`` fits every size, and ``launch_bound_sizes`` counts the others;
+    ``unstable_sizes`` counts the sizes whose timing rounds never agreed (``suites.engine.row_flags``)
+    and ``host_op_us`` is the median host speed of the sizes measured.
     """
     import pandas as pd
 
@@ -135,6 +142,9 @@ def fit_exponents(table: Any) -> Any:
     status = table["status"] if "status" in table else pd.Series("ok", index=table.index)
     ok = _step_ms(table[status == "ok"])
     launch_bound = launch_bound_rows(ok)
+    unstable = is_unstable(ok)
+    host_us = pd.to_numeric(ok.get("host_op_us", np.nan), errors="coerce")
+    host_us = host_us if isinstance(host_us, pd.Series) else pd.Series(np.nan, index=ok.index)
     records = []
     for key, group in table.groupby(list(GROUP_COLUMNS), sort=True):
         rows = ok.loc[ok.index.intersection(group.index)]
@@ -147,6 +157,8 @@ def fit_exponents(table: Any) -> Any:
             max_img_size=int(rows["img_size"].max()) if len(rows) else np.nan,
             first_oom_img_size=int(oom_sizes.min()) if len(oom_sizes) else np.nan,
             launch_bound_sizes=int(bound.sum()),
+            unstable_sizes=int(unstable.loc[rows.index].sum()),
+            host_op_us=float(host_us.loc[rows.index].median()) if len(rows) else np.nan,
             time_exponent=fit_growth_exponent(
                 rows.loc[~bound, "tokens"], rows.loc[~bound, "step_ms"]
             ),
@@ -175,6 +187,11 @@ def _plot_loglog(ok: Any, y: str, ylabel: str, path_stem: Path) -> None:
     grid.set(yscale="log")
     for ax in grid.axes.flat:
         log_x_at_values(ax, data["tokens"])
+    for (dtype, mode), ax in grid.axes_dict.items():
+        mark_flagged_points(
+            ax, data[(data["dtype"] == dtype) & (data["mode"] == mode)], "tokens", y
+        )
+    add_flag_legend(grid.figure, data)
     grid.set_axis_labels("stage-1 tokens (H/4 x W/4)", ylabel)
     save_figure(grid.figure, path_stem)
 
@@ -195,15 +212,20 @@ def report(table: Any, run_dir: Path) -> None:
             "Growth exponents: least-squares slope of log(step time) and log(step memory above the "
             "between-step baseline) against log(stage-1 tokens). 2 = quadratic in tokens, 1 = linear. "
             f"time_exponent fits only sizes where the GPU is busy >= {LAUNCH_BOUND_BUSY_SHARE} of the "
-            "step (a launch-bound step times the host); time_exponent_all_sizes fits every size."
+            "step (a launch-bound step times the host); time_exponent_all_sizes fits every size. "
+            "launch_bound_sizes: sizes measured host-bound; unstable_sizes: sizes whose timing "
+            "rounds never agreed within the target; host_op_us: the host's median µs per tiny op. "
+            + FLAG_NOTE
         ),
         digits={"time_exponent": 2, "time_exponent_all_sizes": 2, "mem_exponent": 2,
                 "peak_mem_exponent": 2, "n_sizes": 0, "launch_bound_sizes": 0, "min_img_size": 0,
-                "max_img_size": 0, "first_oom_img_size": 0},
+                "max_img_size": 0, "first_oom_img_size": 0, "unstable_sizes": 0,
+                "host_op_us": 2},
     )  # fmt: skip
     ok = _step_ms(table[table["status"] == "ok"] if "status" in table else table)
     if ok.empty:
         return
+    ok = add_flags(ok)
     if "tokens" not in ok:
         ok["tokens"] = [stage1_tokens(int(s)) for s in ok["img_size"]]
     plot_style()

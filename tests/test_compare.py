@@ -465,3 +465,38 @@ def test_same_commit_with_different_files_warns(tmp_path):
         "> **warning:** both runs name commit abc123 but ran different files (tree 111111111111 "
         "against 222222222222)" in out.read_text()
     )
+
+
+def _timed(host_op_us: float, busy: float = 0.5, **row1) -> list[dict]:
+    """``make_rows`` with every row timed on a host of ``host_op_us``, busy ``busy`` of the step."""
+    changes = {f"row{i}": {"host_op_us": host_op_us, "gpu_busy_share": busy} for i in range(3)}
+    changes["row1"].update(row1)
+    return make_rows(**changes)
+
+
+def test_launch_bound_rows_on_hosts_of_different_speed_are_warned_about(tmp_path):
+    code, report = run_compare(tmp_path, _timed(2.0), _timed(2.6))
+    assert code == 0
+    assert (
+        "> **warning:** 3 launch-bound row(s) ran on hosts of different speed (host_op_us BASE "
+        "2.00-2.00 µs, NEW 2.60-2.60 µs; up to 1.30x apart, more than 20%): their NEW/BASE timing "
+        "ratios are partly the hosts'" in report
+    )
+    _, within = run_compare(tmp_path / "within", _timed(2.0), _timed(2.3))
+    _, gpu_bound = run_compare(tmp_path / "gpu", _timed(2.0, busy=0.9), _timed(2.6, busy=0.9))
+    assert "hosts of different speed" not in within + gpu_bound
+
+
+def test_unstable_and_host_bound_rows_are_flagged_in_the_tables(tmp_path):
+    base = _timed(2.0, busy=0.9, repeat_spread_pct=6.0)  # row 1's rounds never agreed
+    new = _timed(2.0, busy=0.9, repeat_spread_pct=1.0, infer_step_time=40.0, gpu_busy_share=0.4)
+    code, report = run_compare(tmp_path, base, new)
+    assert code == 1
+    assert "> **warning:** 1 row(s) are unstable in BASE or NEW" in report
+    regressions = report.split("### Regressions")[1].split("### Improvements")[0]
+    header = regressions.splitlines()[2]
+    assert header.endswith("| verdict | flags |")
+    line = next(x for x in regressions.splitlines() if "`infer_step_time`" in x)
+    assert line.endswith("| regression | host-bound in NEW, unstable in BASE |")
+    _, clean = run_compare(tmp_path / "clean", make_rows(), make_rows(row0={"top1": 70.0}))
+    assert "| flags |" not in clean and "> **warning:**" not in clean

@@ -564,3 +564,41 @@ def test_report_shows_mem_source_where_peaks_are_measured_two_ways(tmp_path, mon
     assert "cuda_reserved (CUDA-graph rows), its reserved peak" in table.read_text()
     latency.report(graphs, tmp_path)  # reserved peaks only: still named
     assert "mem_source" in _header(table)
+
+
+def test_report_marks_host_bound_and_unstable_rows_and_shows_the_host_speed(tmp_path):
+    rows = _fake_rows()
+    rows["host_op_us"], rows["gpu_busy_share"], rows["repeat_spread_pct"] = 2.5, 0.9, 1.0
+    batch32 = (rows["model"] == "favit_b1") & (rows["batch_size"] == 32)
+    rows.loc[batch32, "gpu_busy_share"] = 0.4  # host-bound
+    rows.loc[rows["model"] == "favit_b0", "repeat_spread_pct"] = 7.0  # rounds never agreed
+    latency.report(rows, tmp_path)
+    lines = (tmp_path / "latency.md").read_text().splitlines()
+    columns = [c.strip() for c in lines[2].strip("|").split("|")]
+    cells = {
+        (r[0], r[columns.index("batch")]): dict(zip(columns, r, strict=True))
+        for r in ([c.strip() for c in line.strip("|").split("|")] for line in lines[4:])
+    }
+    assert cells["favit_b1", "32"]["flags"] == "host-bound"
+    assert cells["favit_b1", "32"]["host_op_us"] == "2.50"
+    assert cells["favit_b1", "128"]["flags"] == ""
+    assert cells["favit_b0", "32"]["flags"] == "unstable"
+    assert "2 of 5 rows are flagged; flags: host-bound = GPU busy < 0.7" in lines[0]
+    assert (tmp_path / "throughput_vs_batch.png").stat().st_size > 0
+
+
+def test_report_flags_the_host_bound_points_of_its_plots(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(
+        latency,
+        "mark_flagged_points",
+        lambda ax, rows, x, y: drawn.append((x, y, len(rows), int(rows["launch_bound"].sum()))),
+    )
+    rows = _fake_rows()
+    rows["gpu_busy_share"] = 0.5
+    latency.report(rows, tmp_path)
+    # throughput and memory against batch (one panel per dtype x mode: 2), Pareto (2 panels)
+    assert [(x, y) for x, y, _, _ in drawn] == [("batch", "samples_per_sec")] * 2 + [
+        ("batch", "peak_mem_mib")
+    ] * 2 + [("infer_gmacs", "samples_per_sec")] * 2
+    assert sum(n for *_, n in drawn[:2]) == 5 and all(n == b for *_, n, b in drawn)

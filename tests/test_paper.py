@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_claims import accuracy_row, full_results, write_run
+from test_claims import (
+    accuracy_row,
+    flops_rows,
+    full_results,
+    latency_rows,
+    scaling_rows,
+    write_run,
+)
 
 from suites.analysis import paper
 from suites.analysis.results_index import ResultsError
@@ -56,7 +63,7 @@ def test_paper_writes_every_table_and_figure(written) -> None:
 def test_main_table_sources_name_the_run_of_every_figure(written) -> None:
     root, _, _ = written
     sources = pd.read_csv(root / "paper" / "main_table_sources.csv")
-    assert list(sources.columns) == ["model", "column", "run", "commit"]
+    assert list(sources.columns)[:4] == ["model", "column", "run", "commit"]
     lines = (root / "paper" / "main_table.md").read_text().splitlines()
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| ---")]
     body = [line.strip("|").split(" | ")[1:] for line in rows[1:]]  # cells right of the model
@@ -218,3 +225,85 @@ def test_runs_shorter_than_their_recipe_stay_out_of_the_paper(tmp_path: Path) ->
     top1_columns = [c for c in table.columns if c.startswith("CIFAR-10 top-1")]
     assert top1_columns == ["CIFAR-10 top-1 (native32, 30 ep)"]
     assert table[top1_columns[0]].tolist() == [81.0]
+
+
+def _timed_rows(model: str, host_op_us: float, **flagged: dict) -> list[dict]:
+    """``latency_rows`` of one model on a host of ``host_op_us``, GPU-bound and stable unless
+    ``flagged`` maps a mode to columns that say otherwise."""
+    rows = [r for r in latency_rows() if r["model"] == model]
+    for row in rows:
+        row.update(m_host_op_us=host_op_us, m_gpu_busy_share=0.9, m_repeat_spread_pct=1.0)
+        row.update(flagged.get(row["mode"], {}))
+    return rows
+
+
+def _main_table(root: Path) -> tuple[str, dict[str, list[str]], list[str]]:
+    """The caption, the body rows by model, and the header of ``main_table.md``."""
+    paper.write_paper(root)
+    lines = (root / "paper" / "main_table.md").read_text().splitlines()
+    header = [c.strip() for c in lines[2].strip("|").split("|")]
+    rows = {}
+    for line in lines[4:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells
+    return lines[0], rows, header
+
+
+def test_main_table_marks_host_bound_and_unstable_figures_and_says_so(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    write_run(root, "cpu", "flops", "20261129T030000Z", flops_rows(), device="cpu")
+    rows = _timed_rows("favit_b1", 3.0, train={"m_gpu_busy_share": 0.5})
+    rows += _timed_rows("deit_tiny", 3.1, infer={"m_repeat_spread_pct": 6.0})
+    write_run(root, "h200", "latency", "20261129T060000Z", rows)
+    caption, body, header = _main_table(root)
+    train = header.index("train img/s (bf16, batch 128)")
+    infer = header.index("infer img/s (bf16, batch 128)")
+    host = header.index("host µs/op ‡")
+    assert body["favit_b1:probsparse"][train] == "1,128 ‡"
+    assert body["favit_b1:probsparse"][infer] == "3,128"
+    assert body["favit_b1:probsparse"][host] == "3.00"
+    assert body["deit_tiny"][infer] == "9,128 §" and body["deit_tiny"][host] == "-"
+    assert "‡ = host-bound: the GPU was busy less than 0.7 of that row's step" in caption
+    assert "§ = unstable: that row's two timing rounds never agreed" in caption
+    assert "hosts of different speed" not in caption  # 3.0 and 3.1 µs/op: one speed
+    sources = pd.read_csv(root / "paper" / "main_table_sources.csv").set_index(["model", "column"])
+    assert sources.loc[("favit_b1:probsparse", "train img/s (bf16, batch 128)"), "launch_bound"]
+    tex = (root / "paper" / "main_table.tex").read_text()
+    assert r"1,128 \textdaggerdbl{}" in tex and r"9,128 \S{}" in tex
+
+
+def test_main_table_warns_when_its_img_s_columns_mix_hosts_of_different_speed(tmp_path) -> None:
+    root = tmp_path / "results"
+    write_run(root, "cpu", "flops", "20261129T030000Z", flops_rows(), device="cpu")
+    write_run(root, "h200", "latency", "20261129T060000Z", _timed_rows("favit_b1", 2.0))
+    write_run(root, "h100", "latency", "20261130T060000Z", _timed_rows("deit_tiny", 2.6))
+    caption, body, header = _main_table(root)
+    assert "host µs/op ‡" not in header  # nothing host-bound, nothing marked
+    assert body["deit_tiny"][header.index("train img/s (bf16, batch 128)")] == "3,128"
+    assert (
+        "The img/s columns come from runs on hosts of different speed (host_op_us, µs per tiny "
+        "op: h100/latency-20261130T060000Z 2.60, h200/latency-20261129T060000Z 2.00)" in caption
+    )
+    write_run(root, "h100", "latency", "20261201T060000Z", _timed_rows("deit_tiny", 2.3))
+    caption, _, _ = _main_table(root)
+    assert "hosts of different speed" not in caption  # 2.3 against 2.0: within 20%
+
+
+def test_scaling_figure_marks_host_bound_and_unstable_points(tmp_path, monkeypatch) -> None:
+    root = tmp_path / "results"
+    rows = scaling_rows("favit_b1:sdpa", 1.0, sizes=(224, 448, 672))
+    rows[0]["m_gpu_busy_share"] = 0.4  # 224 px: host-bound
+    rows[2]["m_repeat_spread_pct"] = 8.0  # 672 px: rounds never agreed
+    write_run(root, "h200", "scaling", "20261129T070000Z", rows)
+    drawn = []
+    monkeypatch.setattr(
+        paper,
+        "mark_flagged_points",
+        lambda ax, data, x, y: drawn.append(
+            (y, data.loc[data["launch_bound"], "img_size"].tolist(),
+             data.loc[data["unstable"], "img_size"].tolist())
+        ),
+    )  # fmt: skip
+    paper.scaling_outputs(root, tmp_path / "out")
+    # memory: every size; time: the GPU-bound sizes only
+    assert drawn == [("step_mem_mib", [224], [672]), ("step_ms", [], [672])]

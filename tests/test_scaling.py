@@ -126,3 +126,36 @@ def test_launch_bound_rows_are_those_with_the_gpu_busy_under_the_threshold():
     rows = pd.DataFrame({"gpu_busy_share": [0.5, 0.9, float("nan")]}, index=[3, 5, 7])
     assert scaling.launch_bound_rows(rows).tolist() == [True, False, False]  # NaN: the CPU
     assert scaling.launch_bound_rows(pd.DataFrame(index=[1])).tolist() == [False]  # no column
+
+
+def test_exponents_count_unstable_sizes_and_give_the_host_speed(tmp_path):
+    rows = _synthetic_rows()
+    rows["host_op_us"] = [2.0, 4.0] * 5  # quadratic on a host at 2 µs/op, linear at 4
+    rows["repeat_spread_pct"] = 1.0
+    rows.loc[(rows["model"] == "quadratic") & (rows["img_size"] >= 640), "repeat_spread_pct"] = 5.0
+    rows["gpu_busy_share"] = 0.9
+    rows.loc[(rows["model"] == "linear") & (rows["img_size"] == 224), "gpu_busy_share"] = 0.5
+    table = scaling.fit_exponents(rows).set_index("model")
+    assert (
+        table.loc["quadratic", "unstable_sizes"] == 2 and table.loc["linear", "unstable_sizes"] == 0
+    )
+    assert table.loc["linear", "launch_bound_sizes"] == 1
+    assert (table.loc["quadratic", "host_op_us"], table.loc["linear", "host_op_us"]) == (2.0, 4.0)
+    scaling.report(rows, tmp_path)
+    text = (tmp_path / "scaling_exponents.md").read_text()
+    header = text.splitlines()[2]
+    assert "unstable_sizes" in header and "host_op_us" in header
+    assert "unstable = its two timing rounds never agreed" in text.splitlines()[0]
+
+
+def test_plots_mark_the_flagged_points(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(
+        scaling,
+        "mark_flagged_points",
+        lambda ax, rows, x, y: drawn.append((y, int(rows["launch_bound"].sum()),
+                                             int(rows["unstable"].sum()))),
+    )  # fmt: skip
+    rows = _synthetic_rows().assign(gpu_busy_share=0.5, repeat_spread_pct=4.0)
+    scaling.report(rows, tmp_path)
+    assert drawn == [("step_ms", 9, 9), ("step_mem_mib", 9, 9)]  # the 9 ok rows, in both plots

@@ -52,6 +52,14 @@ from typing import Any
 import pandas as pd
 
 from suites.engine.render import markdown_table
+from suites.engine.row_flags import (
+    HOST_BOUND,
+    HOST_SPEED_TOLERANCE,
+    UNSTABLE,
+    add_flags,
+    host_speed_ratio,
+    hosts_differ,
+)
 from suites.engine.run_folder import ENV_FILE, ROWS_FILE, RunFolderError, read_env, read_rows_csv
 
 # Columns the runner adds to every row; never metrics (``status`` is judged on its own).
@@ -231,6 +239,8 @@ class CompareResult:
     options: CompareOptions
     key_columns: list[str] = field(default_factory=list)
     common_rows: int = 0
+    # row key -> its timing flags in either run ("host-bound in NEW", ...): ``timing_flags``
+    row_flags: dict[str, str] = field(default_factory=dict)
 
     @property
     def regressions(self) -> list[Comparison]:
@@ -598,6 +608,8 @@ def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> 
                 informational[column] = informational.get(column, 0) + 1
 
     warnings = _warnings(base, new)
+    row_flags, flag_warnings = timing_flags(base_rows, new_rows, common)
+    warnings += flag_warnings
     for label, dropped in (("BASE", base_dropped), ("NEW", new_dropped)):
         if dropped:
             warnings.append(
@@ -616,7 +628,53 @@ def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> 
         options=options,
         key_columns=key_columns,
         common_rows=len(common),
+        row_flags=row_flags,
     )
+
+
+def timing_flags(
+    base_rows: pd.DataFrame, new_rows: pd.DataFrame, common: Sequence[str]
+) -> tuple[dict[str, str], list[str]]:
+    """The host-bound and unstable flags (``suites.engine.row_flags``) of the common rows, as
+    text per row key, and the warnings they call for: unstable rows, whose timings are noisier
+    than their target, and launch-bound rows timed on hosts whose ``host_op_us`` differ by more
+    than ``HOST_SPEED_TOLERANCE``, whose NEW/BASE ratio is then partly the hosts'."""
+    if not common:
+        return {}, []
+    base, new = add_flags(base_rows.loc[common]), add_flags(new_rows.loc[common])
+    row_flags: dict[str, str] = {}
+    for key in common:
+        parts = []
+        for flag, column in ((HOST_BOUND, "launch_bound"), (UNSTABLE, "unstable")):
+            runs = [label for label, rows in (("BASE", base), ("NEW", new)) if rows.at[key, column]]
+            if runs:
+                parts.append(f"{flag} in {' and '.join(runs)}")
+        if parts:
+            row_flags[key] = ", ".join(parts)
+    warnings = []
+    unstable = base["unstable"] | new["unstable"]
+    if unstable.any():
+        warnings.append(
+            f"{int(unstable.sum())} row(s) are unstable in BASE or NEW (their two timing rounds "
+            "never agreed within the target): their timings are noisier than the target, and a "
+            "verdict on them rests on that noise allowance"
+        )
+    if "host_op_us" not in base or "host_op_us" not in new:
+        return row_flags, warnings
+    bound = base["launch_bound"] | new["launch_bound"]
+    base_host = pd.to_numeric(base["host_op_us"], errors="coerce")
+    new_host = pd.to_numeric(new["host_op_us"], errors="coerce")
+    differ = [key for key in common if bound[key] and hosts_differ(base_host[key], new_host[key])]
+    if differ:
+        ratios = [host_speed_ratio(base_host[k], new_host[k]) for k in differ]
+        warnings.append(
+            f"{len(differ)} launch-bound row(s) ran on hosts of different speed (host_op_us "
+            f"BASE {base_host[differ].min():.2f}-{base_host[differ].max():.2f} µs, NEW "
+            f"{new_host[differ].min():.2f}-{new_host[differ].max():.2f} µs; up to "
+            f"{max(ratios):.2f}x apart, more than {HOST_SPEED_TOLERANCE:.0%}): their NEW/BASE "
+            "timing ratios are partly the hosts'"
+        )
+    return row_flags, warnings
 
 
 def _warnings(base: Run, new: Run) -> list[str]:
@@ -666,7 +724,11 @@ def _format_change(comparison: Comparison) -> tuple[str, str, str]:
     return ratio, change, allowed
 
 
-def _comparison_table(comparisons: Sequence[Comparison], max_rows: int) -> str:
+def _comparison_table(
+    comparisons: Sequence[Comparison], max_rows: int, row_flags: Mapping[str, str] | None = None
+) -> str:
+    row_flags = row_flags or {}
+    flagged = any(c.cell_id in row_flags for c in comparisons[:max_rows])
     records = []
     for c in comparisons[:max_rows]:
         ratio, change, allowed = _format_change(c)
@@ -681,6 +743,7 @@ def _comparison_table(comparisons: Sequence[Comparison], max_rows: int) -> str:
                 "change": change,
                 "allowed": allowed,
                 "verdict": c.verdict,
+                **({"flags": row_flags.get(c.cell_id, "")} if flagged else {}),
             }
         )
     text = markdown_table(pd.DataFrame.from_records(records))
@@ -723,9 +786,10 @@ def render_markdown(result: CompareResult, max_rows: int = 200) -> str:
     if result.warnings:
         lines.append("")
     lines += [f"### Regressions ({len(regressions)})", ""]
-    lines += [_comparison_table(regressions, max_rows) if regressions else "None.\n"]
+    flags = result.row_flags
+    lines += [_comparison_table(regressions, max_rows, flags) if regressions else "None.\n"]
     lines += [f"### Improvements ({len(improvements)})", ""]
-    lines += [_comparison_table(improvements, max_rows) if improvements else "None.\n"]
+    lines += [_comparison_table(improvements, max_rows, flags) if improvements else "None.\n"]
     cells_unchanged = len({c.cell_id for c in unchanged})
     lines += [f"### Unchanged: {len(unchanged)} metric(s) in {cells_unchanged} {unit}", ""]
     fails = " (fails: --require-same-cells)" if result.options.require_same_cells else ""

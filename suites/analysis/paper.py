@@ -43,7 +43,18 @@ from suites.engine.render import (
     save_figure,
     write_table,
 )
+from suites.engine.row_flags import (
+    HOST_BOUND_MARK,
+    HOST_SPEED_TOLERANCE,
+    UNSTABLE_MARK,
+    add_flags,
+    flag_legend_handles,
+    flag_marks,
+    host_speed_spread,
+    mark_flagged_points,
+)
 from suites.engine.suite import Cell, CellContext, Row, Suite
+from suites.engine.timing import LAUNCH_BOUND_BUSY_SHARE
 
 PAPER_DIR = "paper"
 PREFERRED_DTYPE = "bf16"
@@ -257,6 +268,8 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
     """
     flops = flops_rows(root)
     latency, settings = latency_rows(root)
+    if not latency.empty:
+        latency = add_flags(latency)
     accuracy = full_budget_accuracy_rows(root)
     if not accuracy.empty:
         accuracy["canonical"] = accuracy["model"].astype(str).map(canonical_model)
@@ -276,6 +289,8 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
                 "column": column,
                 "run": rows["run_label"].iloc[0],
                 "commit": rows["run_commit"].iloc[0],
+                # a timed row's flags and host speed (suites.engine.row_flags); empty elsewhere
+                **{f: rows[f].iloc[0] if f in rows else None for f in TIMING_FLAG_FIELDS},
             }
         )
         return float(rows[field].iloc[0])
@@ -326,8 +341,71 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
     sources = sorted({Path(p) for p in flops.get("run_path", [])})
     sources += sorted({Path(p) for p in latency.get("run_path", [])})
     sources += sorted({Path(p) for p in accuracy.get("run_path", [])})
-    provenance = pd.DataFrame(cited, columns=["model", "column", "run", "commit"])
+    provenance = pd.DataFrame(
+        cited, columns=["model", "column", "run", "commit", *TIMING_FLAG_FIELDS]
+    )
     return table, sources, provenance
+
+
+TIMING_FLAG_FIELDS = ("launch_bound", "unstable", "host_op_us")
+HOST_COLUMN = "host µs/op ‡"
+
+
+def _flagged(value: object) -> bool:
+    return value is True or str(value).strip().lower() == "true"
+
+
+def mark_timing_flags(table: pd.DataFrame, provenance: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The main table with every img/s figure from a host-bound or unstable row marked
+    (``suites.engine.row_flags``: ‡, §), a host-speed column where a figure is host-bound, and
+    the caption's sentences on them: what the marks mean, and a warning when the img/s columns
+    come from runs on hosts of different speed (``host_op_us`` more than 20% apart)."""
+    timed = provenance[provenance["column"].map(column_kind) == "img_s"]
+    if timed.empty:
+        return table, ""
+    table = table.copy()
+    bound = timed["launch_bound"].map(_flagged)
+    shaky = timed["unstable"].map(_flagged)
+    digits = DIGITS["img_s"]
+    hosts: dict[str, list[float]] = {}
+    for (model, column), b, u, host in zip(
+        zip(timed["model"], timed["column"], strict=True), bound, shaky, timed["host_op_us"],
+        strict=True,
+    ):  # fmt: skip
+        if not (b or u):
+            continue
+        row = table.index[table["model"] == model][0]
+        table[column] = table[column].astype(object)
+        table.at[row, column] = f"{float(table.at[row, column]):,.{digits}f} {flag_marks(b, u)}"
+        if b and pd.notna(host):
+            hosts.setdefault(model, []).append(float(host))
+    if hosts:
+        table[HOST_COLUMN] = [
+            " / ".join(f"{h:.2f}" for h in sorted(set(hosts[m]))) if m in hosts else "-"
+            for m in table["model"]
+        ]
+    notes = []
+    if bound.any():
+        notes.append(
+            f"{HOST_BOUND_MARK} = host-bound: the GPU was busy less than "
+            f"{LAUNCH_BOUND_BUSY_SHARE:g} of that row's step, so the figure measures the host's "
+            f"launch speed as much as the GPU; {HOST_COLUMN}: the host's time per tiny op in "
+            "those rows."
+        )
+    if shaky.any():
+        notes.append(
+            f"{UNSTABLE_MARK} = unstable: that row's two timing rounds never agreed within their "
+            "target, so the figure is noisier than the others."
+        )
+    per_run = timed.assign(host=pd.to_numeric(timed["host_op_us"], errors="coerce"))
+    speeds = per_run.groupby("run")["host"].median().dropna()
+    if host_speed_spread(speeds) > 1.0 + HOST_SPEED_TOLERANCE:
+        listed = ", ".join(f"{run} {speed:.2f}" for run, speed in speeds.items())
+        notes.append(
+            f"The img/s columns come from runs on hosts of different speed (host_op_us, µs per "
+            f"tiny op: {listed}): a ratio between host-bound figures is partly the hosts'."
+        )
+    return table, " ".join(notes)
 
 
 MIXED_COMMITS_MARK = " †"
@@ -415,7 +493,7 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
     ok = ok.copy()
     if "tokens" not in ok:
         ok["tokens"] = [stage1_tokens(int(s)) for s in ok["img_size"]]
-    ok = ok.sort_values(["model", "tokens"], kind="stable")
+    ok = add_flags(ok.sort_values(["model", "tokens"], kind="stable"))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     # step time only where the GPU set it: a launch-bound step times the host, flat in the size
     gpu_bound = ok[~launch_bound_rows(ok)]
@@ -442,10 +520,13 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
         )  # fmt: skip
         ax.set(yscale="log")
         log_x_at_values(ax, ok["tokens"])
+        mark_flagged_points(ax, data, "tokens", column)
     handles, labels = axes[0].get_legend_handles_labels()
     for ax in axes:
         if ax.get_legend() is not None:
             ax.get_legend().remove()
+    flag_handles = flag_legend_handles(ok)
+    handles, labels = handles + flag_handles, labels + [h.get_label() for h in flag_handles]
     if handles:
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     files += save_figure(fig, out_dir / "scaling")
@@ -508,6 +589,8 @@ def write_paper(root: str | Path, extra_dirs: list[Path] | None = None) -> list[
             "epoch, per training budget. - = not measured. main_table_sources.csv names the run "
             "and commit of every figure. "
         )
+        table, flag_caption = mark_timing_flags(table, provenance)
+        caption += f"{flag_caption} " if flag_caption else ""
         mixed = mixed_commit_models(provenance)
         if mixed:
             caption += (

@@ -183,6 +183,15 @@ def check_options(suite: Suite, options: Mapping[str, Any]) -> dict[str, Any]:
     return dict(options)
 
 
+def check_required_options(suite: Suite, options: Mapping[str, Any]) -> None:
+    """Every option the suite requires is given (a resumed run's own options count)."""
+    for key, what in suite.required_options.items():
+        if key not in options:
+            raise PlanError(
+                f"--option: suite {suite.name!r} needs {key}=VALUE ({what}); none was given"
+            )
+
+
 # ---- devices ----------------------------------------------------------------------------------
 
 
@@ -329,6 +338,7 @@ def plan_run(request: RunRequest, planning_only: bool = False) -> RunPlan:
             overrides = parse_overrides(suite, previous["axes"], {})
         if reuse_workers is None:
             reuse_workers = bool(previous.get("reuse_workers", False))
+    check_required_options(suite, options)
     quick = request.quick
     if quick is None and "quick" in previous:
         quick = bool(previous["quick"])

@@ -43,6 +43,9 @@ def _latex_escape(text: str) -> str:
         ("&", r"\&"),
         ("#", r"\#"),
         ("†", r"\textdagger{}"),
+        ("‡", r"\textdaggerdbl{}"),
+        ("§", r"\S{}"),
+        ("µ", r"\textmu{}"),
     ):
         text = text.replace(char, escaped)
     return text

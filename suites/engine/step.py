@@ -6,7 +6,8 @@ the same code for every model:
 - ``train``: ``model.train()``; ``zero_grad``; under autocast, ``model(x)``; cross-entropy on fp32
   logits; backward; ``torch.optim.AdamW`` step (lr 1e-3, weight decay 0.05; ``fused=True`` on
   every device: a few multi-tensor kernels instead of foreach's per-op passes and temporaries, as
-  a tuned training loop runs it); fp16 goes through ``torch.amp.GradScaler``, a no-op for bf16/fp32.
+  a tuned training loop runs it; ``StepSpec.optimizer`` ``timm_adamw`` builds timm benchmark.py's
+  instead); fp16 goes through ``torch.amp.GradScaler``, a no-op for bf16/fp32.
 - ``dtype``: weights stay fp32; ``bf16``/``fp16`` run the step under ``torch.autocast``; ``fp32``
   runs without autocast at PyTorch's default float32 matmul precision (recorded per row);
   ``bf16_pure`` casts the weights and inputs to bf16 once and runs without autocast (as timm's
@@ -165,12 +166,19 @@ class StepSpec:
     mode: str = "infer"
     channels_last: str = "off"
     compile: str = "eager"
+    optimizer: str = "adamw_fused"  # the training step's optimizer: see OPTIMIZERS
 
     @classmethod
     def from_cell(cls, cell: Mapping[str, Any]) -> StepSpec:
         """Validate a cell's values; a bad one raises ``ValueError`` naming it and the valid choices."""
         names = {f.name for f in fields(cls)}
-        defaults = {"dtype": "bf16", "mode": "infer", "channels_last": "off", "compile": "eager"}
+        defaults = {
+            "dtype": "bf16",
+            "mode": "infer",
+            "channels_last": "off",
+            "compile": "eager",
+            "optimizer": "adamw_fused",
+        }
         values = {**defaults, **{k: v for k, v in cell.items() if k in names}}
         return cls(
             model=parse_model_name(values["model"]),
@@ -180,6 +188,7 @@ class StepSpec:
             mode=parse_mode(values["mode"]),
             channels_last=parse_channels_last(values["channels_last"]),
             compile=parse_compile(values["compile"]),
+            optimizer=_choice(values["optimizer"], OPTIMIZERS, "optimizer"),
         )
 
 
@@ -317,6 +326,23 @@ def prepare_model(
     )
 
 
+# StepSpec.optimizer: "adamw_fused", AdamW (lr 1e-3, weight decay 0.05) fused, as a tuned training
+# loop runs it; "timm_adamw", what timm's benchmark.py --opt adamw builds, built by the same call
+# (create_optimizer_v2(model, "adamw", lr=1e-4): torch's AdamW, no weight decay, torch's default
+# implementation, foreach on CUDA)
+OPTIMIZERS = ("adamw_fused", "timm_adamw")
+
+
+def make_optimizer(model: nn.Module, name: str) -> torch.optim.Optimizer:
+    """The training step's optimizer called ``name`` (``OPTIMIZERS``) over ``model``'s parameters."""
+    if name == "timm_adamw":
+        from timm.optim import create_optimizer_v2
+
+        return create_optimizer_v2(model, opt="adamw", lr=1e-4)
+    _choice(name, OPTIMIZERS, "optimizer")
+    return torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05, fused=True)
+
+
 def build_step(
     model: nn.Module, spec: StepSpec, batch_size: int, device: str, seed: int = 0
 ) -> Callable[[], None]:
@@ -339,7 +365,7 @@ def build_step(
         return infer_step
 
     targets = torch.randint(0, NUM_CLASSES, (batch_size,), device=device, generator=generator)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05, fused=True)
+    optimizer = make_optimizer(model, spec.optimizer)
     scaler = torch.amp.GradScaler(torch.device(device).type, enabled=spec.dtype == "fp16")
 
     def train_step() -> None:

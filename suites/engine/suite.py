@@ -99,6 +99,8 @@ class Suite:
     # the ``--option KEY=VALUE`` keys the suite reads, each with a parser that raises ValueError
     # on a bad value (the command line checks both before any cell runs)
     option_kinds: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)
+    # the option keys a run cannot start without, each with what to give (for the error line)
+    required_options: Mapping[str, str] = field(default_factory=dict)
 
     def axis(self, name: str) -> Axis:
         for axis in self.axes:
