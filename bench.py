@@ -1,10 +1,13 @@
 #!/usr/bin/env python
-"""favit-bench's command line (also installed as ``favit-bench``).
+"""favit-bench's command line (also installed as ``favit-bench``) and Python API (``run``).
 
 Examples:
   python bench.py --suite memory                      # quick profile on CPU, full on a GPU
   python bench.py --suite memory --models favit_b1 --img-size 224,384 --batch-size 1,32
   python bench.py --suite latency --models favit_b1,pvt_v2_b1 --batch-size 128 --dtype bf16
+  python bench.py --suite latency --models timm:convnext_atto,tv:resnet18,mypkg.nets:MyNet
+  python bench.py --suite flops --models 'timm:convnext_*' --img-size 224
+  python bench.py --suite flops --models @models.txt  # one model name per line
   python bench.py --suite latency --img-size 320x224 --gpus 0,1
   python bench.py --resume results/runs/memory-20250101T000000Z   # finish an interrupted run
   python bench.py --list                              # suites, their axes and defaults; models
@@ -17,11 +20,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from suites.engine.plan import DEVICES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # command-line option -> the suite axis it sets
 AXIS_OPTIONS: dict[str, str] = {
@@ -31,6 +37,11 @@ AXIS_OPTIONS: dict[str, str] = {
     "dtype": "dtype",
     "mode": "mode",
 }
+
+
+def prog() -> str:
+    """The command's name as typed: ``favit-bench`` (the installed command) or ``bench.py``."""
+    return "favit-bench" if Path(sys.argv[0]).name == "favit-bench" else "bench.py"
 
 
 class UsageError(Exception):
@@ -49,7 +60,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> OneLineParser:
     parser = OneLineParser(
-        prog="bench.py",
+        prog=prog(),
         description="Run a favit-bench suite over its matrix of cells (results go to "
         "results/runs/<suite>-<UTC time>/), or one of the commands below.",
         epilog=__doc__.split("\n", 2)[2],
@@ -78,7 +89,11 @@ def _add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
     matrix = parser.add_argument_group(
         "matrix (comma lists; each sets the suite axis of that name)"
     )
-    matrix.add_argument("--models", help="model names, e.g. favit_b1,favit_b1:dense (axis 'model')")
+    matrix.add_argument(
+        "--models",
+        help="model names (axis 'model'): favit_b1, favit_b1:dense, pvt_v2_b1, timm:<name>, "
+        "tv:<name>, package.module:factory; wildcards (timm:convnext_*); @FILE: a name per line",
+    )
     matrix.add_argument("--img-size", help="input sizes, e.g. 224,384 or 320x224 where allowed")
     matrix.add_argument("--batch-size", help="batch sizes, e.g. 1,32,128")
     matrix.add_argument("--dtype", help="precisions, e.g. fp32,bf16")
@@ -319,7 +334,102 @@ def list_suites() -> str:
 
     lines.append("Models (favit_bX[:variant][+sr1|+gsr1][+seed_compat][+ref]):")
     lines.append("  " + ", ".join(baselines.names()))
+    lines.append(
+        "  and timm:<any timm model>, tv:<torchvision classification model>, "
+        "package.module:factory (your callable returning an nn.Module); wildcards like "
+        "timm:convnext_* and @FILE (a name per line) expand"
+    )
     return "\n".join(lines)
+
+
+# ---- the Python API ------------------------------------------------------------------------------
+
+
+def run(
+    suite: str,
+    *,
+    models: str | Sequence[str] | None = None,
+    img_size: Any = None,
+    batch_size: Any = None,
+    dtype: str | Sequence[str] | None = None,
+    mode: str | Sequence[str] | None = None,
+    axes: Mapping[str, Any] | None = None,
+    quick: bool | None = None,
+    device: str = "auto",
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    **request: Any,
+) -> pd.DataFrame:
+    """Run a suite as ``bench.py --suite SUITE`` does and return its rows as a DataFrame.
+
+    Example (a notebook cell, or a script: no ``if __name__ == "__main__":`` guard needed)::
+
+        import bench
+        rows = bench.run("latency", models=["timm:convnext_atto", "tv:resnet18"],
+                         batch_size=[1, 32], dtype="fp32", mode="infer")
+        rows[["model", "model_id", "batch_size", "infer_samples_per_sec"]]
+        rows.attrs["run_dir"]  # the run folder: rows.csv, env.json, tables, plots
+
+    ``models``, ``img_size``, ``batch_size``, ``dtype`` and ``mode`` set the axes of those names
+    (``--models`` ...), ``axes`` any axis (``--set``): each takes a value, a list, or a comma
+    string, checked as the command line checks it (wildcards and ``@FILE`` expand in ``models``).
+    ``quick`` None is the quick profile on the CPU and the full one on a GPU; ``out`` a new run
+    folder (default ``results/runs/<suite>-<UTC>``); ``resume`` continues that run; ``options``
+    are ``--option`` pairs; ``request`` holds the other fields of
+    ``suites.engine.plan.RunRequest`` (``seed``, ``workers``, ``gpus``, ``isolate``,
+    ``cell_timeout_s``, ``stop_after_s``, ``reuse_workers``, ``retry_failed``). A run that
+    cannot start as asked raises ``ValueError`` with the one line the command line prints; the
+    cells run in worker processes as on the command line (an error in a cell is a row with
+    ``status`` error and its ``reason``).
+    """
+    from suites import get_suite
+    from suites.engine.plan import PlanError, RunRequest, plan_run
+    from suites.engine.run_folder import read_rows
+    from suites.engine.runner import execute, in_worker
+
+    if in_worker():
+        raise RuntimeError(
+            "bench.run was called inside a benchmark worker (importing a model's module ran a "
+            'benchmark): put that call under `if __name__ == "__main__":`'
+        )
+    try:
+        chosen = get_suite(suite)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
+    named = {"model": models, "img_size": img_size, "batch_size": batch_size}
+    named |= {"dtype": dtype, "mode": mode}
+    overrides = {
+        k: _as_values(v) for k, v in {**named, **dict(axes or {})}.items() if v is not None
+    }
+    try:
+        plan = plan_run(
+            RunRequest(
+                chosen,
+                overrides or None,
+                out_dir=None if out is None else Path(out),
+                resume_dir=None if resume is None else Path(resume),
+                device=device,
+                quick=quick,
+                options=options,
+                **request,
+            )
+        )
+    except PlanError as exc:
+        raise ValueError(str(exc)) from None
+    rows = read_rows(execute(plan, progress=progress))
+    rows.attrs["run_dir"] = plan.run_dir
+    return rows
+
+
+def _as_values(value: Any) -> list[Any]:
+    """One axis's values from Python: a comma string as on the command line, a value, or a list."""
+    if isinstance(value, str):
+        return split_list(value)
+    if isinstance(value, Sequence):
+        return list(value)
+    return [value]
 
 
 # ---- main ---------------------------------------------------------------------------------------
@@ -338,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         plan = plan_from_args(args, planning_only=args.dry_run)
     except UsageError as exc:
-        print(f"bench.py: error: {exc}", file=sys.stderr)
+        print(f"{prog()}: error: {exc}", file=sys.stderr)
         return 2
     if args.dry_run:
         print_dry_run(plan)
@@ -352,9 +462,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> NoReturn:
+    """The ``favit-bench`` console command and ``python bench.py``: ``main``'s exit code."""
     try:
         sys.exit(main())
     except BrokenPipeError:  # the reader went away (`bench.py --dry-run | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,7 +1,9 @@
-"""Every model the suite compares, built by name: ``baselines.create("favit_b1:sdpa")``."""
+"""Every model the suite compares, built by name: ``baselines.create("favit_b1:sdpa")``,
+``baselines.create("timm:convnext_atto")``, ``baselines.create("mypkg.nets:MyNet")``."""
 
 from baselines.registry import (
     FAVIT_MODELS,
+    FAVIT_PUBLISHED,
     PUBLISHED,
     RATIO_BASELINE,
     REFERENCE_MODELS,
@@ -12,6 +14,8 @@ from baselines.registry import (
     as_hw,
     check_input,
     create,
+    default_reference_names,
+    expand_name,
     info,
     is_favit,
     names,
@@ -21,6 +25,7 @@ from baselines.registry import (
 
 __all__ = [
     "FAVIT_MODELS",
+    "FAVIT_PUBLISHED",
     "PUBLISHED",
     "RATIO_BASELINE",
     "REFERENCE_MODELS",
@@ -31,6 +36,8 @@ __all__ = [
     "as_hw",
     "check_input",
     "create",
+    "default_reference_names",
+    "expand_name",
     "info",
     "is_favit",
     "names",

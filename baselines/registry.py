@@ -1,46 +1,78 @@
-"""Every model the suite compares, by name: FaViT variants and reference models from timm/torchvision.
+"""Every model the suite compares, by name: FaViT variants, registry entries, any timm or
+torchvision model, and the user's own.
 
 Names
 -----
-- FaViT: ``favit_b0`` .. ``favit_b3`` (the model's default global attention), ``favit_bX:<attn>``
-  for each of ``favit.GLOBAL_ATTN_CHOICES``, and the modifiers ``+sr1`` (spatial reduction 1 in
-  every stage: the global branch attends over every token; the channel split follows sr, as in
-  the official code, so stages 1-3 also trade the dilated branch for a local one twice as wide),
-  ``+gsr1`` (spatial reduction 1 in the global branch only, ``global_sr_ratios=(1, 1, 1, 1)``:
-  its keys are all N tokens, through a 1x1 conv and LayerNorm as at sr 1, while the channel split
-  and the local and dilated branches stay the published ones; ``+sr1`` and ``+gsr1`` exclude each
-  other), ``+seed_compat`` (the seed's v layout) and ``+ref`` (favit's readable reference
-  implementation instead of its fast one; same math), in any order: ``favit_b1:dense+sr1``,
-  ``favit_b1:sdpa+gsr1``, ``favit_b1:probsparse_seed+seed_compat``, ``favit_b1+ref``.
-- timm (``pretrained=False``, nothing is downloaded): ``deit_tiny``, ``vit_small``, ``swin_t``,
-  ``pvt_v2_b0``, ``pvt_v2_b1``, ``pvt_v2_b2``; and ``swin_t_w4``, Swin-T with 4x4 windows
+- FaViT: ``favit_b0`` .. ``favit_b3`` (``favit.MODEL_NAMES``; the model's default global
+  attention), ``favit_bX:<attn>`` for each of ``favit.GLOBAL_ATTN_CHOICES``, and the modifiers
+  ``+sr1`` (spatial reduction 1 in every stage: the global branch attends over every token; the
+  channel split follows sr, as in the official code, so stages 1-3 also trade the dilated branch
+  for a local one twice as wide), ``+gsr1`` (spatial reduction 1 in the global branch only,
+  ``global_sr_ratios=(1, 1, 1, 1)``: its keys are all N tokens, through a 1x1 conv and LayerNorm as
+  at sr 1, while the channel split and the local and dilated branches stay the published ones;
+  ``+sr1`` and ``+gsr1`` exclude each other), ``+seed_compat`` (the seed's v layout) and ``+ref``
+  (favit's readable reference implementation instead of its fast one; same math), in any order:
+  ``favit_b1:dense+sr1``, ``favit_b1:sdpa+gsr1``, ``favit_b1:probsparse_seed+seed_compat``,
+  ``favit_b1+ref``.
+- Registry entries (``REFERENCE_MODELS``; one entry each, published figures included), short names
+  for models of timm (``pretrained=False``, nothing is downloaded) and torchvision: ``deit_tiny``,
+  ``vit_small``, ``swin_t``, ``pvt_v2_b0``, ``pvt_v2_b1``, ``pvt_v2_b2``, ``resnet50``; and the
+  configured ones, which have no published figures: ``swin_t_w4``, Swin-T with 4x4 windows
   (``window_size=4``, the usual adaptation to 32-px CIFAR, where Swin-T's 8x8 first map holds no
-  whole 7x7 window). It is not the published Swin-T, so it has no published figures.
-- torchvision: ``resnet50``. torchvision's ResNet-50 is the reference definition (v1.5, stride in
-  the 3x3 conv) whose published 25.6M params / 4.1 GMACs come with the same code
+  whole 7x7 window), and ``vit_tiny_p4``, ViT-Tiny (timm's ``vit_tiny_patch16_224``, the DeiT-Tiny
+  architecture) with 4x4 patches (``patch_size=4``), for 32-px inputs: 8x8 = 64 tokens, as 16x16
+  patches give a 224 image 14x14 = 196. torchvision's ResNet-50 is the reference definition (v1.5,
+  stride in the 3x3 conv) whose published 25.6M params / 4.1 GMACs come with the same code
   (``ResNet50_Weights.IMAGENET1K_V1.meta``), so ours and the published figure count one model.
+- ``timm:<name>``, ``tv:<name>``, ``package.module:factory``: see ``baselines.libraries``.
+- ``expand_name`` turns a wildcard (``timm:convnext_*``, ``tv:resnet*``, ``pvt_v2_*``) into the
+  matching names and ``@FILE`` into the names in FILE, one per line.
 
-A size a model cannot take raises ``UnsupportedInput`` before anything is built.
+Every model has a ``model_id`` (``info``): the library-qualified name it is built from
+(``timm:pvt_v2_b1``, ``tv:resnet50``, ``favit:favit_b1``, ``mypkg.nets:MyNet``), with the options
+a registry entry sets in parentheses. A size a model cannot take raises ``UnsupportedInput``:
+registry entries and FaViT by their rules, before anything is built; other models by a forward
+pass at batch 1 right after building (``baselines.libraries``).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from torch import nn
 
+import favit
+from baselines.libraries import (
+    TIMM_PREFIX,
+    TV_PREFIX,
+    UnsupportedInput,
+    build_factory,
+    build_timm,
+    build_tv,
+    check_timm,
+    check_tv,
+    has_wildcard,
+    is_factory_name,
+    load_factory,
+    probe_input,
+    timm_family,
+    timm_matches,
+    tv_family,
+    tv_matches,
+)
+
 ImgSize = int | tuple[int, int]
 
-FAVIT_MODELS = ("favit_b0", "favit_b1", "favit_b2", "favit_b3")
+FAVIT_MODELS: tuple[str, ...] = tuple(favit.MODEL_NAMES)
 FAVIT_MODIFIERS = ("sr1", "gsr1", "seed_compat", "ref")
 FAVIT_STAGES = 4  # every FaViT variant has four stages
-
-
-class UnsupportedInput(Exception):
-    """The model cannot take this input size; the message says why."""
+# a library's name -> the prefix of its models' names and model ids
+LIBRARY_PREFIXES = {"timm": TIMM_PREFIX, "torchvision": TV_PREFIX}
 
 
 @dataclass(frozen=True)
@@ -81,9 +113,11 @@ class ModelInfo:
     """What a name builds: family, library and exact model id, options, published figures."""
 
     name: str
-    family: str  # favit | vit | swin | pvt_v2 | resnet
-    library: str  # favit | timm | torchvision
-    model_id: str  # e.g. "timm:swin_tiny_patch4_window7_224", "favit:favit_b1"
+    # favit | vit | swin | pvt_v2 | resnet for registry entries; the defining module otherwise
+    # (timm's convnext, vision_transformer...; torchvision's mobilenetv3...); user for factories
+    family: str
+    library: str  # favit | timm | torchvision | user
+    model_id: str  # e.g. "timm:swin_tiny_patch4_window7_224", "tv:resnet50", "favit:favit_b1"
     published: PublishedFigures | None  # None: a model with no published figures (swin_t_w4)
     options: dict[str, object] = field(default_factory=dict)  # FaViT create_model options
 
@@ -107,53 +141,11 @@ _PVT_CONVENTION = (
 )
 _PVT_SOURCE = "PVT v2 paper (Wang et al., arXiv:2106.13797), Table 1 / image classification table"
 
-PUBLISHED: dict[str, PublishedFigures] = {
+FAVIT_PUBLISHED: dict[str, PublishedFigures] = {
     "favit_b0": PublishedFigures("3.4", "0.6", _FAVIT_SOURCE, _FAVIT_CONVENTION),
     "favit_b1": PublishedFigures("13", "2.4", _FAVIT_SOURCE, _FAVIT_CONVENTION),
     "favit_b2": PublishedFigures("24", "4.5", _FAVIT_SOURCE, _FAVIT_CONVENTION),
     "favit_b3": PublishedFigures("48", "8.5", _FAVIT_SOURCE, _FAVIT_CONVENTION),
-    "deit_tiny": PublishedFigures(
-        "5.7",
-        "1.3",
-        "DeiT-Ti as tabulated by the Swin and PVT v2 papers (arXiv:2103.14030, arXiv:2106.13797); "
-        "timm model card deit_tiny_patch16_224.fb_in1k: 5.7M, 1.3 GMACs",
-        "MACs, printed as 'FLOPs'; includes the attention matmuls",
-    ),
-    "vit_small": PublishedFigures(
-        "22",
-        "4.6",
-        "ViT-S/16 = DeiT-S architecture, 22M / 4.6G in the DeiT-S rows of the Swin paper "
-        "(arXiv:2103.14030, Table 1a) and PVT v2 paper",
-        "MACs, printed as 'FLOPs'; includes the attention matmuls (timm's card, 4.3 GMACs, "
-        "leaves them out)",
-    ),
-    "swin_t": PublishedFigures(
-        "28",
-        "4.5",
-        "Swin Transformer paper (Liu et al., arXiv:2103.14030), Table 1a, Swin-T",
-        "MACs, printed as 'FLOPs'; includes the window-attention matmuls",
-    ),
-    "pvt_v2_b0": PublishedFigures(
-        "3.4",
-        "0.6",
-        _PVT_SOURCE,
-        _PVT_CONVENTION,
-        note=(
-            "the PVT v2 paper's table prints 3.4M params for B0, the official repository's README "
-            "(whai362/PVT, classification) 3.7M for the released B0, whose definition timm's "
-            "pvt_v2_b0 ports; the params ratio is the paper's figure against the released model, "
-            "not a different model"
-        ),
-    ),
-    "pvt_v2_b1": PublishedFigures("14.0", "2.1", _PVT_SOURCE, _PVT_CONVENTION),
-    "pvt_v2_b2": PublishedFigures("25.4", "4.0", _PVT_SOURCE, _PVT_CONVENTION),
-    "resnet50": PublishedFigures(
-        "25.6",
-        "4.1",
-        "torchvision ResNet50_Weights.IMAGENET1K_V1 meta: num_params 25,557,032, _ops 4.089 "
-        "('GFLOPS' in the docs)",
-        "MACs, printed as 'GFLOPS' (one multiply-add = one op)",
-    ),
 }
 
 
@@ -230,27 +222,128 @@ def _pvt_v2_rule(
 
 @dataclass(frozen=True)
 class ReferenceModel:
-    """A non-FaViT model taken as is from timm or torchvision."""
+    """A registry entry: a short name for a timm or torchvision model, taken as is or configured.
+
+    ``options`` are further constructor keywords (timm ``create_model`` kwargs); ``size_rule``
+    refuses the sizes the model cannot take before anything is built (None: any size its forward
+    pass takes, checked after building); ``published`` are its published figures (None: none,
+    as for a configured model); ``default_matrix`` says whether the suites' default matrices
+    measure it (False for a model configured for another input size than theirs).
+    """
 
     family: str
-    library: str
-    model_id: str
-    size_rule: Callable[[str, tuple[int, int]], str | None] | None
-    takes_img_size: bool  # timm ViT/DeiT/Swin size their position tables / masks at construction
-    options: dict[str, object] = field(default_factory=dict)  # further timm create_model kwargs
+    library: str  # timm | torchvision
+    model_id: str  # the library's own name
+    published: PublishedFigures | None = None
+    options: dict[str, object] = field(default_factory=dict)
+    size_rule: Callable[[str, tuple[int, int]], str | None] | None = None
+    default_matrix: bool = True
 
 
 REFERENCE_MODELS: dict[str, ReferenceModel] = {
-    "deit_tiny": ReferenceModel("vit", "timm", "deit_tiny_patch16_224", _patch_rule(16), True),
-    "vit_small": ReferenceModel("vit", "timm", "vit_small_patch16_224", _patch_rule(16), True),
-    "swin_t": ReferenceModel("swin", "timm", "swin_tiny_patch4_window7_224", _swin_rule, True),
-    "swin_t_w4": ReferenceModel(
-        "swin", "timm", "swin_tiny_patch4_window7_224", _swin_w4_rule, True, {"window_size": 4}
+    "deit_tiny": ReferenceModel(
+        "vit",
+        "timm",
+        "deit_tiny_patch16_224",
+        PublishedFigures(
+            "5.7",
+            "1.3",
+            "DeiT-Ti as tabulated by the Swin and PVT v2 papers (arXiv:2103.14030, "
+            "arXiv:2106.13797); timm model card deit_tiny_patch16_224.fb_in1k: 5.7M, 1.3 GMACs",
+            "MACs, printed as 'FLOPs'; includes the attention matmuls",
+        ),
+        size_rule=_patch_rule(16),
     ),
-    "pvt_v2_b0": ReferenceModel("pvt_v2", "timm", "pvt_v2_b0", _pvt_v2_rule, False),
-    "pvt_v2_b1": ReferenceModel("pvt_v2", "timm", "pvt_v2_b1", _pvt_v2_rule, False),
-    "pvt_v2_b2": ReferenceModel("pvt_v2", "timm", "pvt_v2_b2", _pvt_v2_rule, False),
-    "resnet50": ReferenceModel("resnet", "torchvision", "resnet50", None, False),
+    "vit_small": ReferenceModel(
+        "vit",
+        "timm",
+        "vit_small_patch16_224",
+        PublishedFigures(
+            "22",
+            "4.6",
+            "ViT-S/16 = DeiT-S architecture, 22M / 4.6G in the DeiT-S rows of the Swin paper "
+            "(arXiv:2103.14030, Table 1a) and PVT v2 paper",
+            "MACs, printed as 'FLOPs'; includes the attention matmuls (timm's card, 4.3 GMACs, "
+            "leaves them out)",
+        ),
+        size_rule=_patch_rule(16),
+    ),
+    "vit_tiny_p4": ReferenceModel(
+        "vit",
+        "timm",
+        "vit_tiny_patch16_224",
+        options={"patch_size": 4},
+        size_rule=_patch_rule(4),
+        default_matrix=False,
+    ),
+    "swin_t": ReferenceModel(
+        "swin",
+        "timm",
+        "swin_tiny_patch4_window7_224",
+        PublishedFigures(
+            "28",
+            "4.5",
+            "Swin Transformer paper (Liu et al., arXiv:2103.14030), Table 1a, Swin-T",
+            "MACs, printed as 'FLOPs'; includes the window-attention matmuls",
+        ),
+        size_rule=_swin_rule,
+    ),
+    "swin_t_w4": ReferenceModel(
+        "swin",
+        "timm",
+        "swin_tiny_patch4_window7_224",
+        options={"window_size": 4},
+        size_rule=_swin_w4_rule,
+    ),
+    "pvt_v2_b0": ReferenceModel(
+        "pvt_v2",
+        "timm",
+        "pvt_v2_b0",
+        PublishedFigures(
+            "3.4",
+            "0.6",
+            _PVT_SOURCE,
+            _PVT_CONVENTION,
+            note=(
+                "the PVT v2 paper's table prints 3.4M params for B0, the official repository's "
+                "README (whai362/PVT, classification) 3.7M for the released B0, whose definition "
+                "timm's pvt_v2_b0 ports; the params ratio is the paper's figure against the "
+                "released model, not a different model"
+            ),
+        ),
+        size_rule=_pvt_v2_rule,
+    ),
+    "pvt_v2_b1": ReferenceModel(
+        "pvt_v2",
+        "timm",
+        "pvt_v2_b1",
+        PublishedFigures("14.0", "2.1", _PVT_SOURCE, _PVT_CONVENTION),
+        size_rule=_pvt_v2_rule,
+    ),
+    "pvt_v2_b2": ReferenceModel(
+        "pvt_v2",
+        "timm",
+        "pvt_v2_b2",
+        PublishedFigures("25.4", "4.0", _PVT_SOURCE, _PVT_CONVENTION),
+        size_rule=_pvt_v2_rule,
+    ),
+    "resnet50": ReferenceModel(
+        "resnet",
+        "torchvision",
+        "resnet50",
+        PublishedFigures(
+            "25.6",
+            "4.1",
+            "torchvision ResNet50_Weights.IMAGENET1K_V1 meta: num_params 25,557,032, _ops 4.089 "
+            "('GFLOPS' in the docs)",
+            "MACs, printed as 'GFLOPS' (one multiply-add = one op)",
+        ),
+    ),
+}
+# every published figure by name (FaViT's and the registry entries'), derived from the above
+PUBLISHED: dict[str, PublishedFigures] = {
+    **FAVIT_PUBLISHED,
+    **{name: ref.published for name, ref in REFERENCE_MODELS.items() if ref.published},
 }
 # the model every report's ratios are taken to: the PVT v2 FaViT grew from, at FaViT-B1's size
 RATIO_BASELINE = "pvt_v2_b1"
@@ -300,8 +393,6 @@ _FAVIT_RE = re.compile(r"^(favit_b[0-9]+)(?::([a-z_]+))?((?:\+[a-z_0-9]+)*)$")
 
 
 def _global_attn_choices() -> tuple[str, ...]:
-    import favit
-
     return tuple(favit.GLOBAL_ATTN_CHOICES)
 
 
@@ -340,7 +431,8 @@ def parse_favit_name(name: str) -> FavitName:
 
 
 def is_favit(name: str) -> bool:
-    return name.startswith("favit_")
+    """A FaViT name (``favit_...``, not a dotted ``package.module:factory``)."""
+    return name.startswith("favit_") and "." not in name.partition(":")[0]
 
 
 # --- public API -----------------------------------------------------------------------------------
@@ -348,7 +440,7 @@ def is_favit(name: str) -> bool:
 
 def names() -> list[str]:
     """Canonical names: bare FaViT models, each ``:variant``, +sr1 and +gsr1 forms of dense/sdpa,
-    baselines."""
+    registry entries. (Any timm or torchvision model and any factory is a name too.)"""
     attn = _global_attn_choices()
     out: list[str] = []
     for model in FAVIT_MODELS:
@@ -358,21 +450,84 @@ def names() -> list[str]:
     return out + list(REFERENCE_MODELS)
 
 
+def default_reference_names() -> list[str]:
+    """The registry entries the suites' default matrices measure (``default_matrix``)."""
+    return [name for name, ref in REFERENCE_MODELS.items() if ref.default_matrix]
+
+
 def _unknown(name: object) -> str:
     return (
         f"unknown model {name!r}; valid: {', '.join(list(FAVIT_MODELS) + list(REFERENCE_MODELS))}, "
-        f"favit_bX:<{'|'.join(_global_attn_choices())}>[+sr1|+gsr1][+seed_compat][+ref]"
+        f"favit_bX:<{'|'.join(_global_attn_choices())}>[+sr1|+gsr1][+seed_compat][+ref], "
+        "timm:<name>, tv:<name>, package.module:factory (wildcards like timm:convnext_*; @FILE "
+        "for a file of names)"
     )
 
 
-def validate_name(name: str) -> None:
-    """Raise ValueError (one line, listing the valid names) unless ``name`` is buildable."""
+def validate_name(name: str) -> str:
+    """``name`` when it is buildable, else ValueError (one line, saying what is valid).
+
+    A factory's module is imported to find the factory (its top level runs)."""
     if not isinstance(name, str):
         raise ValueError(_unknown(name))
     if is_favit(name):
         parse_favit_name(name)
-    elif name not in REFERENCE_MODELS:
+    elif name in REFERENCE_MODELS:
+        pass
+    elif name.startswith(TIMM_PREFIX):
+        check_timm(name.removeprefix(TIMM_PREFIX))
+    elif name.startswith(TV_PREFIX):
+        check_tv(name.removeprefix(TV_PREFIX))
+    elif is_factory_name(name):
+        load_factory(name)
+    else:
         raise ValueError(_unknown(name))
+    return name
+
+
+def expand_name(text: str) -> list[str]:
+    """The names one command-line value stands for: ``@FILE`` -> the names in FILE (one per line,
+    blank lines and ``#`` comments skipped, each expanded), a wildcard -> the matching names
+    (``timm:convnext_*`` over timm's models, ``tv:resnet*`` over torchvision's, ``pvt_v2_*`` over
+    ``names()``), anything else -> itself. ValueError (one line) for an unreadable file or a
+    wildcard that matches nothing."""
+    text = text.strip()
+    if text.startswith("@"):
+        return _names_file(Path(text[1:]))
+    if not has_wildcard(text):
+        return [text]
+    if text.startswith(TIMM_PREFIX):
+        matches = [TIMM_PREFIX + n for n in timm_matches(text.removeprefix(TIMM_PREFIX))]
+    elif text.startswith(TV_PREFIX):
+        matches = [TV_PREFIX + n for n in tv_matches(text.removeprefix(TV_PREFIX))]
+    else:
+        matches = [n for n in names() if fnmatch.fnmatchcase(n, text)]
+    if not matches:
+        raise ValueError(
+            f"{text!r} matches no model; wildcards match timm:<pattern> (timm.list_models), "
+            "tv:<pattern> (torchvision classification models) or the registry's names"
+        )
+    return matches
+
+
+def _names_file(path: Path) -> list[str]:
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"@{path}: cannot read the names file ({error})") from None
+    out: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        name = line.split("#", 1)[0].strip()
+        if not name:
+            continue
+        if name.startswith("@"):
+            raise ValueError(
+                f"@{path}, line {number}: {name!r}; a names file holds names, not @FILE"
+            )
+        out += expand_name(name)
+    if not out:
+        raise ValueError(f"@{path}: no model names in it (one name per line)")
+    return out
 
 
 def info(name: str) -> ModelInfo:
@@ -385,23 +540,29 @@ def info(name: str) -> ModelInfo:
             family="favit",
             library="favit",
             model_id=f"favit:{parsed.model}",
-            published=PUBLISHED[parsed.model],
+            published=FAVIT_PUBLISHED[parsed.model],
             options=parsed.create_options(),
         )
-    ref = REFERENCE_MODELS[name]
-    model_id = f"{ref.library}:{ref.model_id}"
-    if ref.options:
-        model_id += "(" + ", ".join(f"{k}={v}" for k, v in ref.options.items()) + ")"
-    return ModelInfo(name, ref.family, ref.library, model_id, PUBLISHED.get(name))
+    if name in REFERENCE_MODELS:
+        ref = REFERENCE_MODELS[name]
+        model_id = LIBRARY_PREFIXES[ref.library] + ref.model_id
+        if ref.options:
+            model_id += "(" + ", ".join(f"{k}={v}" for k, v in ref.options.items()) + ")"
+        return ModelInfo(name, ref.family, ref.library, model_id, ref.published)
+    if name.startswith(TIMM_PREFIX):
+        return ModelInfo(name, timm_family(name.removeprefix(TIMM_PREFIX)), "timm", name, None)
+    if name.startswith(TV_PREFIX):
+        return ModelInfo(name, tv_family(name.removeprefix(TV_PREFIX)), "torchvision", name, None)
+    return ModelInfo(name, "user", "user", name, None)
 
 
 def check_input(name: str, img_size: ImgSize) -> tuple[int, int]:
-    """``(H, W)`` when ``name`` can take ``img_size``, else ``UnsupportedInput`` with the reason."""
+    """``(H, W)`` when ``name`` can take ``img_size`` as far as its rules tell before building
+    (FaViT's geometry, a registry entry's ``size_rule``), else ``UnsupportedInput`` with the
+    reason. Other models are checked by ``create``, which runs them once."""
     validate_name(name)
     hw = as_hw(img_size)
     if is_favit(name):
-        import favit
-
         parsed = parse_favit_name(name)
         try:
             favit.stage_geometry(
@@ -413,7 +574,7 @@ def check_input(name: str, img_size: ImgSize) -> tuple[int, int]:
         except ValueError as error:
             raise UnsupportedInput(f"{name} at {hw[0]}x{hw[1]}: {error}") from error
         return hw
-    rule = REFERENCE_MODELS[name].size_rule
+    rule = REFERENCE_MODELS[name].size_rule if name in REFERENCE_MODELS else None
     reason = rule(name, hw) if rule is not None else None
     if reason is not None:
         raise UnsupportedInput(reason)
@@ -424,22 +585,24 @@ def create(name: str, num_classes: int = 1000, img_size: ImgSize = 224) -> nn.Mo
     """Build ``name`` (random init, nothing downloaded) for ``img_size`` inputs, in train mode.
 
     Input (B, 3, H, W) -> logits (B, num_classes). Raises ValueError for a bad name and
-    UnsupportedInput when the model cannot take ``img_size``.
+    UnsupportedInput when the model cannot take ``img_size``: by its rules before building, else
+    by one forward pass at batch 1 on the CPU right after (``baselines.libraries.probe_input``).
     """
     hw = check_input(name, img_size)
     if is_favit(name):
-        import favit
-
         parsed = parse_favit_name(name)
         return favit.create_model(parsed.model, num_classes=num_classes, **parsed.create_options())
-    ref = REFERENCE_MODELS[name]
-    if ref.library == "torchvision":
-        import torchvision
-
-        return getattr(torchvision.models, ref.model_id)(weights=None, num_classes=num_classes)
-    import timm
-
-    kwargs: dict[str, object] = {"num_classes": num_classes, **ref.options}
-    if ref.takes_img_size:
-        kwargs["img_size"] = hw
-    return timm.create_model(ref.model_id, pretrained=False, **kwargs)
+    ref = REFERENCE_MODELS.get(name)
+    if ref is not None and ref.library == "timm":
+        model = build_timm(ref.model_id, num_classes, hw, ref.options)
+    elif ref is not None:
+        model = build_tv(ref.model_id, num_classes, hw)
+    elif name.startswith(TIMM_PREFIX):
+        model = build_timm(name.removeprefix(TIMM_PREFIX), num_classes, hw)
+    elif name.startswith(TV_PREFIX):
+        model = build_tv(name.removeprefix(TV_PREFIX), num_classes, hw)
+    else:
+        model = build_factory(name, num_classes, hw)
+    if ref is None or ref.size_rule is None:
+        probe_input(name, model, hw, num_classes)
+    return model.train()

@@ -11,12 +11,14 @@ See ``favit.attention`` for the four global-attention kernels and the small-map 
 """
 
 from favit.attention import (
+    DEFAULT_GLOBAL_ATTN,
     GLOBAL_ATTN_CHOICES,
     IMPL_CHOICES,
     FactorizedAttention,
     GlobalAttention,
     WindowAttention,
     probsparse_sizes,
+    scores_every_key,
 )
 from favit.checkpoint import load_checkpoint, original_state_dict
 from favit.geometry import StageGeometry, attention_macs, attention_score_elements, stage_geometry
@@ -32,6 +34,7 @@ from favit.model import (
 )
 
 __all__ = [
+    "DEFAULT_GLOBAL_ATTN",
     "GLOBAL_ATTN_CHOICES",
     "IMPL_CHOICES",
     "MODEL_CONFIGS",
@@ -50,6 +53,7 @@ __all__ = [
     "model_config",
     "original_state_dict",
     "probsparse_sizes",
+    "scores_every_key",
     "set_generator",
     "stage_geometry",
 ]

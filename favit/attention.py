@@ -67,12 +67,13 @@ Two implementations of the same math, chosen by ``impl`` (``IMPL_CHOICES``):
     run as ONE ``scaled_dot_product_attention`` call (heads stacked, widths equal), its output kept
     head-major and the projection's columns permuted to match instead of a reordering copy; the
     global branch uses SDPA (except ``dense``, which keeps its explicit (N x L_K) score matrix: it
-    is the variant that measures one), and ProbSparse over few keys (``n_keys <= DENSE_SELECT_KEY_RATIO *
-    n_sample``) computes the full score matrix once under ``no_grad`` (sampled scores are a gather of
-    it: same M, same top-u), attends with every query and keeps the selected rows with
-    ``torch.where`` -- no gathered-key tensor, no scatter into zeros. Over many keys (global
-    reduction 1) the reference's gather path is cheaper and is used. With ``attn_drop > 0`` in training the fast
-    path defers to the reference (its dropout masks follow the explicit softmax's layout).
+    is the variant that measures one), and ProbSparse over few keys (``scores_every_key``:
+    ``n_keys <= DENSE_SELECT_KEY_RATIO * n_sample``) computes the full score matrix once under
+    ``no_grad`` (sampled scores are a gather of it: same M, same top-u), attends with every query
+    and keeps the selected rows with ``torch.where`` -- no gathered-key tensor, no scatter into
+    zeros. Over many keys (global reduction 1) the reference's gather path is cheaper and is
+    used. With ``attn_drop > 0`` in training the fast path defers to the reference (its dropout
+    masks follow the explicit softmax's layout).
     Both make the same random draws in the same order.
 
 Tensor layouts: tokens are ``(B, N, C)`` with ``N = H * W`` in row-major order.
@@ -87,6 +88,7 @@ import torch.nn.functional as F
 from torch import nn
 
 GLOBAL_ATTN_CHOICES: tuple[str, ...] = ("probsparse_seed", "probsparse", "dense", "sdpa")
+DEFAULT_GLOBAL_ATTN = "probsparse"  # Informer's ProbSparse: every model's and module's default
 IMPL_CHOICES: tuple[str, ...] = ("fast", "reference")
 
 WINDOW_SIZE = 7  # window side of the local/dilated branches; 49 tokens per head
@@ -146,6 +148,14 @@ def probsparse_sizes(
         n_top = factor * math.ceil(math.log(n_queries))
         return max(1, min(n_sample, n_keys)), max(1, min(n_top, n_queries))
     return None
+
+
+def scores_every_key(global_attn: str, n_queries: int, n_keys: int, factor: int = 5) -> bool:
+    """Whether the fast path's ProbSparse runs dense-then-select: over few keys
+    (``n_keys <= DENSE_SELECT_KEY_RATIO * n_sample``) it computes the full N x L_K score matrix
+    for the selection and lets every query attend, instead of gathering the sampled keys."""
+    sizes = probsparse_sizes(global_attn, n_queries, n_keys, factor)
+    return sizes is not None and n_keys <= DENSE_SELECT_KEY_RATIO * sizes[0]
 
 
 def reflect_pad_right_bottom(x: torch.Tensor, pad_bottom: int, pad_right: int) -> torch.Tensor:
@@ -301,7 +311,7 @@ class GlobalAttention(nn.Module):
         width: int,
         sr_ratio: int,
         *,
-        global_attn: str = "probsparse",
+        global_attn: str = DEFAULT_GLOBAL_ATTN,
         probsparse_factor: int = 5,
         seed_compat: bool = False,
         qkv_bias: bool = True,
@@ -430,7 +440,7 @@ class GlobalAttention(nn.Module):
             out = (q @ k.transpose(-2, -1) * self.scale).softmax(dim=-1) @ v
         elif sizes is None:
             out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
-        elif n_keys <= DENSE_SELECT_KEY_RATIO * sizes[0]:
+        elif scores_every_key(self.global_attn, n_queries, n_keys, self.probsparse_factor):
             out = self._probsparse_dense_select(q, k, v, *sizes)
         else:
             out = self._probsparse(q, k, v, *sizes)
@@ -539,7 +549,7 @@ class FactorizedAttention(nn.Module):
         sr_ratio: int,
         *,
         global_sr_ratio: int | None = None,
-        global_attn: str = "probsparse",
+        global_attn: str = DEFAULT_GLOBAL_ATTN,
         probsparse_factor: int = 5,
         seed_compat: bool = False,
         qkv_bias: bool = True,

@@ -15,7 +15,9 @@ from favit.attention import (
     WINDOW_SIZE,
     channel_groups,
     check_global_attn,
+    check_impl,
     probsparse_sizes,
+    scores_every_key,
     window_geometry,
 )
 from favit.model import FaViTConfig, model_config, per_stage_ratios
@@ -174,17 +176,24 @@ def attention_score_elements(
 
 
 def attention_macs(
-    geometry: StageGeometry, global_attn: str, probsparse_factor: int = 5
+    geometry: StageGeometry, global_attn: str, probsparse_factor: int = 5, impl: str = "reference"
 ) -> dict[str, int]:
     """Analytic MACs of ``Q K^T`` and ``A V`` in ONE block of this stage, for one image.
 
     Keys ``global_qk`` (for ProbSparse: sampled scores plus the u full rows; its sampled part also
     as ``global_sample_qk``), ``global_av``, ``local_qk``, ``local_av``, ``dilated_qk``,
     ``dilated_av``. Projections, convs and pooling are not included.
+
+    ``impl`` is the implementation counted (``favit.attention``): the reference, or the fast path,
+    which does other work only where its ProbSparse scores every key (``scores_every_key``): the
+    full N x L_K score matrix for the selection, then SDPA over every query (``Q K^T`` and
+    ``A V`` over every key), so ``global_qk`` is 2 x N x L_K x width (its sampled scores are a
+    gather of that matrix, no MACs) and ``global_av`` N x L_K x width.
     """
+    check_impl(impl)
     scores = attention_score_elements(geometry, global_attn, probsparse_factor)
     global_rows = scores["global_topu"] if scores["global_sample"] else scores["global"]
-    return {
+    macs = {
         "global_qk": scores["global"] * geometry.global_width,
         "global_sample_qk": scores["global_sample"] * geometry.global_width,
         "global_av": global_rows * geometry.global_width,
@@ -193,3 +202,8 @@ def attention_macs(
         "dilated_qk": scores["dilated"] * geometry.head_width,
         "dilated_av": scores["dilated"] * geometry.head_width,
     }
+    n, keys = geometry.N, geometry.global_keys
+    if impl == "fast" and scores_every_key(global_attn, n, keys, probsparse_factor):
+        full_scores = n * keys * geometry.global_width
+        macs.update(global_qk=2 * full_scores, global_sample_qk=0, global_av=full_scores)
+    return macs

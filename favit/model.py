@@ -16,7 +16,13 @@ import torch.nn.functional as F
 from timm.layers import DropPath, trunc_normal_
 from torch import nn
 
-from favit.attention import FactorizedAttention, GlobalAttention, check_global_attn, check_impl
+from favit.attention import (
+    DEFAULT_GLOBAL_ATTN,
+    FactorizedAttention,
+    GlobalAttention,
+    check_global_attn,
+    check_impl,
+)
 
 MODEL_NAMES: tuple[str, ...] = ("favit_b0", "favit_b1", "favit_b2", "favit_b3")
 
@@ -39,7 +45,7 @@ class FaViTConfig:
     drop_rate: float = 0.0
     attn_drop_rate: float = 0.0
     drop_path_rate: float = 0.0
-    global_attn: str = "probsparse"
+    global_attn: str = DEFAULT_GLOBAL_ATTN
     probsparse_factor: int = 5
     seed_compat: bool = False
     impl: str = "fast"  # "fast" or "reference" (favit.attention.IMPL_CHOICES): same math
@@ -327,7 +333,7 @@ def create_model(
     drop_rate: float = 0.0,
     attn_drop_rate: float = 0.0,
     drop_path_rate: float = 0.0,
-    global_attn: str = "probsparse",
+    global_attn: str = DEFAULT_GLOBAL_ATTN,
     probsparse_factor: int = 5,
     sr_ratios: tuple[int, ...] | None = None,
     global_sr_ratios: tuple[int, ...] | None = None,

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from suites.engine.compiling import COMPILE_MODES
-from suites.engine.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
+from suites.engine.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite, model_axis
 from suites.training.augment import AugmentConfig
 from suites.training.loop import EPOCHS_CSV, TrainConfig, train
 
@@ -356,12 +356,7 @@ SUITE = Suite(
     name="accuracy",
     description="CIFAR-10 training (seed recipe at 224 or native32): final-epoch top-1 of raw and EMA weights, wall time, img/s, GMACs, memory",
     axes=[
-        Axis(
-            "model",
-            default=["favit_b1"],
-            quick=["favit_b0"],
-            help="a baselines name, e.g. favit_b1:probsparse_seed+seed_compat",
-        ),
+        model_axis(["favit_b1"], quick=["favit_b0"]),
         Axis(
             "recipe",
             default=["seed"],

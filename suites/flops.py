@@ -26,11 +26,11 @@ FaViT is counted through its reference implementation (``impl="reference"``): th
 of the published algorithm (ProbSparse samples keys; windows are unfolded and pooled), and they do
 not move when the fast path is refactored. The fast path (``impl="fast"``, the default, which the
 latency suite runs and counts in ``infer_gmacs``) computes the same outputs with slightly different
-work: ProbSparse over few keys (``L_K <= DENSE_SELECT_KEY_RATIO * n_sample``, every stage at 224)
+work: ProbSparse over few keys (``favit.scores_every_key``: every stage at 224)
 computes the full score matrix for the selection and then lets every query attend, which costs a
 little MORE than dense, where the reference's sampling costs a little less.
 ``flop_counter_fast_gmacs`` is flop_counter's count of the fast path (FaViT rows only);
-``fast_path_attention_macs_per_stage`` is its analytic attention count, which the notes use for
+``favit.attention_macs(..., impl="fast")`` is its analytic attention count, which the notes use for
 runs that predate that column.
 
 Published figures (``baselines.info``) are MACs at 224x224 (papers print them as "FLOPs");
@@ -40,7 +40,6 @@ allows is half the last digit of the figure as printed (``gmacs_printed``: "4.0"
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,6 +50,7 @@ import torch
 from torch import nn
 
 import baselines
+import favit
 from suites.engine.flop_count import (
     FvcoreCount,
     flop_counter_count,
@@ -68,6 +68,7 @@ from suites.engine.suite import (
     Suite,
     image_hw,
     image_size,
+    model_axis,
 )
 
 GIGA = 1e9
@@ -121,11 +122,9 @@ FAVIT_QUICK = ("favit_b0:probsparse_seed", "favit_b0:probsparse", "favit_b0:dens
 
 def default_models() -> list[str]:
     """Every FaViT B0-B3 in each global-attention variant, B1 also without spatial reduction, baselines."""
-    import favit
-
     out = [f"{m}:{a}" for m in baselines.FAVIT_MODELS for a in favit.GLOBAL_ATTN_CHOICES]
     out += [f"favit_b1:{a}+sr1" for a in favit.GLOBAL_ATTN_CHOICES]
-    return out + list(baselines.REFERENCE_MODELS)
+    return out + baselines.default_reference_names()
 
 
 def quick_models() -> list[str]:
@@ -133,38 +132,28 @@ def quick_models() -> list[str]:
     return [*FAVIT_QUICK, "favit_b0:dense+sr1", "deit_tiny", "pvt_v2_b0", "resnet50"]
 
 
-def _check_model(name: str) -> str:
-    baselines.validate_name(name)
-    return name
-
-
 # --- FaViT analytic counts ------------------------------------------------------------------------
 
 
-def favit_default_global_attn() -> str:
-    import favit
-
-    return inspect.signature(favit.create_model).parameters["global_attn"].default
-
-
 def favit_stages(name: str, hw: tuple[int, int]) -> tuple[str, list]:
-    """(global attention, per-stage geometry) of a FaViT name at ``hw``; ``+sr1``: reduction 1."""
-    import favit
-
+    """(global attention, per-stage geometry) of a FaViT name at ``hw``, modifiers included."""
     parsed = baselines.parse_favit_name(name)
-    sr = (1,) * NUM_STAGES if parsed.sr1 else None
-    attn = parsed.global_attn or favit_default_global_attn()
-    return attn, list(favit.stage_geometry(parsed.model, hw, sr_ratios=sr))
+    attn = parsed.global_attn or favit.DEFAULT_GLOBAL_ATTN
+    geometries = favit.stage_geometry(
+        parsed.model, hw, sr_ratios=parsed.sr_ratios, global_sr_ratios=parsed.global_sr_ratios
+    )
+    return attn, list(geometries)
 
 
-def favit_attention_macs_per_stage(name: str, hw: tuple[int, int]) -> list[int]:
-    """Analytic MACs of Q K^T and A V, all branches, all blocks of each stage, for one image."""
-    import favit
-
+def favit_attention_macs_per_stage(
+    name: str, hw: tuple[int, int], impl: str = "reference"
+) -> list[int]:
+    """Analytic MACs of Q K^T and A V, all branches, all blocks of each stage, for one image, of
+    the reference implementation or the fast path (``favit.attention_macs``'s ``impl``)."""
     attn, geometries = favit_stages(name, hw)
     out = []
     for geometry in geometries:
-        macs = favit.attention_macs(geometry, attn)
+        macs = favit.attention_macs(geometry, attn, impl=impl)
         # global_sample_qk is already part of global_qk
         per_block = sum(v for k, v in macs.items() if k != "global_sample_qk")
         out.append(per_block * geometry.depth)
@@ -187,46 +176,10 @@ def official_attention_formula_macs(name: str, hw: tuple[int, int]) -> int:
     return total
 
 
-def _dense_select_stages(name: str, hw: tuple[int, int]) -> list[bool]:
-    """Per stage: does the fast path's ProbSparse score every key (dense-then-select)?"""
-    import favit
-    from favit.attention import DENSE_SELECT_KEY_RATIO
-
-    attn, geometries = favit_stages(name, hw)
-    out = []
-    for geometry in geometries:
-        sizes = favit.probsparse_sizes(attn, geometry.N, geometry.global_keys)
-        out.append(sizes is not None and geometry.global_keys <= DENSE_SELECT_KEY_RATIO * sizes[0])
-    return out
-
-
 def fast_path_dense_select_stages(name: str, hw: tuple[int, int]) -> list[int]:
     """Stages (1-based) where the fast path's ProbSparse scores every key instead of sampling."""
-    return [i + 1 for i, dense in enumerate(_dense_select_stages(name, hw)) if dense]
-
-
-def fast_path_attention_macs_per_stage(name: str, hw: tuple[int, int]) -> list[int]:
-    """Analytic Q K^T and A V MACs of the fast path (``impl="fast"``), per stage, for one image.
-
-    As ``favit_attention_macs_per_stage`` except where ProbSparse runs dense-then-select: there the
-    global branch computes the full N x L_K score matrix for the selection, then every query
-    attends (SDPA: Q K^T and A V over every key), 3 x N x L_K x width per block instead of the
-    sampled scores plus the u full rows.
-    """
-    import favit
-
     attn, geometries = favit_stages(name, hw)
-    out = favit_attention_macs_per_stage(name, hw)
-    for i, (geometry, dense) in enumerate(
-        zip(geometries, _dense_select_stages(name, hw), strict=True)
-    ):
-        if not dense:
-            continue
-        macs = favit.attention_macs(geometry, attn)
-        reference_global = macs["global_qk"] + macs["global_av"]
-        fast_global = 3 * geometry.N * geometry.global_keys * geometry.global_width
-        out[i] += (fast_global - reference_global) * geometry.depth
-    return out
+    return [g.stage + 1 for g in geometries if favit.scores_every_key(attn, g.N, g.global_keys)]
 
 
 def depthwise_conv_macs(model: nn.Module, counted: FvcoreCount) -> int:
@@ -276,13 +229,13 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
     """Count parameters, fvcore MACs and flop_counter FLOPs of one forward pass at batch 1."""
     name = cell["model"]
     hw = image_hw(cell["img_size"])
-    try:
-        baselines.check_input(name, hw)
-    except baselines.UnsupportedInput as error:
-        raise CellSkipped(str(error)) from error
     model_info = baselines.info(name)
     counted = name + "+ref" if baselines.is_favit(name) and "+ref" not in name else name
-    model = baselines.create(counted, num_classes=1000, img_size=hw).eval().to(ctx.device)
+    try:
+        model = baselines.create(counted, num_classes=1000, img_size=hw)
+    except baselines.UnsupportedInput as error:
+        raise CellSkipped(str(error)) from error
+    model = model.eval().to(ctx.device)
     images = torch.randn(1, 3, *hw, device=ctx.device)
     with torch.no_grad():
         fv = fvcore_count(model, (images,))
@@ -295,10 +248,8 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
     fvcore_gmacs = fv.total_macs / GIGA
     row: Row = {
         "family": model_info.family,
-        "model_id": model_info.model_id,
         "img_h": hw[0],
         "img_w": hw[1],
-        "params": params,
         "param_count": params / 1e6,
         "fvcore_gmacs": fvcore_gmacs,
         "fvcore_skipped_ops": format_ops(fv.skipped_ops),
@@ -439,18 +390,17 @@ def fast_path_note(row: pd.Series, table: pd.DataFrame) -> str | None:
     from the reference path counted here: counted (``flop_counter_fast_gmacs``) where the row has
     it, else this row's flop_counter count with the fast path's analytic attention in place of
     the reference's."""
-    import favit.attention
 
     hw = (int(row["img_h"]), int(row["img_w"]))
     parsed = baselines.parse_favit_name(row["model"])
-    attn = parsed.global_attn or favit_default_global_attn()
+    attn = parsed.global_attn or favit.DEFAULT_GLOBAL_ATTN
     stages = fast_path_dense_select_stages(row["model"], hw)
 
     def fast_gmacs(r: pd.Series) -> tuple[float, bool]:
         value = r.get("flop_counter_fast_gmacs", math.nan)
         if isinstance(value, float) and not math.isnan(value):
             return value, True
-        analytic = fast_path_attention_macs_per_stage(r["model"], hw)
+        analytic = favit_attention_macs_per_stage(r["model"], hw, impl="fast")
         return r["flop_counter_gmacs"] - r["attn_analytic_gmacs"] + sum(analytic) / GIGA, False
 
     fast, counted = fast_gmacs(row)
@@ -486,8 +436,12 @@ def difference_notes(row: pd.Series, table: pd.DataFrame) -> str:
     """Why our count differs from the published one, from this row's measured columns only."""
     notes = []
     published = _published(row)
-    if (row["img_h"], row["img_w"]) != PUBLISHED_HW:
-        notes.append(f"measured at {row['img_h']}x{row['img_w']}, published at 224x224: no ratio")
+    if math.isnan(row["published_gmacs"]):
+        pass  # a model without published figures: nothing to compare with
+    elif (row["img_h"], row["img_w"]) != PUBLISHED_HW:
+        notes.append(
+            f"measured at {int(row['img_h'])}x{int(row['img_w'])}, published at 224x224: no ratio"
+        )
     elif not math.isnan(row["gmacs_vs_published"]):
         notes.append(f"ours/published {row['gmacs_vs_published']:.2f}")
         if published is not None:
@@ -525,7 +479,7 @@ def difference_notes(row: pd.Series, table: pd.DataFrame) -> str:
             f"attention matmuls: analytic {_gm(row['attn_analytic_gmacs'])}, counted "
             f"{_gm(row['flop_counter_attn_gmacs'])}, official formula {_gm(row['official_attn_formula_gmacs'])} GMACs"
         )
-        attn = parsed.global_attn or favit_default_global_attn()
+        attn = parsed.global_attn or favit.DEFAULT_GLOBAL_ATTN
         dense = _reference_row(table, row, "dense") if attn != "dense" else None
         if dense is not None:
             delta = row["fvcore_gmacs"] - dense["fvcore_gmacs"]
@@ -664,13 +618,7 @@ SUITE = Suite(
     name="flops",
     description="parameters, fvcore MACs and flop_counter FLOPs (with the ops each skipped), analytic attention and per-stage counts, beside the published figures",
     axes=[
-        Axis(
-            "model",
-            default=default_models(),
-            quick=quick_models(),
-            kind=_check_model,
-            help="a name from baselines.names() or favit_bX:<attn>[+sr1][+seed_compat]",
-        ),
+        model_axis(default_models(), quick=quick_models()),
         Axis(
             "img_size",
             default=[224],

@@ -12,8 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from baselines import RATIO_BASELINE, REFERENCE_MODELS
-from favit import GLOBAL_ATTN_CHOICES, MODEL_NAMES, FaViTConfig
+from baselines import RATIO_BASELINE, default_reference_names
+from favit import DEFAULT_GLOBAL_ATTN, GLOBAL_ATTN_CHOICES, MODEL_NAMES
 from suites.engine.compiling import COMPILE_MODES
 from suites.engine.row_flags import FLAG_NOTE, add_flag_legend, add_flags, mark_flagged_points
 from suites.engine.step import (
@@ -33,16 +33,15 @@ from suites.engine.step import (
     parse_dtype,
     parse_img_size,
     parse_mode,
-    parse_model_name,
 )
-from suites.engine.suite import Axis, Cell, CellContext, Row, Suite
+from suites.engine.suite import Axis, Cell, CellContext, Row, Suite, model_axis
 from suites.engine.timing import LAUNCH_BOUND_BUSY_SHARE
 
 FAVIT_VARIANTS = GLOBAL_ATTN_CHOICES
 DEFAULT_MODELS = (  # favit_b1 is already the default variant: no favit_b1:<default> twin
     *MODEL_NAMES,
-    *(f"favit_b1:{v}" for v in FAVIT_VARIANTS if v != FaViTConfig.global_attn),
-    *REFERENCE_MODELS,
+    *(f"favit_b1:{v}" for v in FAVIT_VARIANTS if v != DEFAULT_GLOBAL_ATTN),
+    *default_reference_names(),
 )
 
 
@@ -358,13 +357,7 @@ SUITE = Suite(
     name="latency",
     description="Inference/training step time, throughput, memory, TFLOP/s and MFU per model and setting.",
     axes=(
-        Axis(
-            "model",
-            DEFAULT_MODELS,
-            quick=("favit_b0", "pvt_v2_b0", "resnet50"),
-            kind=parse_model_name,
-            help="baselines name, e.g. favit_b1, favit_b1:sdpa, pvt_v2_b1",
-        ),
+        model_axis(DEFAULT_MODELS, quick=("favit_b0", "pvt_v2_b0", "resnet50")),
         Axis("img_size", (224,), quick=(64,), kind=parse_img_size, help="input pixels per side"),
         Axis(
             "batch_size",

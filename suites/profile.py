@@ -58,10 +58,9 @@ from suites.engine.step import (
     parse_dtype,
     parse_img_size,
     parse_mode,
-    parse_model_name,
     prepare_model,
 )
-from suites.engine.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
+from suites.engine.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite, model_axis
 from suites.engine.timing import (
     KERNEL_ACTIVITY,
     LAUNCH_BOUND_BUSY_SHARE,
@@ -309,13 +308,7 @@ SUITE = Suite(
     name="profile",
     description="Kernels, host ops and GPU busy share per step, and the top kernels, per model.",
     axes=(
-        Axis(
-            "model",
-            DEFAULT_MODELS,
-            quick=("favit_b0+ref", "favit_b0"),
-            kind=parse_model_name,
-            help="baselines name, e.g. favit_b1, favit_b1+ref, pvt_v2_b1",
-        ),
+        model_axis(DEFAULT_MODELS, quick=("favit_b0+ref", "favit_b0")),
         Axis("img_size", (224,), quick=(64,), kind=parse_img_size, help="input pixels per side"),
         Axis("batch_size", (128,), quick=(2,), kind=_batch, help="positive integer"),
         Axis(

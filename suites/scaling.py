@@ -43,9 +43,8 @@ from suites.engine.step import (
     parse_dtype,
     parse_img_size,
     parse_mode,
-    parse_model_name,
 )
-from suites.engine.suite import Axis, Cell, CellContext, Row, Suite
+from suites.engine.suite import Axis, Cell, CellContext, Row, Suite, model_axis
 from suites.engine.timing import LAUNCH_BOUND_BUSY_SHARE
 
 PATCH_PX = 4  # stage-1 patch stride of the PVT layout: tokens = (H / 4) * (W / 4)
@@ -239,13 +238,7 @@ SUITE = Suite(
     name="scaling",
     description="Memory and step time against input size (tokens) up to the largest that fits; growth exponents.",
     axes=(
-        Axis(
-            "model",
-            DEFAULT_MODELS,
-            quick=QUICK_MODELS,
-            kind=parse_model_name,
-            help="baselines name; FaViT variants with and without +sr1, and any-size baselines",
-        ),
+        model_axis(DEFAULT_MODELS, quick=QUICK_MODELS),
         Axis(
             "img_size",
             DEFAULT_IMG_SIZES,

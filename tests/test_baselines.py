@@ -147,7 +147,7 @@ def test_info_names_source_and_published_figures() -> None:
     assert variant.published == baselines.info("favit_b3").published
     for name in baselines.names():
         published = baselines.info(name).published
-        if name == "swin_t_w4":  # an adaptation, never published
+        if name in ("swin_t_w4", "vit_tiny_p4"):  # configured models, never published
             assert published is None
             continue
         assert published.params_m > 0 and published.gmacs > 0

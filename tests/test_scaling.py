@@ -7,6 +7,7 @@ import math
 import pandas as pd
 import pytest
 
+import baselines
 from suites import scaling
 
 
@@ -103,7 +104,7 @@ def test_default_matrix_covers_every_variant_with_and_without_spatial_reduction(
     for variant in ("probsparse_seed", "probsparse", "dense", "sdpa"):
         assert f"favit_b1:{variant}" in models and f"favit_b1:{variant}+sr1" in models
     for name in (*models, *scaling.SUITE.axis("model").quick):
-        scaling.parse_model_name(name)  # every default name is one baselines knows
+        baselines.validate_name(name)  # every default name is one baselines knows
 
 
 def test_scaling_times_lighter_on_a_gpu_and_options_still_override():

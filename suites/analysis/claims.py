@@ -322,9 +322,9 @@ def _parse_model(name: str) -> tuple[str, str, bool, str]:
         return name, "", False, family
     parsed = baselines.parse_favit_name(name)
     if parsed.global_attn is None:
-        from suites.flops import favit_default_global_attn
+        import favit
 
-        return parsed.model, favit_default_global_attn(), parsed.sr1, family
+        return parsed.model, favit.DEFAULT_GLOBAL_ATTN, parsed.sr1, family
     return parsed.model, parsed.global_attn, parsed.sr1, family
 
 

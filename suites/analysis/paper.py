@@ -125,10 +125,10 @@ def canonical_model(name: str) -> str:
         return name
     if parsed.global_attn is not None:
         return name
-    from suites.flops import favit_default_global_attn
+    import favit
 
     rest = name[len(parsed.model) :]
-    return f"{parsed.model}:{favit_default_global_attn()}{rest}"
+    return f"{parsed.model}:{favit.DEFAULT_GLOBAL_ATTN}{rest}"
 
 
 def model_sort_key(name: str) -> tuple[int, str]:

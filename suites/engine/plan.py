@@ -22,7 +22,7 @@ from suites.engine.run_folder import (
     check_new_run_folder,
     check_resumable_run_folder,
 )
-from suites.engine.suite import Cell, Suite, cell_id
+from suites.engine.suite import Axis, Cell, Suite, cell_id
 
 STATUSES = ("ok", "oom", "error", "skipped")
 FAILED = ("oom", "error")
@@ -127,6 +127,8 @@ def parse_axis_values(suite: Suite, axis_name: str, values: Sequence[Any], where
     (the option) and the valid values. A string (from a command line) becomes what the ``kind``
     makes of it; any other value (from Python, or a resumed run's record) stays as given."""
     axis = suite.axis(axis_name)
+    if axis.expand is not None:
+        values = expand_values(axis, values, where)
     if not values:
         raise PlanError(f"{where}: empty value; give a comma list")
     parsed = []
@@ -145,6 +147,18 @@ def parse_axis_values(suite: Suite, axis_name: str, values: Sequence[Any], where
             )
         parsed.append(converted)
     return parsed
+
+
+def expand_values(axis: Axis, values: Sequence[Any], where: str) -> list[Any]:
+    """Each string through ``axis.expand`` (a wildcard or ``@FILE`` becomes its values), in
+    order, each value once; ``PlanError`` naming ``where`` when one expands to nothing valid."""
+    out: list[Any] = []
+    for value in values:
+        try:
+            out += axis.expand(value) if isinstance(value, str) else [value]
+        except ValueError as exc:
+            raise PlanError(f"{where}: {' '.join(str(exc).split())}") from None
+    return list(dict.fromkeys(out))
 
 
 def parse_overrides(

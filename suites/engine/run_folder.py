@@ -24,8 +24,14 @@ ENV_FILE = "env.json"
 ERRORS_DIR = "errors"
 # columns that runs written before the column schema named otherwise: old name -> name now
 RENAMED_COLUMNS = {"peak_mib": "step_mem_mib", "memory_source": "mem_source"}
-# values of renamed columns that were spelled otherwise: column -> {old value: value now}
-RENAMED_VALUES = {"mem_source": {"allocator": "cuda_allocator", "accounting": "tensor_accounting"}}
+# values of columns that were spelled otherwise: column -> {old value: value now}
+RENAMED_VALUES = {
+    "mem_source": {"allocator": "cuda_allocator", "accounting": "tensor_accounting"},
+    "model_id": {"torchvision:resnet50": "tv:resnet50"},  # torchvision's prefix is tv:
+}
+# columns of older runs that repeated another column's quantity in another unit: dropped on
+# reading where that column is present (old name -> the column that holds the quantity)
+REPEATED_COLUMNS = {"params": "param_count"}  # flops: parameters, exact; param_count in millions
 
 
 class RunFolderError(ValueError):
@@ -74,13 +80,17 @@ def read_rows(run_dir: Path) -> pd.DataFrame:
 
 def read_rows_csv(path: Path) -> pd.DataFrame:
     """A ``rows.csv`` as a DataFrame (pandas' own NaN rules; ``cell_id`` and ``status`` as text),
-    with the columns of older runs under today's names (``RENAMED_COLUMNS``). Raises pandas'
+    with the columns of older runs under today's names (``RENAMED_COLUMNS``, ``RENAMED_VALUES``)
+    and without the ones that repeated another's quantity (``REPEATED_COLUMNS``). Raises pandas'
     ``EmptyDataError`` or ``ParserError`` on a file that is not CSV."""
     import pandas as pd
 
     rows = pd.read_csv(path, dtype={"cell_id": str, "status": str}, keep_default_na=True)
     renames = {old: new for old, new in RENAMED_COLUMNS.items() if old in rows and new not in rows}
     rows = rows.rename(columns=renames)
+    rows = rows.drop(
+        columns=[old for old, new in REPEATED_COLUMNS.items() if old in rows and new in rows]
+    )
     for column, values in RENAMED_VALUES.items():
         if column in rows:
             rows[column] = rows[column].replace(values)

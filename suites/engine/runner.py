@@ -14,6 +14,7 @@ that many cells at once.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import math
 import multiprocessing as mp
@@ -23,8 +24,9 @@ import signal
 import sys
 import time
 import traceback
+import types
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -54,6 +56,14 @@ from suites.engine.suite import Cell, CellContext, CellSkipped, Row, Suite
 REUSABLE_AFTER = ("ok", "skipped", "oom")
 RUNNER_COLUMNS = ("cell_id", "status", "reason")
 TRAILING_COLUMNS = ("device_name", "gpu_index", "wall_s", "finished_utc")
+
+
+_IN_WORKER = False  # set in a worker process: a run started there is a mistake (``in_worker``)
+
+
+def in_worker() -> bool:
+    """Whether this process is one of the runner's workers."""
+    return _IN_WORKER
 
 
 @dataclass
@@ -135,6 +145,8 @@ def _worker_main(
     (``jobs`` given) then measures each ``(cell, ctx)`` it receives there, until ``None``."""
     from suites.engine.timing import free_device_memory
 
+    global _IN_WORKER
+    _IN_WORKER = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends workers
     stack_dump_s = float(os.environ.get("FAVIT_BENCH_STACK_DUMP_S", "0"))
     if stack_dump_s > 0:  # debugging a slow or hung cell: print every thread's stack periodically
@@ -171,13 +183,30 @@ def _next_job(jobs: Connection | None) -> tuple[Cell, CellContext] | None:
         return None
 
 
+def model_identity(cell: Cell) -> Row:
+    """``model_id`` of a cell's ``model`` (the library-qualified name it is built from, e.g.
+    ``timm:pvt_v2_b1``: ``baselines.info``), so rows join with other benchmarks' tables; empty
+    for a cell without a model axis or with a value ``baselines`` does not know."""
+    if "model" not in cell:
+        return {}
+    import baselines
+
+    try:
+        return {"model_id": baselines.info(str(cell["model"])).model_id}
+    except ValueError:
+        return {}
+
+
 def outcome_rows(cell: Cell, cid: str, outcome: CellOutcome, gpu_index: int | None) -> list[Row]:
-    """The rows of one finished cell: runner columns, axis values, measured values, trailer."""
+    """The rows of one finished cell: runner columns, axis values and the model's id, measured
+    values, trailer."""
     measured = outcome.rows if outcome.status == "ok" else [{}]
-    reserved = set(RUNNER_COLUMNS) | set(TRAILING_COLUMNS) | set(cell)
+    identity = model_identity(cell)
+    reserved = set(RUNNER_COLUMNS) | set(TRAILING_COLUMNS) | set(cell) | set(identity)
     rows = []
     for values in measured:
         row: Row = {"cell_id": cid, "status": outcome.status, "reason": outcome.reason, **cell}
+        row.update(identity)
         row.update({k: v for k, v in values.items() if k not in reserved})
         row.update(
             device_name=outcome.device_name,
@@ -478,6 +507,24 @@ def _run_isolated(
             worker.stop()
 
 
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start a worker without the program that started the run.
+
+    multiprocessing would have a spawned or forkserver worker import the parent's ``__main__``
+    again (as ``__mp_main__``) before it runs; a script that calls the suite at its top level,
+    without an ``if __name__ == "__main__":`` guard, would then start its run again in every
+    worker, which dies trying. A worker needs nothing from ``__main__`` (suites, cells and models
+    are named by importable modules), so the parent shows multiprocessing a bare one meanwhile.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 def _start_worker(spawn, suite, cell, ctx, cuda_visible, reusable) -> _Worker:
     """A worker process measuring ``cell`` first; ``reusable`` ones wait for more cells after it."""
     outcomes, outcome_sender = spawn.Pipe(duplex=False)
@@ -487,7 +534,8 @@ def _start_worker(spawn, suite, cell, ctx, cuda_visible, reusable) -> _Worker:
     process = spawn.Process(
         target=_worker_main, args=(outcome_sender, jobs_receiver, suite, cell, ctx, cuda_visible)
     )
-    process.start()
+    with _main_module_hidden():
+        process.start()
     outcome_sender.close()
     if jobs_receiver is not None:
         jobs_receiver.close()

@@ -108,14 +108,6 @@ def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
     return value
 
 
-def parse_model_name(name: str) -> str:
-    """A model name ``baselines`` knows; ``baselines.validate_name`` raises on any other."""
-    import baselines
-
-    baselines.validate_name(name)
-    return name
-
-
 def parse_batch_size(value: str | int) -> int | str:
     """A positive int, or ``"max"`` (the largest batch that fits)."""
     if value == MAX_BATCH:
@@ -180,8 +172,10 @@ class StepSpec:
             "optimizer": "adamw_fused",
         }
         values = {**defaults, **{k: v for k, v in cell.items() if k in names}}
+        import baselines
+
         return cls(
-            model=parse_model_name(values["model"]),
+            model=baselines.validate_name(values["model"]),
             img_size=parse_img_size(values["img_size"]),
             batch_size=parse_batch_size(values["batch_size"]),
             dtype=parse_dtype(values["dtype"]),

@@ -42,7 +42,9 @@ class Axis:
 
     ``default`` is the full profile (a GPU run), ``quick`` the profile that fits a CPU in about a
     minute. ``choices``, when given, is the closed set of valid values (checked on the command
-    line); ``kind`` converts a command-line string to a value (``int`` for batch sizes, say).
+    line); ``kind`` converts a command-line string to a value (``int`` for batch sizes, say);
+    ``expand``, when given, turns one given string into the values it stands for (a wildcard or
+    ``@FILE`` of model names) before ``kind`` checks each.
     """
 
     name: str
@@ -51,6 +53,7 @@ class Axis:
     choices: Sequence[Any] | None = None
     kind: Callable[[str], Any] = str
     help: str = ""
+    expand: Callable[[str], list[Any]] | None = None
 
     def values(self, quick: bool) -> list[Any]:
         return list(self.quick if quick and self.quick is not None else self.default)
@@ -127,6 +130,28 @@ class Suite:
             dict(zip(self.axis_names, combo, strict=True)) for combo in itertools.product(*values)
         ]
         return [c for c in cells if self.cell_filter is None or self.cell_filter(c)]
+
+
+MODEL_AXIS_HELP = (
+    "favit_bX[:attn][+mods], a registry name (pvt_v2_b1...), timm:<name>, tv:<name> or "
+    "package.module:factory; wildcards (timm:convnext_*) and @FILE (one name per line) expand"
+)
+
+
+def model_axis(
+    default: Sequence[str], quick: Sequence[str] | None = None, help: str = MODEL_AXIS_HELP
+) -> Axis:
+    """The ``model`` axis of a suite that measures any model ``baselines`` builds by name."""
+    import baselines
+
+    return Axis(
+        "model",
+        default,
+        quick,
+        kind=baselines.validate_name,
+        help=help,
+        expand=baselines.expand_name,
+    )
 
 
 def image_size(text: str) -> int | str:
