@@ -63,10 +63,9 @@ from suites.engine.step import (
     create_model,
     measure_step,
     parse_mode,
-    parse_model_name,
     prepare_model,
 )
-from suites.engine.suite import Axis, Cell, CellContext, Row, Suite
+from suites.engine.suite import Axis, Cell, CellContext, Row, Suite, model_axis
 from suites.engine.timing import free_device_memory, is_cuda, synchronize
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -292,7 +291,7 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
 
     settings = Settings.for_run(ctx.quick, ctx.options)
     benchmark_py = parse_benchmark_py(ctx.options["benchmark_py"])
-    model, mode = parse_model_name(cell["model"]), parse_mode(cell["mode"])
+    model, mode = cell["model"], parse_mode(cell["mode"])
     batch = settings.batch(mode)
     timm_side = run_timm(model, mode, settings, benchmark_py, ctx.device, ctx.artifact_dir)
     backends = set_timm_backends(ctx.device)
@@ -530,13 +529,7 @@ SUITE = Suite(
     name="crosscheck",
     description="our step's img/s against timm's benchmark.py on the same models and settings",
     axes=(
-        Axis(
-            "model",
-            DEFAULT_MODELS,
-            quick=("deit_tiny",),
-            kind=parse_model_name,
-            help="baselines name (registered with timm for benchmark.py)",
-        ),
+        model_axis(DEFAULT_MODELS, quick=("deit_tiny",)),
         Axis("mode", MODES, quick=MODES, choices=MODES, kind=parse_mode, help="infer or train"),
     ),
     needs_gpu=True,
