@@ -124,9 +124,7 @@ def test_a_change_inside_a_noise_band_wider_than_the_threshold_is_inconclusive(t
     )
     assert code == 1
     # 3% slower with a 1% CV: inside both the threshold and a band narrower than it
-    code, _ = run_compare(
-        tmp_path / "same", make_rows(), make_rows(row0={"infer_step_time": 10.3})
-    )
+    code, _ = run_compare(tmp_path / "same", make_rows(), make_rows(row0={"infer_step_time": 10.3}))
     assert code == 0
 
 
