@@ -195,6 +195,7 @@ INCONCLUSIVE = "inconclusive"
 # a log-normal's 10th and 90th percentiles lie this many standard deviations from its median
 P90_Z = 1.2816
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+DEFAULT_NOISE_K = 3.0  # a change must exceed this many combined standard deviations to count
 
 
 class RunLoadError(ValueError):
@@ -234,7 +235,7 @@ class CompareOptions:
 
     classes: Mapping[str, MetricClass] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
     column_thresholds: Mapping[str, float] = field(default_factory=dict)  # glob -> threshold
-    noise_k: float = 3.0
+    noise_k: float = DEFAULT_NOISE_K
     judge: tuple[str, ...] = JUDGED_CLASSES
     require_same_cells: bool = False
 
@@ -1013,7 +1014,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--noise-k",
         type=float,
-        default=3.0,
+        default=DEFAULT_NOISE_K,
         metavar="K",
         help="timings and throughputs may move by K x the runs' combined log spread (default 3)",
     )
