@@ -125,6 +125,8 @@ def latency_rows() -> list[dict]:
                         f"m_{mode}_samples_per_sec": speed * (3 if mode == "infer" else 1) + batch,
                         f"m_{mode}_step_time": 1000 * batch / speed,
                         "m_peak_mem_mib": 10.0 * batch,
+                        "m_step_cv": 0.02 if mode == "train" else 0.035,
+                        "m_device_name": "NVIDIA H200",
                     }
                 )
     return rows
@@ -159,6 +161,7 @@ def scaling_rows(
                 "m_step_mem_mib": tokens**mem_power / 1e3,
                 "m_peak_mem_mib": 100 + tokens**mem_power / 1e3,
                 "m_gpu_busy_share": 0.95,
+                "m_device_name": "NVIDIA H200",
             }
         )
     return rows

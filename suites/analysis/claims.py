@@ -677,12 +677,19 @@ MEMORY_JUDGED_LEVELS = ("global", "attention", "model")
 
 def with_readings(ratios: pd.DataFrame) -> pd.DataFrame:
     """``suites.memory.reduction_table`` with a ``reading`` per row: the table's own, or (runs
-    whose table has none) the reading whose ProbSparse variant and comparison the row pairs."""
+    whose table has none) the reading whose spatial reductions the row pairs (the suffixes of
+    its ProbSparse variant and of its comparison)."""
     if "reading" in ratios or ratios.empty:
         return ratios
-    pairs = {(r.probsparse, c): r.key for r in MEMORY_READINGS for c in r.comparisons}
+    pairs = {(r.probsparse_suffix, r.full_suffix): r.key for r in MEMORY_READINGS}
+
+    def suffix(variant: str) -> str:
+        _, plus, rest = str(variant).partition("+")
+        return plus + rest
+
     keys = [
-        pairs.get(pair, "") for pair in zip(ratios["probsparse"], ratios["comparison"], strict=True)
+        pairs.get((suffix(p), suffix(c)), "")
+        for p, c in zip(ratios["probsparse"], ratios["comparison"], strict=True)
     ]
     return ratios.assign(reading=keys)
 
@@ -726,12 +733,12 @@ def memory_reductions(root: Path, reading: MemoryReading) -> tuple[RunChoice | N
 
 
 def reduction_summary(ratios: pd.DataFrame) -> pd.DataFrame:
-    """Per (reading, level, metric, ProbSparse variant, comparison): settings, min and max
-    reduction, and how many settings reach the claimed reduction; levels in the memory suite's
-    order (``reading`` only where the table has one)."""
+    """Per (reading, implementation, dtype, level, metric, ProbSparse variant, comparison):
+    settings, min and max reduction, and how many settings reach the claimed reduction; levels in
+    the memory suite's order (the first three keys where the table has them)."""
     from suites.memory import LEVELS
 
-    keys = [k for k in ("reading", "level", "metric", "probsparse", "comparison") if k in ratios]
+    keys = [k for k in SUMMARY_KEYS if k in ratios]
     ratios = ratios.assign(meets=ratios["reduction"] >= CLAIMED_MEMORY_REDUCTION)
     groups = (
         ratios.groupby(keys, sort=True)
@@ -744,11 +751,19 @@ def reduction_summary(ratios: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     groups["meeting"] = groups["meeting"].astype(int)
-    order = {level: i for i, level in enumerate(LEVELS)}
-    groups["_order"] = groups["level"].map(order).fillna(len(order))
-    by = [k for k in keys if k == "reading"] + ["_order"] + keys[keys.index("level") + 1 :]
+    orders = {"reading": [r.key for r in MEMORY_READINGS], "level": list(LEVELS)}
+    by = []
+    for key in keys:  # readings and levels in their own order, the rest by name
+        if key in orders:
+            rank = {value: i for i, value in enumerate(orders[key])}
+            groups[f"_{key}"] = groups[key].map(rank).fillna(len(rank))
+            key = f"_{key}"
+        by.append(key)
     groups = groups.sort_values(by, kind="stable")
-    return groups.drop(columns="_order").reset_index(drop=True)
+    return groups.drop(columns=[c for c in groups if c.startswith("_")]).reset_index(drop=True)
+
+
+SUMMARY_KEYS = ("reading", "impl", "dtype", "level", "metric", "probsparse", "comparison")
 
 
 def _share_verdict(meeting: int, total: int) -> str:
