@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suites.analysis import claims
+from suites.analysis import claims, speed_growth, trainings, verdicts
 from suites.analysis.results_index import ResultsError, find_runs
 from suites.engine.suite import CellContext, cell_id
 
@@ -198,7 +198,7 @@ def full_results(root: Path, seed_peak_mib: float = 1.0) -> Path:
 # --- tests ----------------------------------------------------------------------------------------
 
 
-def verdicts(root: Path) -> dict[int, str]:
+def headlines(root: Path) -> dict[int, str]:
     """Each claim's headline: every reading's verdict."""
     return {r.claim.number: r.verdict for r in claims.judge_claims(root)}
 
@@ -214,15 +214,15 @@ def test_no_results_makes_every_measured_claim_untested(tmp_path: Path) -> None:
     root = tmp_path / "results"
     root.mkdir()
     results = claims.judge_claims(root)
-    assert [r.verdict for r in results[1:4]] == [claims.UNTESTED] * 3
-    assert set(results[0].verdicts.values()) == {claims.UNTESTED}
+    assert [r.verdict for r in results[1:4]] == [verdicts.UNTESTED] * 3
+    assert set(results[0].verdicts.values()) == {verdicts.UNTESTED}
     assert all(r.to_test and all("bench.py --suite" in t for t in r.to_test) for r in results[:3])
     # claim 5's counts are arithmetic: 3136^2 and int(5 ln 3136) are computed, not read
     five = results[4]
     assert five.verdicts == {
-        "for the counts": claims.CONDITIONAL,
-        "for 'ProbSparse is faster'": claims.UNTESTED,
-        "for growth as N log N": claims.UNTESTED,
+        "for the counts": verdicts.CONDITIONAL,
+        "for 'ProbSparse is faster'": verdicts.UNTESTED,
+        "for growth as N log N": verdicts.UNTESTED,
     }
     assert any("9,834,496" in f for f in five.figures)
     assert any("int(5 ln N) = 40" in f for f in five.figures)
@@ -230,9 +230,9 @@ def test_no_results_makes_every_measured_claim_untested(tmp_path: Path) -> None:
 
 def test_memory_verdict_flips_with_the_planted_rows(tmp_path: Path) -> None:
     holds = full_results(tmp_path / "a", seed_peak_mib=1.0)  # 99% below dense and sdpa
-    assert readings(holds, 1)[PUBLISHED] == claims.HOLDS
+    assert readings(holds, 1)[PUBLISHED] == verdicts.HOLDS
     fails = full_results(tmp_path / "b", seed_peak_mib=50.0)  # 50% below dense: < 98% everywhere
-    assert readings(fails, 1)[PUBLISHED] == claims.FAILS
+    assert readings(fails, 1)[PUBLISHED] == verdicts.FAILS
 
 
 def test_claim_1_headline_gives_every_readings_verdict_never_the_kindest_alone(tmp_path):
@@ -241,14 +241,14 @@ def test_claim_1_headline_gives_every_readings_verdict_never_the_kindest_alone(t
     root = full_results(tmp_path / "results", seed_peak_mib=3.0)
     result = claims.judge_claims(root)[0]
     assert result.verdict == (f"does not hold {PUBLISHED}; untested {EVERY_PATCH}; untested {SR1}")
-    assert result.verdicts[PUBLISHED] == claims.FAILS
+    assert result.verdicts[PUBLISHED] == verdicts.FAILS
     assert "--models favit_b1:probsparse_seed+seed_compat,favit_b1:sdpa+sr1" in "".join(
         result.to_test
     )
     assert any("--set variant=probsparse_seed+gsr1" in t for t in result.to_test)
     assert any("differs in `+seed_compat`" in f for f in result.figures)
     # B1 trained with full attention over every patch (+sr1): its pair decides that reading
-    for top1, expected in ((84.3, claims.HOLDS), (87.0, claims.FAILS)):
+    for top1, expected in ((84.3, verdicts.HOLDS), (87.0, verdicts.FAILS)):
         run = write_run(
             root,
             "h200",
@@ -304,9 +304,9 @@ def test_every_patch_reading_is_judged_like_for_like_on_the_gsr1_rows(tmp_path, 
     ])  # fmt: skip
     result = claims.judge_claims(root)[0]
     assert result.verdicts == {
-        PUBLISHED: claims.FAILS,  # the fast rows (0% saved) are not the ones judged
-        EVERY_PATCH: claims.HOLDS,
-        SR1: claims.UNTESTED,  # no B1 trained with +sr1
+        PUBLISHED: verdicts.FAILS,  # the fast rows (0% saved) are not the ones judged
+        EVERY_PATCH: verdicts.HOLDS,
+        SR1: verdicts.UNTESTED,  # no B1 trained with +sr1
     }
     assert result.verdict.startswith(f"does not hold {PUBLISHED}; holds (one seed) {EVERY_PATCH}")
     every = next(r for r in result.readings if r.name == EVERY_PATCH)
@@ -335,7 +335,7 @@ def test_measured_peaks_meeting_in_part_make_the_reading_conditional(tmp_path: P
         [accuracy_row("favit_b1:probsparse_seed", 84.0), accuracy_row("favit_b1:dense+sr1", 84.2)],
     )
     result = claims.judge_claims(root)[0]
-    assert result.verdicts[SR1] == claims.CONDITIONAL
+    assert result.verdicts[SR1] == verdicts.CONDITIONAL
     sr1 = next(r for r in result.readings if r.name == SR1)
     assert (
         "reach 98.0% in 1 of 2" in sr1.why and "1 without a finished comparison: 1 oom" in sr1.why
@@ -347,11 +347,11 @@ def test_a_gap_inside_two_standard_deviations_is_not_distinguishable_from_the_cl
     = 0.35 points at 85.5%, so 85.6% is inside 2 sigma and 85.29% outside; three seeds: their
     standard deviation when it is larger."""
     cases = [
-        ([85.6], claims.INDISTINGUISHABLE, "not distinguishable from the claim (one seed)"),
-        ([85.29], claims.FAILS, "does not hold (one seed)"),
-        ([85.0, 85.4, 86.5], claims.INDISTINGUISHABLE, "not distinguishable from the claim"),
-        ([85.1, 85.2, 85.3], claims.FAILS, "does not hold"),
-        ([86.1, 86.2, 86.3], claims.HOLDS, "holds"),
+        ([85.6], verdicts.INDISTINGUISHABLE, "not distinguishable from the claim (one seed)"),
+        ([85.29], verdicts.FAILS, "does not hold (one seed)"),
+        ([85.0, 85.4, 86.5], verdicts.INDISTINGUISHABLE, "not distinguishable from the claim"),
+        ([85.1, 85.2, 85.3], verdicts.FAILS, "does not hold"),
+        ([86.1, 86.2, 86.3], verdicts.HOLDS, "holds"),
     ]
     for i, (seeds, expected, headline) in enumerate(cases):
         root = tmp_path / f"case{i}"
@@ -364,7 +364,7 @@ def test_a_gap_inside_two_standard_deviations_is_not_distinguishable_from_the_cl
         assert (two.readings[0].verdict, two.verdict) == (expected, headline), seeds
         text = claims.render_claims([two], root)
         assert ("(one seed)" in text and "one seed for" in text) == (len(seeds) == 1)
-    assert claims.binomial_points(85.5) == pytest.approx(100 * (0.855 * 0.145 / 1e4) ** 0.5)
+    assert trainings.binomial_points(85.5) == pytest.approx(100 * (0.855 * 0.145 / 1e4) ** 0.5)
 
 
 def test_seeds_add_up_over_one_run_or_several(tmp_path: Path) -> None:
@@ -377,18 +377,18 @@ def test_seeds_add_up_over_one_run_or_several(tmp_path: Path) -> None:
     ])  # fmt: skip
     write_run(root, "h200", "accuracy", "20261130T050000Z", [accuracy_row(model, 85.4)], seed=2)
     write_run(root, "h200", "accuracy", "20261131T050000Z", [accuracy_row(model, 85.1)], seed=1)
-    rows = claims.accuracy_rows(root)
+    rows = trainings.accuracy_rows(root)
     assert sorted(zip(rows["train_seed"], rows["top1"], strict=True)) == [
         (0, 85.0), (1, 85.1), (2, 85.4)
     ]  # fmt: skip
-    [stats] = claims.seed_stats(rows)
+    [stats] = trainings.seed_stats(rows)
     assert stats.seeds == 3 and stats.mean() == pytest.approx((85.0 + 85.1 + 85.4) / 3)
-    assert "mean of 3 seeds" in claims.accuracy_line(stats)
+    assert "mean of 3 seeds" in trainings.accuracy_line(stats)
 
 
 @pytest.mark.parametrize(
     ("recipe", "vit_size", "expected"),
-    [("native32", 32, claims.UNTESTED), ("seed", 224, claims.HOLDS)],
+    [("native32", 32, verdicts.UNTESTED), ("seed", 224, verdicts.HOLDS)],
 )
 def test_a_vit_counts_only_at_an_input_that_suits_it(tmp_path, recipe, vit_size, expected):
     """DeiT-Tiny at 32 px sees 2x2 patches of 16 px: beating it is not beating a ViT."""
@@ -401,7 +401,7 @@ def test_a_vit_counts_only_at_an_input_that_suits_it(tmp_path, recipe, vit_size,
     four = claims.judge_claims(root)[3]
     assert four.readings[0].verdict == expected
     assert any("2x2 token grid starves the ViT" in f for f in four.figures) == (vit_size == 32)
-    if expected == claims.UNTESTED:
+    if expected == verdicts.UNTESTED:
         assert any("--models favit_b1,deit_tiny,vit_small --set recipe=seed" in t
                    for t in four.to_test)  # fmt: skip
         assert any("4-px patches for recipe `native32`" in t for t in four.to_test)
@@ -453,7 +453,7 @@ def test_probsparse_is_faster_is_judged_per_size_where_the_gpu_sets_the_time(tmp
     write_run(root, "h200", "scaling", "20261201T000000Z", rows)
     five = claims.judge_claims(root)[4]
     faster = next(r for r in five.readings if r.name == "for 'ProbSparse is faster'")
-    assert faster.verdict == claims.HOLDS  # faster at 12,544 and 50,176 tokens: all judged
+    assert faster.verdict == verdicts.HOLDS  # faster at 12,544 and 50,176 tokens: all judged
     assert "faster in 2 of 2 judged pairs, slower in 0; 1 host-bound" in faster.why
     line = next(f for f in five.figures if "vs `favit_b1:sdpa+sr1`" in f)
     assert (
@@ -466,16 +466,16 @@ def test_probsparse_is_faster_is_judged_per_size_where_the_gpu_sets_the_time(tmp
     shutil.rmtree(root / "h200")
     write_run(root, "h200", "scaling", "20261201T000000Z", rows)
     faster = next(r for r in claims.judge_claims(root)[4].readings if "faster" in r.name)
-    assert faster.verdict == claims.CONDITIONAL
+    assert faster.verdict == verdicts.CONDITIONAL
     assert "slower than `favit_b1:sdpa+sr1` at 50,176 tokens (scaling)" in faster.why
 
 
 def test_growth_as_n_log_n_is_judged_against_the_quadratic(tmp_path: Path) -> None:
     """An exponent nearer N log N's slope over the tokens measured than 2 holds; nearer 2 fails."""
-    assert claims.nlogn_slope(3136, 200704) == pytest.approx(
+    assert speed_growth.nlogn_slope(3136, 200704) == pytest.approx(
         1 + math.log(math.log(200704) / math.log(3136)) / math.log(64)
     )
-    for mem_power, expected in ((1.0, claims.HOLDS), (1.9, claims.FAILS)):
+    for mem_power, expected in ((1.0, verdicts.HOLDS), (1.9, verdicts.FAILS)):
         root = tmp_path / f"p{mem_power}"
         write_run(root, "h200", "scaling", "20261201T000000Z",
                   scaling_rows("favit_b1:probsparse_seed+sr1", mem_power))  # fmt: skip
@@ -490,7 +490,7 @@ def test_every_verdict_line_names_device_implementation_dtype_batch_and_size(tmp
         reading
         for result in claims.judge_claims(root)
         for reading in result.readings
-        if reading.verdict != claims.UNTESTED
+        if reading.verdict != verdicts.UNTESTED
     ]
     assert len(measured) >= 3  # claim 1 published, claim 2, claim 5's counts
     for reading in measured:
@@ -514,7 +514,7 @@ def test_accuracy_claims_flip_with_the_planted_rows(tmp_path: Path) -> None:
             accuracy_row("favit_b3", 90.0, epochs="50", best=91.0),
         ],
     )
-    found = verdicts(root)
+    found = headlines(root)
     assert found[2] == "holds (one seed)"  # 86.2 >= 86.16 at the final epoch
     assert found[3] == "does not hold (one seed)"  # 90 < 96 at 50 epochs, far beyond the spread
     below = tmp_path / "below"
@@ -525,13 +525,13 @@ def test_accuracy_claims_flip_with_the_planted_rows(tmp_path: Path) -> None:
         "20261129T050000Z",
         [accuracy_row("favit_b1:probsparse_seed", 80.0, best=81.0)],
     )
-    assert verdicts(below)[2] == "does not hold (one seed)"
+    assert headlines(below)[2] == "does not hold (one seed)"
     # only the test-picked best epoch reaches the claim: conditions
     picked = tmp_path / "picked"
     write_run(picked, "h200", "accuracy", "20261129T050000Z",
               [accuracy_row("favit_b1:probsparse_seed", 84.0, best=86.5)])  # fmt: skip
     two = claims.judge_claims(picked)[1]
-    assert two.readings[0].verdict == claims.CONDITIONAL
+    assert two.readings[0].verdict == verdicts.CONDITIONAL
     assert "only when the test set picks the epoch" in two.readings[0].why
 
 
@@ -553,7 +553,7 @@ def test_newest_gpu_run_is_used_and_cpu_memory_runs_are_not(tmp_path: Path) -> N
     write_run(root, "h200", "memory", "20261130T000000Z", memory_rows(50.0))  # newer: fails
     write_run(root, "cpu", "memory", "20261201T000000Z", memory_rows(1.0), device="cpu")
     result = claims.judge_claims(root)[0]
-    assert result.verdicts[PUBLISHED] == claims.FAILS
+    assert result.verdicts[PUBLISHED] == verdicts.FAILS
     memory_runs = [run for run in result.runs if "/memory-" in run]
     assert memory_runs == ["h200/memory-20261130T000000Z"]
     # scratch runs under runs/ are never read
@@ -573,7 +573,7 @@ def test_smoke_runs_and_wrong_budgets_do_not_count(tmp_path: Path) -> None:
             accuracy_row("favit_b1:probsparse_seed", 90.0, epochs="10"),
         ],
     )
-    assert verdicts(root)[2] == claims.UNTESTED
+    assert headlines(root)[2] == verdicts.UNTESTED
 
 
 def test_malformed_rows_csv_is_a_one_line_error(tmp_path: Path) -> None:
@@ -601,7 +601,7 @@ def test_suite_cell_writes_both_files_and_reports_errors(tmp_path: Path, capsys)
     rows = claims.SUITE.measure({"results": str(root)}, ctx)
     assert [r["claim"] for r in rows] == [1, 2, 3, 4, 5]
     for row in rows:  # a headline: each reading's verdict, joined
-        assert all(part.startswith(claims.VERDICTS) for part in row["verdict"].split("; "))
+        assert all(part.startswith(verdicts.VERDICTS) for part in row["verdict"].split("; "))
     copy = (run_dir / "CLAIMS.md").read_text()
     assert "../results/h200/memory-20261129T040000Z/rows.csv" in copy
     assert (root / "CLAIMS.md").read_text() != copy  # same claims, links relative to each file
@@ -656,7 +656,7 @@ def test_claim_5_reports_the_measured_growth_beside_its_arithmetic(tmp_path: Pat
         device="cpu",
     )
     five = claims.judge_claims(root)[4]
-    assert five.verdicts["for the counts"] == claims.CONDITIONAL  # the arithmetic's own verdict
+    assert five.verdicts["for the counts"] == verdicts.CONDITIONAL  # the arithmetic's own verdict
     assert five.runs == ["h200/scaling-20261201T000000Z"]  # a CPU run never measures growth
     lines = [f for f in five.figures if "step memory grows" in f]
     assert len(lines) == 2

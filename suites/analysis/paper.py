@@ -31,13 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from suites.analysis.claims import (
-    accuracy_rows,
-    binomial_points,
-    joined,
-    reduction_summary,
-    with_readings,
-)
+from suites.analysis.claims import reduction_summary, with_readings
 from suites.analysis.results_index import (
     ResultsError,
     choose_rows_per_key,
@@ -45,6 +39,8 @@ from suites.analysis.results_index import (
     relative_link,
     results_root_axis,
 )
+from suites.analysis.trainings import accuracy_rows, binomial_points
+from suites.analysis.verdicts import joined
 from suites.engine.render import (
     log_x_at_values,
     log_x_if_wide,
