@@ -311,7 +311,10 @@ def test_every_patch_reading_is_judged_like_for_like_on_the_gsr1_rows(tmp_path, 
     assert result.verdict.startswith(f"does not hold {PUBLISHED}; holds (one seed) {EVERY_PATCH}")
     every = next(r for r in result.readings if r.name == EVERY_PATCH)
     assert "measured peaks reach 98.0% in 8 of 8" in every.why
-    assert every.setting == ("NVIDIA H200, reference implementation, bf16, batch 1, 224/384 px")
+    assert every.setting == (
+        "memory: NVIDIA H200, reference implementation, bf16, batch 1, 224/384 px; accuracy: "
+        "NVIDIA H200, fast (eager) implementation, bf16 autocast, batch 128, 224 px"
+    )
     assert not any("sdpa+gsr1 --set" in t for t in result.to_test)  # nothing left to run for it
 
 
@@ -498,7 +501,10 @@ def test_every_verdict_line_names_device_implementation_dtype_batch_and_size(tmp
         assert re.search(r"implementation|arithmetic", reading.setting), reading
         assert "batch " in reading.setting and " px" in reading.setting, reading
     text = (claims.write_claims(root)[1][0]).read_text()
-    assert "[NVIDIA H200, reference implementation, fp32, batch 32, 224/384 px]" in text
+    assert (
+        "[memory: NVIDIA H200, reference implementation, fp32, batch 32, 224/384 px; accuracy"
+        in text
+    )
     assert "[NVIDIA H200, fast (eager) implementation, bf16 autocast, batch 128, 224 px]" in text
 
 

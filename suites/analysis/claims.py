@@ -531,7 +531,9 @@ def judge_memory_reading(
     result.figures += accuracy.lines
     verdict = reading_verdict(memory, accuracy)
     why = "; ".join(part.why for part in (memory, accuracy))
-    setting = memory.setting or "no memory run"
+    setting = f"memory: {memory.setting or 'no run'}"
+    if accuracy.stats:
+        setting += f"; accuracy: {training_setting(pd.concat([s.rows for s in accuracy.stats]))}"
     decided_by_accuracy = memory.verdict not in (FAILS, UNTESTED)
     note = one_seed_note(accuracy.stats) if decided_by_accuracy else ""
     return Reading(reading.name, verdict, why, setting, note)
