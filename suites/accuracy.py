@@ -14,6 +14,10 @@ the ``extra`` axis sets the rest, e.g. ``--set extra=mixup_alpha:0.8+cutmix_alph
   with 4 px zero padding + flip, light RandAugment ``rand-m6-n1-mstd0.5-inc1``, no erasing, label
   smoothing 0.1, EMA 0.996 (about 2.6 epochs of steps, as the seed recipe's EMA).
 
+Seeds: the ``seed`` axis trains one cell per seed into one run folder (``--set seed=0,1,2``); its
+default ``-`` trains with the run's ``--seed``. Each row's ``train_seed`` names the seed it trained
+with (model initialisation, data order, augmentation and ProbSparse sampling all follow it).
+
 Options (``--option``): ``download=on`` fetches torchvision's CIFAR-10 folder when it is missing;
 ``side_stream=off`` augments on the training stream instead of a side CUDA stream (the batches are
 the same; the row's ``augment_side_stream`` says which ran).
@@ -143,6 +147,22 @@ def parse_extra(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return train_changes, augment_changes
 
 
+def seed_axis_value(text: str) -> str:
+    """An ``Axis.kind`` for the ``seed`` axis: ``-`` (the run's ``--seed``) or an integer >= 0."""
+    text = str(text).strip()
+    if text == FROM_RECIPE or (text.isdigit() and int(text) >= 0):
+        return text
+    raise ValueError(
+        f"seed {text!r} is not valid; use an integer >= 0, or '{FROM_RECIPE}' for --seed"
+    )
+
+
+def cell_seed(cell: Cell, run_seed: int) -> int:
+    """The seed a cell trains with: its ``seed`` axis, or the run's ``--seed`` at ``-``."""
+    text = str(cell.get("seed", FROM_RECIPE))
+    return run_seed if text == FROM_RECIPE else int(seed_axis_value(text))
+
+
 def build_config(cell: Cell, quick: bool = False, seed: int = 0) -> TrainConfig:
     """The recipe named by ``cell['recipe']`` with the override axes (not FROM_RECIPE) applied."""
     recipe_name = cell.get("recipe", "seed")
@@ -184,9 +204,12 @@ def _count_gmacs(model: torch.nn.Module, img_size: int, device: str) -> float:
 
 def measure(cell: Cell, ctx: CellContext) -> Row:
     import baselines
+    from suites.engine.runner import seed_everything
     from suites.training.data import load_cifar10, synthetic_cifar10
 
-    config = build_config(cell, quick=ctx.quick, seed=ctx.seed)
+    seed = cell_seed(cell, ctx.seed)
+    seed_everything(seed)  # the model's initial weights follow the cell's seed
+    config = build_config(cell, quick=ctx.quick, seed=seed)
     config = dataclasses.replace(
         config,
         progress=config.progress and ctx.progress,
@@ -194,15 +217,15 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
     )
     data_spec = str(cell.get("data", DEFAULT_DATA))
     if ctx.quick and data_spec != "synthetic" and not Path(data_spec).exists():
-        data = synthetic_cifar10(QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES, seed=ctx.seed)
+        data = synthetic_cifar10(QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES, seed=seed)
     else:
         data = load_cifar10(data_spec, download=_parse_bool(ctx.options.get("download", "off")))
     train_images = int(cell.get("train_images", "0"))
     test_images = int(cell.get("test_images", "0"))
     data = dataclasses.replace(
         data,
-        train=data.train.subset(train_images, ctx.seed),
-        test=data.test.subset(test_images, ctx.seed),
+        train=data.train.subset(train_images, seed),
+        test=data.test.subset(test_images, seed),
     )
     try:
         model = baselines.create(cell["model"], num_classes=10, img_size=config.img_size)
@@ -228,6 +251,7 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
             "train_images": len(data.train),
             "test_images": len(data.test),
             "smoke_run": bool(ctx.quick),
+            "train_seed": seed,
         }
     )
     return row
@@ -383,6 +407,12 @@ SUITE = Suite(
             "cudagraph_eager (CUDA graphs of the eager kernels); the last two CUDA only",
         ),
         Axis(
+            "seed",
+            default=[FROM_RECIPE],
+            kind=seed_axis_value,
+            help=f"training seed, one cell per value ('{FROM_RECIPE}': the run's --seed)",
+        ),
+        Axis(
             "train_images",
             default=["0"],
             quick=[str(QUICK_TRAIN_IMAGES)],
@@ -403,6 +433,7 @@ SUITE = Suite(
     examples=(
         "python bench.py --suite accuracy --quick",
         "python bench.py --suite accuracy --models favit_b1:probsparse_seed+seed_compat --set recipe=seed",
+        "python bench.py --suite accuracy --models favit_b1:probsparse_seed+seed_compat,favit_b1:sdpa --set recipe=seed --set seed=0,1,2",
         "python bench.py --suite accuracy --models favit_b0,favit_b1,deit_tiny,pvt_v2_b1,swin_t_w4,resnet50 --set recipe=native32",
         "torchrun --nproc_per_node 2 bench.py --suite accuracy --set recipe=native32 --set epochs=5",
     ),

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from suites.accuracy import RECIPES, SUITE, build_config, parse_extra
+from suites.accuracy import RECIPES, SUITE, build_config, cell_seed, parse_extra
 from suites.engine.suite import CellContext
 
 
@@ -71,6 +71,23 @@ def test_bad_values_are_named() -> None:
         parse_extra("dropout:0.1")
 
 
+def test_the_seed_axis_trains_one_cell_per_seed_into_one_run() -> None:
+    """Three seeds of the claim run in one run folder: one cell each, each naming its seed."""
+    from suites.engine.plan import PlanError, RunRequest, plan_run
+
+    request = RunRequest(
+        SUITE, {"model": ["favit_b1"], "seed": ["0", "1", "2"]}, out_dir=Path("unused")
+    )
+    plan = plan_run(request, planning_only=True)
+    assert [cell["seed"] for cell in plan.cells] == ["0", "1", "2"]
+    assert len({cell_seed(cell, run_seed=7) for cell in plan.cells}) == 3
+    assert cell_seed({"seed": "-"}, run_seed=7) == 7  # the default: the run's --seed
+    with pytest.raises(ValueError, match="seed 'one' is not valid; use an integer >= 0"):
+        cell_seed({"seed": "one"}, run_seed=0)
+    with pytest.raises(PlanError, match="seed 'one' is not valid"):  # before any cell runs
+        plan_run(RunRequest(SUITE, {"seed": ["one"]}, out_dir=Path("unused")), planning_only=True)
+
+
 def test_quick_profile_is_a_small_smoke_run() -> None:
     (cell,) = SUITE.cells(quick=True)
     config = build_config(cell, quick=True)
@@ -123,7 +140,7 @@ def test_one_cell_end_to_end_then_resume_and_report(
         and row["smoke_run"] is True
         and row["dataset"].startswith("synthetic")
     )
-    assert row["train_images"] == 64 and row["infer_gmacs"] > 0
+    assert row["train_images"] == 64 and row["infer_gmacs"] > 0 and row["train_seed"] == 0
     assert (ctx.artifact_dir / "epochs.csv").is_file() and (
         ctx.artifact_dir / "checkpoint.pt"
     ).is_file()

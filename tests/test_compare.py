@@ -1,8 +1,10 @@
-"""``bench.py compare``: planted regressions fail, unchanged runs and noise pass, bad input exits 2."""
+"""``bench.py compare``: planted regressions fail, unchanged runs pass, noise is inconclusive, bad
+input (runs of different suites, no common cell) exits 2, ``--format json`` carries the verdicts."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +15,7 @@ from suites.analysis.compare import (
     compare_runs,
     load_run,
     main,
-    row_relative_spread,
+    row_log_spread,
 )
 from suites.engine.suite import cell_id
 
@@ -43,7 +45,7 @@ def make_rows(**changes: dict) -> list[dict]:
             "peak_alloc_mib": 500.0 * (index + 1),
             "infer_step_time": 10.0 * (index + 1),
             "infer_samples_per_sec": 100.0 / (index + 1),
-            "step_cv": 0.02,
+            "step_cv": 0.01,
             "step_p10_ms": 9.9 * (index + 1),
             "step_p90_ms": 10.1 * (index + 1),
             "top1": 80.0,
@@ -60,6 +62,7 @@ def write_run(
     gpu: str = "NVIDIA H200",
     commit: str = "abc123",
     tree: str | None = None,
+    suite: str = "latency",
 ) -> Path:
     folder.mkdir(parents=True)
     pd.DataFrame(rows).to_csv(folder / "rows.csv", index=False)
@@ -67,6 +70,7 @@ def write_run(
         "machine": {"hostname": "box", "gpu_name": gpu},
         "git": {"commit": commit, **({"tree": tree} if tree else {})},
         "versions": {"torch": "2.11.0"},
+        "run": {"suite": suite},
     }
     (folder / "env.json").write_text(json.dumps(env))
     return folder
@@ -86,7 +90,7 @@ def test_unchanged_run_passes(tmp_path):
     code, report = run_compare(tmp_path, make_rows(), make_rows())
     assert code == 0
     assert "## favit-bench compare: OK" in report
-    assert "**0 regression(s), 0 improvement(s)" in report
+    assert "**0 regression(s), 0 improvement(s), 21 unchanged, 0 inconclusive**" in report
     # header carries both runs' env
     assert "abc123" in report and "def456" in report and "NVIDIA H200" in report
     # 3 cells x 7 judged metrics (param_count, gmacs, bytes, mib, step_time, samples/sec, top1)
@@ -102,18 +106,46 @@ def test_timing_30_percent_slower_beyond_noise_fails(tmp_path):
     assert "+30.00 %" in regressions
 
 
-def test_timing_within_noise_passes(tmp_path):
-    # 12% slower, but both runs measured a 10% CV: allowed = 3 * sqrt(0.1^2 + 0.1^2) = 42%
+def test_a_change_inside_a_noise_band_wider_than_the_threshold_is_inconclusive(tmp_path):
+    # 12% slower, but both runs measured a 10% CV: band = 3 * sqrt(2) * sqrt(ln 1.01) = x/÷ 1.527,
+    # wider than the 5% threshold: the runs cannot tell a 5% change, so neither pass nor fail
     noisy = {"step_cv": 0.10}
     base = make_rows(row0=noisy)
     new = make_rows(row0={**noisy, "infer_step_time": 11.2})
     code, report = run_compare(tmp_path, base, new)
-    assert code == 0, report
-    # the same 12% with the default 2% CV exceeds max(5%, 3 * 2.8%) and fails
+    assert code == 3, report
+    assert "## favit-bench compare: INCONCLUSIVE" in report
+    noisy_part = report.split("### Inconclusive: too noisy to judge (2)")[1].split("###")[0]
+    assert "`infer_step_time`" in noisy_part and "+12.00 %" in noisy_part  # and the throughput
+    assert "x/÷ 1.527" in noisy_part
+    # the same 12% with a 1% CV exceeds max(5%, band 4.2%) and fails
     code, _ = run_compare(
         tmp_path / "tight", make_rows(), make_rows(row0={"infer_step_time": 11.2})
     )
     assert code == 1
+    # 3% slower with a 1% CV: inside both the threshold and a band narrower than it
+    code, _ = run_compare(tmp_path / "same", make_rows(), make_rows(row0={"infer_step_time": 10.3}))
+    assert code == 0
+
+
+def test_a_40x_throughput_drop_fails_however_noisy_the_runs(tmp_path):
+    """A drop is never below -100 %, so a relative band of +-430 % let any drop through; on the log
+    of the ratio a 40x drop is ln 40 = 3.69 from no change, beyond 3 x the combined spread of two
+    runs with a CV of 100 % (band 3.53)."""
+    noisy = {"step_cv": 1.0, "step_p10_ms": None, "step_p90_ms": None}
+    base = make_rows(row0=noisy)
+    new = make_rows(row0={**noisy, "infer_samples_per_sec": 100.0 / 40})
+    code, report = run_compare(tmp_path, base, new)
+    assert code == 1, report
+    regressions = report.split("### Regressions (1)")[1].split("###")[0]
+    assert "`infer_samples_per_sec`" in regressions and "-97.50 %" in regressions
+    # and a 40x speed-up of the same noisy cell is an improvement, symmetric on the log scale;
+    # its unchanged step time, inside a band of x/÷ 34, is too noisy to judge
+    code, report = run_compare(
+        tmp_path / "up", base, make_rows(row0={**noisy, "infer_samples_per_sec": 100.0 * 40})
+    )
+    assert code == 3 and "### Improvements (1)" in report
+    assert "### Inconclusive: too noisy to judge (1)" in report
 
 
 def test_faster_timing_and_higher_throughput_are_improvements(tmp_path):
@@ -250,6 +282,19 @@ def test_cells_in_one_run_only_are_listed(tmp_path):
     assert code == 1
     code, report = run_compare(tmp_path / "added", base_rows, make_rows(), "--require-same-cells")
     assert code == 1 and "### Only in NEW (1) (fails: --require-same-cells)" in report
+
+
+def test_cells_that_differ_fail_under_their_own_heading_not_as_a_regression(tmp_path):
+    """With --require-same-cells and no regression, the heading names why the run fails."""
+    code, report = run_compare(
+        tmp_path, make_rows()[:2], make_rows(), "--require-same-cells", "--format", "markdown"
+    )
+    assert code == 1
+    heading, _, summary = report.splitlines()[:3]
+    assert heading == "## favit-bench compare: CELLS DIFFER"
+    assert summary.startswith("**0 regression(s),")
+    assert "0 cell(s) only in BASE, 1 only in NEW (fails: --require-same-cells)" in summary
+    assert "REGRESSION" not in report
 
 
 def test_judge_exact_ignores_timings_but_not_statuses(tmp_path):
@@ -399,10 +444,13 @@ def test_column_classes(column, kind):
     assert classify_column(column) == kind
 
 
-def test_row_spread_is_the_largest_reported():
+def test_row_log_spread_is_the_largest_reported():
     row = {"step_cv": 0.01, "step_p10_ms": 9.0, "step_p90_ms": 11.0, "repeat_spread_pct": 4.0}
-    assert row_relative_spread(row, row) == pytest.approx(0.1)  # (11 - 9) / (11 + 9)
-    assert row_relative_spread({"step_cv": float("nan")}, ["step_cv"]) == 0.0
+    # a log-normal's p10 and p90 lie 1.2816 standard deviations either side of its median
+    assert row_log_spread(row, row) == pytest.approx(math.log(11 / 9) / (2 * 1.2816))
+    # a CV is the log-normal's sqrt(exp(s^2) - 1)
+    assert row_log_spread({"step_cv": 0.5}, ["step_cv"]) == pytest.approx(math.sqrt(math.log(1.25)))
+    assert row_log_spread({"step_cv": float("nan")}, ["step_cv"]) == 0.0
 
 
 def _toy_measure(cell: dict, ctx) -> list[dict]:
@@ -500,3 +548,47 @@ def test_unstable_and_host_bound_rows_are_flagged_in_the_tables(tmp_path):
     assert line.endswith("| regression | host-bound in NEW, unstable in BASE |")
     _, clean = run_compare(tmp_path / "clean", make_rows(), make_rows(row0={"top1": 70.0}))
     assert "| flags |" not in clean and "> **warning:**" not in clean
+
+
+def test_runs_of_different_suites_or_without_a_common_cell_exit_2_with_one_line(tmp_path, capsys):
+    """A flops run against a memory run printed OK and exited 0: nothing was compared."""
+    flops = write_run(tmp_path / "flops", make_rows(), suite="flops")
+    memory = write_run(tmp_path / "memory", make_rows(), suite="memory")
+    out = tmp_path / "report.md"
+    assert main([str(flops), str(memory), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        "bench.py compare: error: BASE is a flops run and NEW a memory run: only runs of one "
+        "suite compare"
+    )
+    assert captured.out == "" and not out.exists()  # no report for input that is not comparable
+    # no env.json to name the suite: no common cell is the error
+    other_cells = [row | {"cell_id": row["cell_id"] + ",level=model"} for row in make_rows()]
+    base = write_run(tmp_path / "a", make_rows())
+    new = write_run(tmp_path / "b", other_cells)
+    (base / "env.json").unlink()
+    assert main([str(base / "rows.csv"), str(new)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "BASE and NEW share no cell (BASE has 3" in err[0]
+
+
+def test_json_format_carries_the_verdicts_and_the_exit_code(tmp_path, capsys):
+    new = make_rows(row1={"infer_step_time": 20.0 * 1.3}, row2={"top1": 81.0})
+    code, text = run_compare(tmp_path, make_rows(), new, "--format", "json")
+    assert code == 1
+    document = json.loads(text)
+    assert json.loads(capsys.readouterr().out) == document  # printed and written alike
+    assert (document["verdict"], document["exit_code"]) == ("REGRESSION", 1)
+    assert document["counts"] | {"common": 3} == {
+        "regressions": 1, "improvements": 1, "unchanged": 19, "inconclusive": 0, "common": 3,
+        "only_in_base": 0, "only_in_new": 0,
+    }  # fmt: skip
+    [slower] = [c for c in document["comparisons"] if c["verdict"] == "regression"]
+    assert slower["metric"] == "infer_step_time" and slower["scale"] == "log"
+    assert slower["change"] == pytest.approx(math.log(1.3))
+    [better] = [c for c in document["comparisons"] if c["verdict"] == "improvement"]
+    assert (better["metric"], better["scale"], better["change"]) == ("top1", "points", 1.0)
+    assert document["base"]["commit"] == "abc123" and document["new"]["commit"] == "def456"
+    run = tmp_path / "base"
+    assert main([str(run), str(run), "--format", "yaml"]) == 2
+    assert "invalid choice: 'yaml' (choose from 'markdown', 'json')" in capsys.readouterr().err

@@ -4,9 +4,18 @@ A report-only suite: one cell per results root (axis ``results``, default ``resu
 parent process (``isolate=False``). Its ``measure`` reads the committed runs of the other suites
 (``suites.analysis.results_index``: which run, by a documented rule), judges each claim, writes
 ``<results>/CLAIMS.md`` and a copy in the run folder (links are relative to each file's folder), and
-returns one row per claim (number, verdict, runs used). No figure is typed by hand: every measured
-number comes from a ``rows.csv`` and every analytic one from ``favit``'s code; the only literals
-are the claimed figures themselves, quoted from the seed. Same results in, same bytes out.
+returns one row per claim (number, headline verdict, runs used). No figure is typed by hand: every
+measured number comes from a ``rows.csv`` and every analytic one from ``favit``'s code; the only
+literals are the claimed figures themselves, quoted from the seed. Same results in, same bytes out.
+
+A claim that can be read several ways (against which baseline, at which scope) gets one verdict per
+reading (``suites.analysis.verdicts.Reading``), and its headline names each of them: never the
+kindest alone. Accuracy figures are judged on the mean over the seeds trained and their spread
+(``suites.analysis.trainings.SeedStats``): a gap inside two standard deviations is "not
+distinguishable from the claim"; with one seed the spread is the test set's binomial sampling
+error. Timings are compared on the log of their ratio against the runs' noise band, as
+``bench.py compare`` judges them (``suites.analysis.speed_growth``). Every verdict line names the
+device, implementation, dtype, batch and input size of its figures.
 """
 
 from __future__ import annotations
@@ -23,24 +32,57 @@ import pandas as pd
 from suites.analysis.results_index import (
     ResultsError,
     RunChoice,
-    choose_rows_per_key,
     choose_run,
-    needs_gpu,
     relative_link,
     results_root_axis,
-    run_files,
+)
+from suites.analysis.speed_growth import (
+    SPEED_RULE,
+    add_measured_growth,
+    judge_faster,
+    judge_nlogn,
+)
+from suites.analysis.trainings import (
+    SeedStats,
+    accuracy_caveats,
+    accuracy_line,
+    accuracy_rows,
+    judge_gap,
+    one_seed_note,
+    pair_seeds_text,
+    same_budget,
+    seed_stats,
+    seeds_command,
+    training_setting,
+)
+from suites.analysis.verdicts import (
+    ANALYTIC_IMG_SIZE,
+    ANALYTIC_MODEL,
+    CONDITIONAL,
+    FAILS,
+    FULL_KERNELS,
+    HOLDS,
+    INDISTINGUISHABLE,
+    SEED_KERNEL,
+    SPREAD_SIGMAS,
+    UNTESTED,
+    VERDICT_RULES,
+    Claim,
+    ClaimResult,
+    Reading,
+    count,
+    joined,
+    ok_rows,
+    pct,
+    setting_text,
+    top1,
+    untested_run,
 )
 from suites.engine.suite import Cell, CellContext, Row, Suite
 from suites.engine.timing import LAUNCH_BOUND_BUSY_SHARE
 
-HOLDS = "holds"
-CONDITIONAL = "holds only under stated conditions"
-FAILS = "does not hold"
-UNTESTED = "untested"
-VERDICTS = (HOLDS, CONDITIONAL, FAILS, UNTESTED)
 CLAIMS_FILE = "CLAIMS.md"
-
-# The claimed figures, quoted from the seed README (SEED-NOTES.md, "Claims to verify").
+# The claimed figures, quoted from the seed README ("Claims to verify").
 CLAIMED_MEMORY_REDUCTION = 0.98
 CLAIMED_B1_TOP1 = 86.16
 CLAIMED_B1_EPOCHS = 30
@@ -53,104 +95,74 @@ CLAIMED_TOP_U = 40
 # Our threshold for "minimal accuracy loss" (the seed gives none): top-1 points lost by ProbSparse.
 MINIMAL_LOSS_POINTS = 1.0
 SEED_RECIPE = "seed"
-VIT_FAMILY = "vit"  # DeiT-Tiny, ViT-S/16: the "standard ViT baselines"
-VIT_DESIGN_GRID = 14  # 224 px in 16-px patches: fewer tokens handicap the ViT, not the recipe
-ANALYTIC_MODEL = "favit_b1"
-ANALYTIC_IMG_SIZE = 224
-
-VERDICT_RULES = {
-    HOLDS: "every measured figure the claim rests on meets the claimed figure, under the claim's own conditions",
-    CONDITIONAL: "the claimed figure is met only in part: at some levels, against some comparisons, with another model variant, or only when the test set picks the epoch; the conditions are listed",
-    FAILS: "figures were measured under the claim's conditions and none meets the claimed figure",
-    UNTESTED: "no committed run holds the figures; the run that would test the claim is named",
-}
-
-
-@dataclass(frozen=True)
-class Claim:
-    number: int
-    quote: str  # the seed's words
-    tested_by: str  # what measures it
-    rule: str  # when each verdict applies, for this claim
-
-
-@dataclass
-class ClaimResult:
-    claim: Claim
-    verdict: str
-    comparison: str
-    figures: list[str] = field(default_factory=list)  # Markdown lines
-    conditions: list[str] = field(default_factory=list)
-    sources: list[Path] = field(default_factory=list)  # files linked (rows.csv, plots, tables)
-    runs: list[str] = field(default_factory=list)  # run labels
-    to_test: str = ""  # for untested: the run that would test it
-    # what limits the figures, whatever the verdict
-    caveats: list[str] = field(default_factory=list)
-
-
-def pct(fraction: float) -> str:
-    """A reduction or share as a percentage with one decimal."""
-    return f"{100 * fraction:.1f}%"
-
-
-def top1(value: float) -> str:
-    """A top-1 accuracy (already in percent) with two decimals, as the seed prints 86.16."""
-    return f"{value:.2f}%"
-
-
-def count(value: float) -> str:
-    return f"{int(value):,}"
-
-
+VIT_FAMILY = "vit"  # the "standard ViT baselines": plain ViTs (baselines family ``vit``)
+# A ViT counts as a baseline at an input that gives it at least this token grid: 4-px patches on
+# 32-px CIFAR-10 (8x8), DeiT-Tiny / ViT-S in 16-px patches at 224 (14x14); 16-px patches on 32 px
+# (2x2) starve it of tokens.
+VIT_MIN_GRID = 8
+VIT_SUITED = ((SEED_RECIPE, 16), ("native32", 4))  # (recipe, patch px) that give it such a grid
 CLAIMS = (
     Claim(
         1,
         "98% memory reduction with minimal accuracy loss (ProbSparse global attention)",
         "the memory suite (GPU): `1 - probsparse_seed / comparison` per level (analytic score "
-        "elements, global branch, attention module, whole model) against dense, dense+sr1, sdpa, "
-        "sdpa+sr1, measured in one run; the accuracy suite (GPU) for the accuracy loss",
-        f"judged against each full attention on its own (with the published spatial reduction: "
-        f"`dense`/`sdpa`; without: `dense+sr1`/`sdpa+sr1`), memory and accuracy against the same "
-        f"one. Memory part: holds when every measured peak reduction (global branch, attention "
-        f"module, whole model) is >= {pct(CLAIMED_MEMORY_REDUCTION)}, does not hold when none is, "
-        f"holds under conditions otherwise; analytic score counts are listed, not judged. Accuracy "
-        f"part: the top-1 points FaViT-B1 `probsparse_seed` loses against B1 trained with that full "
-        f"attention at the same recipe, epochs and data, minimal when <= {MINIMAL_LOSS_POINTS:g} "
-        f"point. Per baseline: does not hold when the memory part does not or every accuracy pair "
-        f"loses more; untested when the accuracy loss is not measured; holds when both parts hold; "
-        f"otherwise holds only under stated conditions. The claim names no baseline, so its "
-        f"verdict is the best per-baseline one (holds, then conditions, then untested), the others "
-        f"listed as conditions.",
+        "elements, global branch, attention module, whole model) against full attention (`dense`, "
+        "`sdpa`) at each reading's spatial reduction, the ratios of a reading from one run; the "
+        "accuracy suite (GPU) for the accuracy loss",
+        "one verdict per reading, memory and accuracy against the same full attention: the "
+        "published model (`probsparse_seed` against `dense`/`sdpa`); attention over every patch "
+        "(`probsparse_seed+gsr1` against `dense+gsr1`/`sdpa+gsr1`: the global branch over all "
+        "keys, the published channel split, like for like); and the README's framing (the "
+        "published `probsparse_seed` against `dense+sr1`/`sdpa+sr1`, whose channel split also "
+        "changes). Memory part: holds when every measured peak reduction (global branch, "
+        f"attention module, whole model; the reference implementation) is >= "
+        f"{pct(CLAIMED_MEMORY_REDUCTION)}, does not hold when none is, holds under conditions "
+        "otherwise; analytic score counts are listed, not judged. Accuracy part: the top-1 "
+        "points FaViT-B1 with ProbSparse loses against B1 trained with that reading's full "
+        f"attention at the same recipe, epochs and data (mean over seeds), minimal when <= "
+        f"{MINIMAL_LOSS_POINTS:g} point, not distinguishable when above it by less than "
+        f"{SPREAD_SIGMAS:g} standard deviations of the difference. A reading does not hold when "
+        "its memory part does not or no accuracy pair is minimal (or within its spread); is "
+        "untested when either part is not measured; holds when both parts hold; is not "
+        "distinguishable when memory holds and the loss is within its spread of minimal; "
+        "otherwise holds only under stated conditions. The headline gives every reading's verdict.",
     ),
     Claim(
         2,
         f"FaViT-B1 reaches {CLAIMED_B1_TOP1}% CIFAR-10 top-1 in {CLAIMED_B1_EPOCHS} epochs from "
         "scratch (images upsampled to 224)",
         f"the accuracy suite (GPU), recipe `{SEED_RECIPE}`, {CLAIMED_B1_EPOCHS} epochs, FaViT-B1",
-        "holds when the seed's model (`favit_b1:probsparse_seed`, with or without `+seed_compat`) "
-        "reaches the claimed top-1 at the final epoch (raw or EMA weights); holds only under "
-        "stated conditions when only the test-picked best epoch reaches it, or only another B1 "
-        "variant does; does not hold when the seed's model was run and nothing reaches it.",
+        "per seed's model (`favit_b1:probsparse_seed`, with or without `+seed_compat`; one "
+        "verdict each): holds when the mean final-epoch top-1 over its seeds (raw or EMA "
+        f"weights) reaches the claim; not distinguishable when it falls short by less than "
+        f"{SPREAD_SIGMAS:g} standard deviations (the spread over seeds, at least the test set's "
+        "binomial sampling error); holds only under stated conditions when only the test-picked "
+        "best epoch, or only another B1 variant, reaches it; does not hold otherwise.",
     ),
     Claim(
         3,
         f"FaViT-B3 'projected' {CLAIMED_B3_TOP1:g}%+ in {CLAIMED_B3_EPOCHS} epochs (never tested)",
         f"the accuracy suite (GPU), recipe `{SEED_RECIPE}`, {CLAIMED_B3_EPOCHS} epochs, FaViT-B3",
-        "holds when any FaViT-B3 variant reaches the claimed top-1 at the final epoch (raw or "
-        "EMA); holds only under stated conditions when only the test-picked best epoch does; "
-        "does not hold when B3 was run for that budget and stays below.",
+        "per FaViT-B3 variant: holds when the mean final-epoch top-1 over its seeds (raw or EMA) "
+        f"reaches the claim; not distinguishable when short by less than {SPREAD_SIGMAS:g} "
+        "standard deviations; holds only under stated conditions when only the test-picked best "
+        "epoch does; does not hold otherwise.",
     ),
     Claim(
         4,
         "B1 outperforms standard ViT baselines (~70-80% early in training without big data)",
-        "the accuracy suite (GPU): FaViT-B1 against the plain ViTs (DeiT-Tiny, ViT-S/16) trained "
-        "with the same recipe, epochs and data",
-        "holds when every FaViT-B1 row beats every ViT row of its budget (final-epoch raw top-1) "
-        f"and every ViT saw at least its design's {VIT_DESIGN_GRID}x{VIT_DESIGN_GRID} token grid "
-        "(224 px); does not hold when none does; holds only under stated conditions otherwise "
-        "(some pairs, or only with ViTs given fewer tokens than they were designed for). The "
-        f"{CLAIMED_VIT_TOP1_RANGE[0]:g}-{CLAIMED_VIT_TOP1_RANGE[1]:g}% describes the baselines: it "
-        "is reported, not judged.",
+        "the accuracy suite (GPU): FaViT-B1 against plain ViTs trained with the same recipe, "
+        "epochs and data, at an input that suits them: 16-px patches (DeiT-Tiny, ViT-S/16) on "
+        "the 224-px seed recipe, 4-px patches on 32-px CIFAR-10 (`native32`)",
+        f"a ViT counts only where it sees at least a {VIT_MIN_GRID}x{VIT_MIN_GRID} token grid "
+        "(a ViT trained on fewer tokens is listed, not counted). Per pair (means over seeds): B1 "
+        f"ahead or behind when the gap exceeds {SPREAD_SIGMAS:g} standard deviations of the "
+        "difference, else not distinguishable. Holds when B1 is ahead in every pair; holds only "
+        "under stated conditions when in some; does not hold when it is ahead in none and "
+        "behind in one or more; not distinguishable when every pair is; untested without a pair "
+        "that counts. "
+        f"The {CLAIMED_VIT_TOP1_RANGE[0]:g}-{CLAIMED_VIT_TOP1_RANGE[1]:g}% describes the "
+        "baselines: it is reported, not judged.",
     ),
     Claim(
         5,
@@ -158,84 +170,156 @@ CLAIMS = (
         f"{CLAIMED_COMPARISONS_M:g}M comparisons; ProbSparse keeps 'Top-{CLAIMED_TOP_U}'",
         f"arithmetic from `favit`'s code: stage-1 geometry of {ANALYTIC_MODEL} at "
         f"{ANALYTIC_IMG_SIZE}px (`favit.stage_geometry`), score elements "
-        "(`favit.attention_score_elements`) and ProbSparse sizes (`favit.probsparse_sizes`); "
-        "beside it, the scaling suite (GPU): how the step's memory and time grow with the token "
-        f"count when {ANALYTIC_MODEL}'s global branch attends over every token (`+sr1`)",
-        "does not hold when the token count, its square (to the claim's one decimal in millions) "
-        "or the seed's top-u differ from the claim; holds when they agree and the published "
-        "design's global branch does compare every patch with every patch; holds only under "
-        "stated conditions when they agree but the published design compares fewer pairs. The "
-        "measured growth is reported beside the verdict, not judged: the claim states counts.",
+        "(`favit.attention_score_elements`) and ProbSparse sizes (`favit.probsparse_sizes`); for "
+        "what the cost argument implies (ProbSparse is faster; its cost grows as N log N), the "
+        "scaling suite (GPU: step time and memory against tokens) and the latency suite (GPU: "
+        f"step time at {ANALYTIC_IMG_SIZE} px per batch)",
+        "three readings. The counts: does not hold when the token count, its square (to the "
+        "claim's one decimal in millions) or the seed's top-u differ from the claim; holds when "
+        "they agree and the published design's global branch compares every patch with every "
+        "patch; holds only under stated conditions when they agree but it compares fewer pairs. "
+        "ProbSparse is faster: `probsparse_seed` against full attention at the same spatial "
+        f"reduction, per size and batch, as `bench.py compare` judges a timing ({SPEED_RULE}); a "
+        "pair is judged only where the slower row is GPU-bound (busy >= "
+        f"{pct(LAUNCH_BOUND_BUSY_SHARE)}: a launch-bound step times the host); holds when faster "
+        "in every judged pair, does not hold when in none, holds only under stated conditions "
+        "otherwise (where it is faster is listed). N log N: the log-log growth exponents of "
+        "ProbSparse over every patch (analytic score elements, step memory, GPU-bound step "
+        "time) against tokens: holds when each lies nearer N log N's slope over the same "
+        "tokens than N^2's (2), does not hold when one lies nearer N^2's.",
     ),
 )
 
 
-# --- helpers over rows -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MemoryReading:
+    """One reading of claim 1: ProbSparse with one spatial reduction against full attention with
+    another. ``key`` is the memory suite's ``reading`` column; model names take the suffixes."""
 
+    key: str
+    name: str  # completes the headline
+    what: str
+    probsparse_suffix: str  # "" (published) or "+gsr1"
+    full_suffix: str  # "", "+gsr1" or "+sr1"
+    caveat: str = ""
 
-def _ok(rows: pd.DataFrame) -> pd.Series:
-    return rows["status"].astype(str) == "ok"
+    @property
+    def probsparse(self) -> str:
+        return SEED_KERNEL + self.probsparse_suffix
 
+    @property
+    def comparisons(self) -> tuple[str, ...]:
+        return tuple(kernel + self.full_suffix for kernel in FULL_KERNELS)
 
-def _not_smoke(rows: pd.DataFrame) -> pd.Series:
-    """Rows that count as results: not a smoke run (quick profile), not trained on a subset.
-
-    The accuracy suite's ``train_images`` / ``test_images`` axes are 0 for the whole split; a run on
-    a subset (a timing run, say) measures speed, not the accuracy a claim is about.
-    """
-    keep = pd.Series(True, index=rows.index)
-    if "smoke_run" in rows:
-        keep &= ~rows["smoke_run"].astype(str).str.lower().isin(["true", "1"])
-    for column in ("train_images", "test_images"):
-        if column in rows:
-            keep &= pd.to_numeric(rows[column], errors="coerce").fillna(0).eq(0)
-    return keep
-
-
-def _run_sources(choice_paths: list[Path]) -> list[Path]:
-    """rows.csv, then the run's plots and tables, for each run folder (deduplicated, in order)."""
-    out: list[Path] = []
-    for folder in choice_paths:
-        for path in [folder / "rows.csv", *run_files(folder)]:
-            if path not in out:
-                out.append(path)
-    return out
-
-
-def _untested_run(suite: str, command: str) -> str:
-    where = "a GPU" if needs_gpu(suite) else "any machine"
-    return f"`{command}` on {where}, committed under `results/<machine>/{suite}-<UTC>/`"
-
-
-# --- claim 1 ---------------------------------------------------------------------------------------
-
-
-def memory_reductions(root: Path) -> tuple[RunChoice | None, pd.DataFrame]:
-    """The chosen memory run and its ``probsparse_seed`` reductions (``suites.memory.reduction_table``;
-    ``reduction`` is NaN where the comparison ran out of memory or failed)."""
-    from suites import memory
-
-    def has_seed_rows(rows: pd.DataFrame) -> bool:
-        return "variant" in rows and bool(
-            (_ok(rows) & (rows["variant"] == "probsparse_seed")).any()
+    def accuracy_models(self) -> tuple[str, str]:
+        """The two models a training would pair (the seed's numerics on the ProbSparse side)."""
+        suffix = self.probsparse_suffix
+        return (
+            f"{ANALYTIC_MODEL}:{SEED_KERNEL}{suffix}+seed_compat",
+            f"{ANALYTIC_MODEL}:sdpa{self.full_suffix}",
         )
 
-    choice = choose_run(root, "memory", has_seed_rows, required=["level", "variant", "model"])
+
+SR1_CONFOUND = (
+    "`+sr1` sets the spatial reduction to 1 in every stage as the official FaViT does, and its "
+    "channel split follows the reduction: stages 1-3 also trade the dilated branch for a local "
+    "one twice as wide, so the attention- and model-level reductions against `dense+sr1` / "
+    "`sdpa+sr1` include that change (the analytic and global-branch levels do not)"
+)
+MEMORY_READINGS = (
+    MemoryReading(
+        "published",
+        "for the published model",
+        "`probsparse_seed` against full attention with the published spatial reduction "
+        "(`dense`, `sdpa`)",
+        "",
+        "",
+    ),
+    MemoryReading(
+        "every_patch",
+        "for attention over every patch",
+        "`probsparse_seed+gsr1` against `dense+gsr1`, `sdpa+gsr1`: the global branch over every "
+        "patch on both sides, the published channel split (like for like)",
+        "+gsr1",
+        "+gsr1",
+    ),
+    MemoryReading(
+        "every_patch_sr1",
+        "against every-patch attention with the `+sr1` channel split",
+        "the published `probsparse_seed` against `dense+sr1`, `sdpa+sr1` (the README's framing; "
+        "`+sr1` also changes the channel split)",
+        "",
+        "+sr1",
+        SR1_CONFOUND,
+    ),
+)
+MEMORY_JUDGED_LEVELS = ("global", "attention", "model")
+
+
+def with_readings(ratios: pd.DataFrame) -> pd.DataFrame:
+    """``suites.memory.reduction_table`` with a ``reading`` per row: the table's own, or (runs
+    whose table has none) the reading whose spatial reductions the row pairs (the suffixes of
+    its ProbSparse variant and of its comparison)."""
+    if "reading" in ratios or ratios.empty:
+        return ratios
+    pairs = {(r.probsparse_suffix, r.full_suffix): r.key for r in MEMORY_READINGS}
+
+    def suffix(variant: str) -> str:
+        _, plus, rest = str(variant).partition("+")
+        return plus + rest
+
+    keys = [
+        pairs.get((suffix(p), suffix(c)), "")
+        for p, c in zip(ratios["probsparse"], ratios["comparison"], strict=True)
+    ]
+    return ratios.assign(reading=keys)
+
+
+def reading_ratios(ratios: pd.DataFrame, reading: MemoryReading) -> pd.DataFrame:
+    """The rows of ``reading``: its ProbSparse variant and comparisons, the reference
+    implementation (the seed's algorithm as it materializes) where the table names one."""
+    from suites.memory import IMPL
+
+    ratios = with_readings(ratios)
+    if ratios.empty:
+        return ratios
+    mine = ratios[
+        (ratios["reading"] == reading.key)
+        & (ratios["probsparse"] == reading.probsparse)
+        & ratios["comparison"].isin(reading.comparisons)
+    ]
+    if "impl" in mine:
+        mine = mine[mine["impl"].astype(str) == IMPL]
+    return mine.reset_index(drop=True)
+
+
+def memory_reductions(root: Path, reading: MemoryReading) -> tuple[RunChoice | None, pd.DataFrame]:
+    """The first memory run (rule order) with a finished comparison for ``reading``, and its rows
+    of ``suites.memory.reduction_table`` (``reduction`` NaN where the comparison failed)."""
+    from suites import memory
+
+    found: dict[int, pd.DataFrame] = {}
+
+    def has_reading(rows: pd.DataFrame) -> bool:
+        done = rows[ok_rows(rows)]
+        if not (done["variant"] == reading.probsparse).any():
+            return False
+        found[id(rows)] = reading_ratios(memory.reduction_table(rows), reading)
+        return bool(found[id(rows)]["reduction"].notna().any())
+
+    choice = choose_run(root, "memory", has_reading, required=["level", "variant", "model"])
     if choice is None:
         return None, pd.DataFrame()
-    ratios = memory.reduction_table(choice.rows)
-    if ratios.empty:
-        return choice, ratios
-    ratios = ratios[ratios["probsparse"] == "probsparse_seed"]  # NaN: the comparison did not finish
-    return choice, ratios.reset_index(drop=True)
+    return choice, found[id(choice.rows)]
 
 
 def reduction_summary(ratios: pd.DataFrame) -> pd.DataFrame:
-    """Per (level, metric, ProbSparse variant, comparison): settings, min and max reduction, and how
-    many settings reach the claimed reduction; levels in the memory suite's order."""
+    """Per (reading, implementation, dtype, level, metric, ProbSparse variant, comparison):
+    settings, min and max reduction, and how many settings reach the claimed reduction; levels in
+    the memory suite's order (the first three keys where the table has them)."""
     from suites.memory import LEVELS
 
-    keys = ["level", "metric", "probsparse", "comparison"]
+    keys = [k for k in SUMMARY_KEYS if k in ratios]
     ratios = ratios.assign(meets=ratios["reduction"] >= CLAIMED_MEMORY_REDUCTION)
     groups = (
         ratios.groupby(keys, sort=True)
@@ -248,139 +332,19 @@ def reduction_summary(ratios: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     groups["meeting"] = groups["meeting"].astype(int)
-    order = {level: i for i, level in enumerate(LEVELS)}
-    groups["_order"] = groups["level"].map(order).fillna(len(order))
-    groups = groups.sort_values(["_order", *keys[1:]], kind="stable")
-    return groups.drop(columns="_order").reset_index(drop=True)
+    orders = {"reading": [r.key for r in MEMORY_READINGS], "level": list(LEVELS)}
+    by = []
+    for key in keys:  # readings and levels in their own order, the rest by name
+        if key in orders:
+            rank = {value: i for i, value in enumerate(orders[key])}
+            groups[f"_{key}"] = groups[key].map(rank).fillna(len(rank))
+            key = f"_{key}"
+        by.append(key)
+    groups = groups.sort_values(by, kind="stable")
+    return groups.drop(columns=[c for c in groups if c.startswith("_")]).reset_index(drop=True)
 
 
-def accuracy_rows(root: Path) -> pd.DataFrame:
-    """Finished, non-smoke accuracy rows; per (model, recipe, epochs, data) the newest GPU run's.
-
-    Adds ``epochs_run`` (the epochs the run trained, ``epochs_trained``; for older rows the override
-    axis, or the recipe's epochs when the axis is ``-``) and
-    ``base_model`` / ``global_attn`` / ``sr1`` for FaViT names.
-    """
-    from suites.accuracy import FROM_RECIPE, RECIPES
-
-    def epochs_run(rows: pd.DataFrame) -> pd.Series:
-        if "epochs_trained" in rows:  # what the run did, whatever it was asked
-            trained = pd.to_numeric(rows["epochs_trained"], errors="coerce")
-            if trained.notna().all():
-                return trained.astype(int)
-        values = []
-        for recipe, value in zip(rows["recipe"], rows["epochs"], strict=True):
-            text = str(value).strip()
-            if text in (FROM_RECIPE, "", "nan"):
-                values.append(RECIPES[recipe].epochs if recipe in RECIPES else -1)
-            else:
-                values.append(int(float(text)))
-        return pd.Series(values, index=rows.index)
-
-    def key(rows: pd.DataFrame) -> pd.Series:
-        data = rows["data"].astype(str) if "data" in rows else pd.Series("", index=rows.index)
-        return (
-            rows["model"].astype(str)
-            + "|"
-            + rows["recipe"].astype(str)
-            + "|"
-            + epochs_run(rows).astype(str)
-            + "|"
-            + data
-        )
-
-    table = choose_rows_per_key(
-        root,
-        "accuracy",
-        key=key,
-        keep=lambda rows: _ok(rows) & _not_smoke(rows),
-        required=["model", "recipe", "epochs", "top1"],
-    )
-    if table.empty:
-        return table
-    table["epochs_run"] = epochs_run(table)
-    for column in ("top1", "top1_ema", "top1_best_optimistic", "top1_ema_best_optimistic"):
-        table[column] = pd.to_numeric(table.get(column, math.nan), errors="coerce")
-    parsed = [_parse_model(name) for name in table["model"].astype(str)]
-    table["base_model"] = [p[0] for p in parsed]
-    table["global_attn"] = [p[1] for p in parsed]
-    table["sr1"] = [p[2] for p in parsed]
-    table["family"] = [p[3] for p in parsed]
-    table["seed_compat"] = table["model"].astype(str).str.contains("+seed_compat", regex=False)
-    return table
-
-
-def _parse_model(name: str) -> tuple[str, str, bool, str]:
-    """(base model, global attention or "", sr1, family) of a baselines name; unknown -> ("", ...)."""
-    import baselines
-
-    try:
-        family = baselines.info(name).family
-    except ValueError:
-        return name, "", False, ""
-    if family != "favit":
-        return name, "", False, family
-    parsed = baselines.parse_favit_name(name)
-    if parsed.global_attn is None:
-        import favit
-
-        return parsed.model, favit.DEFAULT_GLOBAL_ATTN, parsed.sr1, family
-    return parsed.model, parsed.global_attn, parsed.sr1, family
-
-
-def _final_top1(row: pd.Series) -> float:
-    values = [v for v in (row["top1"], row["top1_ema"]) if not math.isnan(v)]
-    return max(values) if values else math.nan
-
-
-def _best_top1(row: pd.Series) -> float:
-    values = [
-        v
-        for v in (row["top1_best_optimistic"], row["top1_ema_best_optimistic"])
-        if not math.isnan(v)
-    ]
-    return max(values) if values else math.nan
-
-
-def _accuracy_line(row: pd.Series) -> str:
-    dataset = row.get("dataset", "")
-    return (
-        f"`{row['model']}`, recipe `{row['recipe']}`, {int(row['epochs_run'])} epochs"
-        + (f", {dataset}" if isinstance(dataset, str) and dataset else "")
-        + f": final-epoch top-1 {top1(row['top1'])} (EMA {top1(row['top1_ema'])}); "
-        f"test-picked best epoch {top1(row['top1_best_optimistic'])} (optimistic) "
-        f"[{row['run_label']}]"
-    )
-
-
-def _accuracy_caveats(rows: pd.DataFrame) -> list[str]:
-    """What a reader must weigh beside accuracy figures: one seed each, the JPEG copy's pixels."""
-    caveats = ["one seed per model: the run-to-run spread is not measured"]
-    datasets = sorted(
-        {str(d) for d in rows.get("dataset", pd.Series(dtype=str)) if "JPEG" in str(d)}
-    )
-    if datasets:
-        caveats.append(
-            f"trained and tested on {', '.join(datasets)}, whose compressed pixels can cost "
-            "accuracy against the original CIFAR-10 the claim was made on"
-        )
-    return caveats
-
-
-# Full attention is one function per spatial reduction: `dense` and `sdpa` (and their `+sr1` forms)
-# differ only in kernel, so an accuracy trained with either stands for both, and their analytic
-# score counts are the same figures (counted once).
-FULL_ATTENTION = {
-    False: ("full attention with the published spatial reduction", ("dense", "sdpa")),
-    True: ("full attention over every patch (no spatial reduction)", ("dense+sr1", "sdpa+sr1")),
-}
-SR1_CONFOUND = (
-    "`+sr1` sets the spatial reduction to 1 in every stage as the official FaViT does, and its "
-    "channel split follows the reduction: stages 1-3 also trade the dilated branch for a local "
-    "one twice as wide, so the attention- and model-level reductions against `dense+sr1` / "
-    "`sdpa+sr1` include that change (the analytic and global-branch levels do not)"
-)
-VERDICT_ORDER = (HOLDS, CONDITIONAL, UNTESTED, FAILS)  # best first: the claim names no baseline
+SUMMARY_KEYS = ("reading", "impl", "dtype", "level", "metric", "probsparse", "comparison")
 
 
 def _share_verdict(meeting: int, total: int) -> str:
@@ -389,148 +353,205 @@ def _share_verdict(meeting: int, total: int) -> str:
     return HOLDS if meeting == total else FAILS if meeting == 0 else CONDITIONAL
 
 
-def judge_claim_1(root: Path, accuracy: pd.DataFrame) -> ClaimResult:
-    """Memory and accuracy judged against the same baseline, one baseline at a time.
+@dataclass
+class Part:
+    """One part of a reading's verdict (memory or accuracy): its verdict, why, the figure lines."""
 
-    The claim names no baseline, so each full attention (with and without the published spatial
-    reduction) gets its own verdict from its measured peaks and its own accuracy pairs; the claim's
-    verdict is the best of them, and the others are listed as conditions.
-    """
-    claim = CLAIMS[0]
-    choice, ratios = memory_reductions(root)
-    comparison = (
-        "ProbSparse as the seed applies it (`probsparse_seed`) against full attention with the "
-        "published spatial reduction (`dense`, `sdpa`) and without it (`dense+sr1`, `sdpa+sr1`: "
-        "every patch with every patch), memory in one run; reduction = 1 - ProbSparse / "
-        "comparison; the accuracy loss against B1 trained with the same full attention"
-    )
-    result = ClaimResult(claim, UNTESTED, comparison)
-    if choice is None or ratios.empty or ratios["reduction"].notna().sum() == 0:
-        result.to_test = _untested_run("memory", "python bench.py --suite memory --device cuda")
-        if choice is not None:
-            result.figures.append(
-                f"`{choice.run.label}` has no finished comparison for `probsparse_seed`."
-            )
-            result.sources = _run_sources([choice.run.path])
-            result.runs = [choice.run.label]
-        return result
-    result.runs = [choice.run.label]
-    sources = [choice.run.path]
+    verdict: str
+    why: str
+    lines: list[str] = field(default_factory=list)
+    setting: str = ""  # device, implementation, dtype, batch, input size
+    stats: list[SeedStats] = field(default_factory=list)  # the trainings it compared
+
+
+def memory_part(ratios: pd.DataFrame, device: str) -> Part:
+    """Claim 1's memory part for one reading's rows (measured on ``device``): the measured peaks
+    that reach the claim."""
+    from suites.memory import IMPL
+
     finished = ratios.dropna(subset=["reduction"])
-    result.figures.append(
-        f"Memory (`{choice.run.label}`), `probsparse_seed` reduction per level and comparison:"
+    lines = [
+        f"    - {g.level} ({g.metric}) vs `{g.comparison}`: {pct(g.min)} to {pct(g.max)} over "
+        f"{g.settings} settings; >= {pct(CLAIMED_MEMORY_REDUCTION)} in {g.meeting}"
+        for g in reduction_summary(finished).itertuples()
+    ]
+    measured = ratios[ratios["level"].isin(MEMORY_JUDGED_LEVELS)]
+    done = measured.dropna(subset=["reduction"])
+    meeting = int((done["reduction"] >= CLAIMED_MEMORY_REDUCTION).sum())
+    verdict = _share_verdict(meeting, len(done))
+    why = f"measured peaks reach {pct(CLAIMED_MEMORY_REDUCTION)} in {meeting} of {len(done)}"
+    left_out = measured[measured["reduction"].isna()]
+    if not left_out.empty:
+        statuses = ", ".join(
+            f"{n} {status}" for status, n in left_out["comparison_status"].value_counts().items()
+        )
+        why += f" ({len(left_out)} without a finished comparison: {statuses})"
+    line = f"  - {why} (level x setting x kernel)"
+    analytic = ratios[ratios["level"] == "analytic"]
+    analytic = analytic[analytic["comparison"] == analytic["comparison"].min()]
+    if not analytic.empty:  # the same count for every kernel: counted once
+        reaching = int((analytic["reduction"] >= CLAIMED_MEMORY_REDUCTION).sum())
+        line += f"; analytic score counts in {reaching} of {len(analytic)} (listed, not judged)"
+    lines.append(f"{line} -> memory part {verdict}")
+    lines += _more_memory_lines(done)
+    impl = joined(ratios["impl"]) if "impl" in ratios else IMPL
+    return Part(verdict, why, lines, setting_text(ratios.assign(device_name=device), impl=impl))
+
+
+def _more_memory_lines(done: pd.DataFrame) -> list[str]:
+    """Where ProbSparse's measured peak is above the comparison's in every setting of a level."""
+    lines = []
+    for comparison, rows in done.groupby("comparison", sort=True):
+        levels = [
+            level
+            for level in MEMORY_JUDGED_LEVELS
+            if not (at := rows[rows["level"] == level]).empty and (at["reduction"] < 0).all()
+        ]
+        if not levels:
+            continue
+        where = (
+            "at every measured level"
+            if len(levels) == rows["level"].nunique()
+            else "at level" + "s" * (len(levels) > 1)
+        )
+        lines.append(
+            f"  - ProbSparse uses more memory than `{comparison}` in every setting {where} "
+            f"({', '.join(levels)})"
+        )
+    return lines
+
+
+def _reading_accuracy(stats: list[SeedStats], reading: MemoryReading) -> list[tuple]:
+    """(ProbSparse stats, full-attention stats) pairs of FaViT-B1 at one budget for ``reading``."""
+
+    def suffix_of(s: SeedStats) -> str:
+        first = s.first
+        return "+gsr1" if first["gsr1"] else "+sr1" if first["sr1"] else ""
+
+    b1 = [s for s in stats if s.first["base_model"] == ANALYTIC_MODEL]
+    probsparse = [
+        s
+        for s in b1
+        if s.first["global_attn"] == SEED_KERNEL and suffix_of(s) == reading.probsparse_suffix
+    ]
+    full = [
+        s
+        for s in b1
+        if s.first["global_attn"] in FULL_KERNELS and suffix_of(s) == reading.full_suffix
+    ]
+    return [(p, d) for p in probsparse for d in full if same_budget(p, d)]
+
+
+def accuracy_part(stats: list[SeedStats], reading: MemoryReading) -> Part:
+    """Claim 1's accuracy part: the top-1 ProbSparse loses against the same full attention."""
+    pairs = _reading_accuracy(stats, reading)
+    if not pairs:
+        return Part(
+            UNTESTED,
+            "accuracy loss not measured",
+            [f"  - accuracy: untested (no `{'`, `'.join(reading.accuracy_models())}` trained "
+             "at one budget)"],
+        )  # fmt: skip
+    outcomes, lines = [], []
+    for p, d in pairs:
+        loss = d.mean() - p.mean()
+        spread = math.hypot(p.spread, d.spread)
+        outcome = (
+            "minimal"
+            if loss <= MINIMAL_LOSS_POINTS
+            else "not distinguishable from minimal"
+            if loss - MINIMAL_LOSS_POINTS <= SPREAD_SIGMAS * spread
+            else "not minimal"
+        )
+        outcomes.append(outcome)
+        other = " (the pair also differs in `+seed_compat`)" * bool(
+            p.first["seed_compat"] != d.first["seed_compat"]
+        )
+        lines.append(
+            f"  - accuracy: `{p.model}` {top1(p.mean())} vs `{d.model}` {top1(d.mean())} (recipe "
+            f"`{p.first['recipe']}`, {int(p.first['epochs_run'])} epochs, final-epoch raw "
+            f"top-1; {pair_seeds_text(p, d)}): loss "
+            f"{loss:+.2f} ± {spread:.2f} points, {outcome}{other} "
+            f"[{training_setting(pd.concat([p.rows, d.rows]))}]"
+        )
+    minimal = outcomes.count("minimal")
+    close = outcomes.count("not distinguishable from minimal")
+    if minimal == len(pairs):
+        verdict = HOLDS
+    elif minimal + close == len(pairs):
+        verdict = INDISTINGUISHABLE
+    else:
+        verdict = FAILS if minimal + close == 0 else CONDITIONAL
+    why = f"accuracy loss <= {MINIMAL_LOSS_POINTS:g} point in {minimal} of {len(pairs)} pairs"
+    if close:
+        why += f" ({close} more within {SPREAD_SIGMAS:g} standard deviations)"
+    stats_used = list(dict.fromkeys(s for pair in pairs for s in pair))
+    return Part(verdict, why, lines, stats=stats_used)
+
+
+def reading_verdict(memory: Part, accuracy: Part) -> str:
+    """Claim 1's verdict for one reading from its memory and accuracy parts (the claim's rule)."""
+    if FAILS in (memory.verdict, accuracy.verdict):
+        return FAILS
+    if UNTESTED in (memory.verdict, accuracy.verdict):
+        return UNTESTED
+    if memory.verdict == HOLDS and accuracy.verdict in (HOLDS, INDISTINGUISHABLE):
+        return accuracy.verdict
+    return CONDITIONAL
+
+
+def judge_memory_reading(
+    result: ClaimResult, root: Path, stats: list[SeedStats], reading: MemoryReading
+) -> Reading:
+    """One reading of claim 1: its memory run's figures, its accuracy pairs, its verdict; adds the
+    figures, sources, caveats and the runs that would test it to ``result``."""
+    choice, ratios = memory_reductions(root, reading)
+    if choice is None:
+        command = (
+            "python bench.py --suite memory --device cuda --set "
+            f"variant={reading.probsparse},{','.join(reading.comparisons)}"
+        )
+        memory = Part(UNTESTED, "memory not measured", ["  - memory: no committed run holds it"])
+        result.to_test.append(untested_run("memory", command))
+    else:
+        memory = memory_part(ratios, joined(choice.rows.get("device_name", []), ", "))
+        memory.lines.insert(0, f"  - memory (`{choice.run.label}`, {memory.setting}):")
+        result.add_runs([choice.run.label], [choice.run.path])
+        if reading.caveat:
+            result.add_caveats([reading.caveat])
+    accuracy = accuracy_part(stats, reading)
+    if accuracy.verdict == UNTESTED and memory.verdict != FAILS:
+        command = seeds_command(reading.accuracy_models(), SEED_RECIPE)
+        result.to_test.append(untested_run("accuracy", command))
+    for s in accuracy.stats:
+        result.add_runs(s.runs, s.folders)
+    if accuracy.stats:
+        result.add_caveats(accuracy_caveats(pd.concat([s.rows for s in accuracy.stats])))
+    result.figures += [f"{reading.name.capitalize()}: {reading.what}:", *memory.lines]
+    result.figures += accuracy.lines
+    verdict = reading_verdict(memory, accuracy)
+    why = "; ".join(part.why for part in (memory, accuracy))
+    setting = f"memory: {memory.setting or 'no run'}"
+    if accuracy.stats:
+        setting += f"; accuracy: {training_setting(pd.concat([s.rows for s in accuracy.stats]))}"
+    decided_by_accuracy = memory.verdict not in (FAILS, UNTESTED)
+    note = one_seed_note(accuracy.stats) if decided_by_accuracy else ""
+    return Reading(reading.name, verdict, why, setting, note)
+
+
+def judge_claim_1(root: Path, accuracy: pd.DataFrame) -> ClaimResult:
+    """Memory and accuracy judged against the same full attention, one reading at a time
+    (``MEMORY_READINGS``): each reading gets its own verdict, and the headline names them all."""
+    result = ClaimResult(
+        CLAIMS[0],
+        "ProbSparse as the seed applies it (`probsparse_seed`) against full attention (`dense`, "
+        "`sdpa`) with the same global keys in each reading, reduction = 1 - ProbSparse / "
+        "comparison per level and setting; the accuracy loss against B1 trained with that full "
+        "attention",
     )
-    for g in reduction_summary(finished).itertuples():
-        result.figures.append(
-            f"  - {g.level} ({g.metric}) vs `{g.comparison}`: {pct(g.min)} to {pct(g.max)} "
-            f"over {g.settings} settings; >= {pct(CLAIMED_MEMORY_REDUCTION)} in {g.meeting}"
-        )
-
-    per_baseline: dict[str, str] = {}
-    untested_models: list[str] = []
-    for sr1, (name, kernels) in FULL_ATTENTION.items():
-        mine = ratios[ratios["comparison"].isin(kernels)]
-        measured = mine[mine["level"] != "analytic"]
-        done = measured.dropna(subset=["reduction"])
-        meets = done["reduction"] >= CLAIMED_MEMORY_REDUCTION
-        analytic = mine[(mine["level"] == "analytic") & (mine["comparison"] == kernels[0])]
-        memory_verdict = _share_verdict(int(meets.sum()), len(done))
-        left_out = measured[measured["reduction"].isna()]
-        missing = ""
-        if not left_out.empty:
-            statuses = ", ".join(
-                f"{n} {status}"
-                for status, n in left_out["comparison_status"].value_counts().items()
-            )
-            missing = f" ({len(left_out)} without a finished comparison: {statuses})"
-        line = (
-            f"Against {name}: measured peaks reach {pct(CLAIMED_MEMORY_REDUCTION)} in "
-            f"{int(meets.sum())} of {len(done)} (level x setting x kernel){missing}"
-        )
-        if not analytic.empty:
-            line += (
-                f"; analytic score counts (the same for every kernel) in "
-                f"{int((analytic['reduction'] >= CLAIMED_MEMORY_REDUCTION).sum())} of {len(analytic)}"
-            )
-        result.figures.append(f"{line} -> memory part {memory_verdict}.")
-        if sr1 and not done.empty:
-            result.caveats.append(SR1_CONFOUND)
-
-        losses: list[float] = []
-        paired_rows: list[pd.Series] = []
-        if not accuracy.empty:
-            b1 = accuracy[accuracy["base_model"] == "favit_b1"]
-            ps = b1[(b1["global_attn"] == "probsparse_seed") & ~b1["sr1"]]
-            full = b1[b1["global_attn"].isin(["dense", "sdpa"]) & (b1["sr1"] == sr1)]
-            for _, p in ps.iterrows():
-                for _, d in full.iterrows():
-                    if not all(
-                        str(p.get(c)) == str(d.get(c)) for c in ("recipe", "epochs_run", "data")
-                    ):
-                        continue
-                    loss = d["top1"] - p["top1"]
-                    losses.append(loss)
-                    paired_rows += [p, d]
-                    other = (
-                        " (the pair also differs in `+seed_compat`)"
-                        if (p["seed_compat"] != d["seed_compat"])
-                        else ""
-                    )
-                    result.figures.append(
-                        f"  - accuracy: `{p['model']}` {top1(p['top1'])} vs `{d['model']}` "
-                        f"{top1(d['top1'])} (recipe `{p['recipe']}`, {int(p['epochs_run'])} "
-                        f"epochs, final-epoch raw top-1): loss {loss:+.2f} points{other}"
-                    )
-                    for path in (p["run_path"], d["run_path"]):
-                        if Path(path) not in sources:
-                            sources.append(Path(path))
-        minimal = [loss <= MINIMAL_LOSS_POINTS for loss in losses]
-        if losses:
-            result.caveats += [
-                c for c in _accuracy_caveats(pd.DataFrame(paired_rows)) if c not in result.caveats
-            ]
-        else:
-            result.figures.append(
-                f"  - accuracy: untested (no FaViT-B1 `probsparse_seed` and B1 with {name} "
-                "trained at the same budget)"
-            )
-        if memory_verdict == FAILS or (losses and not any(minimal)):
-            verdict = FAILS
-        elif not losses or memory_verdict == UNTESTED:
-            verdict = UNTESTED
-            untested_models.append(f"favit_b1:{kernels[1]}")
-        elif memory_verdict == HOLDS and all(minimal):
-            verdict = HOLDS
-        else:
-            verdict = CONDITIONAL
-        reasons = []
-        if memory_verdict == CONDITIONAL:
-            reasons.append(
-                f"memory >= {pct(CLAIMED_MEMORY_REDUCTION)} in {int(meets.sum())} of {len(done)}"
-            )
-        if losses and not all(minimal):
-            reasons.append(
-                f"accuracy loss <= {MINIMAL_LOSS_POINTS:g} point in {sum(minimal)} of {len(losses)} pairs"
-            )
-        if not losses:
-            reasons.append("accuracy loss not measured")
-        per_baseline[name] = verdict + (f" ({', '.join(reasons)})" if reasons else "")
-    result.sources = _run_sources(sources)
-    verdicts = [v.split(" (")[0] for v in per_baseline.values()]
-    result.verdict = min(verdicts, key=VERDICT_ORDER.index)
-    if result.verdict != HOLDS:
-        result.conditions += [f"against {name}: {v}" for name, v in per_baseline.items()]
-    if result.verdict == UNTESTED and untested_models:
-        result.to_test = _untested_run(
-            "accuracy",
-            "python bench.py --suite accuracy --models "
-            + ",".join(untested_models)
-            + " --set recipe=seed",
-        )
+    stats = seed_stats(accuracy)
+    result.readings = [judge_memory_reading(result, root, stats, r) for r in MEMORY_READINGS]
     return result
-
-
-# --- claims 2 and 3 --------------------------------------------------------------------------------
 
 
 def judge_accuracy_claim(
@@ -543,210 +564,176 @@ def judge_accuracy_claim(
     primary_name: str,
     command: str,
 ) -> ClaimResult:
-    comparison = (
-        f"final-epoch CIFAR-10 top-1 of {model} (raw and EMA weights) against the claimed "
-        f"{top1(claimed_top1)}, recipe `{SEED_RECIPE}`, {epochs} epochs; the best epoch picked "
-        "on the test set (as the seed reports) is shown beside it, labelled optimistic"
+    """A claimed top-1 for ``model`` at the seed recipe and ``epochs``: one reading per primary
+    variant (``is_primary``), judged on its mean over seeds and its spread."""
+    result = ClaimResult(
+        claim,
+        f"final-epoch CIFAR-10 top-1 of {model} (raw and EMA weights; mean over seeds) against "
+        f"the claimed {top1(claimed_top1)}, recipe `{SEED_RECIPE}`, {epochs} epochs; the best "
+        "epoch picked on the test set (as the seed reports) is shown beside it, labelled "
+        "optimistic",
     )
-    result = ClaimResult(claim, UNTESTED, comparison)
-    rows = pd.DataFrame()
-    if not accuracy.empty:
-        rows = accuracy[
-            (accuracy["base_model"] == model)
-            & (accuracy["recipe"] == SEED_RECIPE)
-            & (accuracy["epochs_run"] == epochs)
-        ]
-    if rows.empty:
-        result.to_test = _untested_run("accuracy", command)
+    stats = [
+        s
+        for s in seed_stats(accuracy)
+        if s.first["base_model"] == model
+        and s.first["recipe"] == SEED_RECIPE
+        and int(s.first["epochs_run"]) == epochs
+    ]
+    if not stats:
+        result.readings = [Reading("", UNTESTED, f"{primary_name} not trained")]
+        result.to_test = [untested_run("accuracy", command)]
         return result
-    result.caveats = _accuracy_caveats(rows)
-    primary = rows[[bool(is_primary(r)) for _, r in rows.iterrows()]]
-    others = rows.drop(index=primary.index)
-    result.figures = [_accuracy_line(r) for _, r in rows.iterrows()]
-    result.runs = sorted(set(rows["run_label"]))
-    result.sources = _run_sources(sorted({Path(p) for p in rows["run_path"]}))
-    primary_final = [_final_top1(r) for _, r in primary.iterrows()]
-    primary_best = [_best_top1(r) for _, r in primary.iterrows()]
-    reaching_others = [r["model"] for _, r in others.iterrows() if _final_top1(r) >= claimed_top1]
-    if any(v >= claimed_top1 for v in primary_final):
-        result.verdict = HOLDS
-    elif any(v >= claimed_top1 for v in primary_best):
-        result.verdict = CONDITIONAL
-        result.conditions.append(
-            f"{primary_name} reaches {top1(claimed_top1)} only when the test set picks the epoch"
-        )
-    elif reaching_others:
-        result.verdict = CONDITIONAL
-        result.conditions.append(
-            "only with another variant: " + ", ".join(f"`{m}`" for m in reaching_others)
-        )
-    elif primary.empty:
-        result.verdict = UNTESTED
-        result.to_test = _untested_run("accuracy", command)
-        result.conditions.append(f"{primary_name} was not run; the variants that were stay below")
-    else:
-        result.verdict = FAILS
+    result.add_caveats(accuracy_caveats(pd.concat([s.rows for s in stats])))
+    result.figures = [accuracy_line(s) for s in stats]
+    for s in stats:
+        result.add_runs(s.runs, s.folders)
+    primary = [s for s in stats if is_primary(s.first)]
+    others = [s.model for s in stats if s not in primary and s.final >= claimed_top1]
+    if not primary:
+        result.readings = [Reading("", UNTESTED, f"{primary_name} not trained")]
+        result.to_test = [untested_run("accuracy", command)]
+        if others:
+            result.conditions.append("reached only by " + ", ".join(f"`{m}`" for m in others))
+        return result
+    named = len(primary) > 1
+    result.readings = [
+        _accuracy_reading(s, claimed_top1, others, f"for `{s.model}`" if named else "")
+        for s in primary
+    ]
     return result
 
 
-# --- claim 4 ---------------------------------------------------------------------------------------
+def _accuracy_reading(stats: SeedStats, claimed: float, others: list[str], name: str) -> Reading:
+    """One model's verdict on a claimed top-1 (``CLAIMS[1].rule``)."""
+    gap = stats.final - claimed
+    why = f"final-epoch top-1 {top1(stats.final)}, {gap:+.2f} points from the claim ({stats.spread_text})"
+    verdict = judge_gap(stats.final, claimed, stats.spread)
+    if verdict == FAILS and stats.best >= claimed:
+        verdict = CONDITIONAL
+        why += f"; reaches {top1(claimed)} only when the test set picks the epoch"
+    elif verdict == FAILS and others:
+        verdict = CONDITIONAL
+        why += "; reached only by another variant: " + ", ".join(f"`{m}`" for m in others)
+    return Reading(name, verdict, why, training_setting(stats.rows), one_seed_note([stats]))
+
+
+def vit_patch(model: str) -> int | None:
+    """The patch size of a ViT in the registry: its timm ``patch_size`` option, else the one its
+    timm id names (``deit_tiny_patch16_224`` -> 16); None when neither says."""
+    import baselines
+
+    entry = baselines.REFERENCE_MODELS.get(model)
+    if entry is None:
+        return None
+    if "patch_size" in entry.options:
+        return int(entry.options["patch_size"])  # type: ignore[call-overload]
+    found = re.search(r"patch(\d+)", entry.model_id)
+    return int(found.group(1)) if found else None
+
+
+def vit_grid(stats: SeedStats) -> int | None:
+    """Tokens per side of a ViT's training images, if its patch and input size are known."""
+    size = pd.to_numeric(pd.Series([stats.first.get("train_img_size")]), errors="coerce").iloc[0]
+    patch = vit_patch(stats.model)
+    if patch is None or math.isnan(size):
+        return None
+    return int(size) // patch
+
+
+def suited_vits() -> dict[str, list[str]]:
+    """Per recipe, the registry's ViTs whose patch size suits its input (``VIT_SUITED``)."""
+    import baselines
+
+    suited: dict[str, list[str]] = {}
+    for name, entry in baselines.REFERENCE_MODELS.items():
+        for recipe, patch in VIT_SUITED:
+            if entry.family == VIT_FAMILY and vit_patch(name) == patch:
+                suited.setdefault(recipe, []).append(name)
+    return suited
+
+
+def vit_runs_to_make() -> list[str]:
+    """The accuracy runs that would give claim 4 pairs that count (three seeds each)."""
+    suited = suited_vits()
+    runs = []
+    for recipe, patch in VIT_SUITED:
+        if suited.get(recipe):
+            command = seeds_command([ANALYTIC_MODEL, *suited[recipe]], recipe)
+            runs.append(untested_run("accuracy", command))
+        else:
+            runs.append(
+                f"a ViT with {patch}-px patches for recipe `{recipe}` (no registry entry in "
+                "`baselines` yet)"
+            )
+    return runs
+
+
+def _pair_outcome(b1: SeedStats, vit: SeedStats) -> tuple[str, float, float]:
+    gap = b1.mean() - vit.mean()
+    spread = math.hypot(b1.spread, vit.spread)
+    if abs(gap) <= SPREAD_SIGMAS * spread:
+        return "not distinguishable", gap, spread
+    return ("B1 ahead" if gap > 0 else "B1 behind"), gap, spread
 
 
 def judge_claim_4(accuracy: pd.DataFrame) -> ClaimResult:
-    claim = CLAIMS[3]
-    comparison = (
-        "final-epoch raw top-1 of each FaViT-B1 row against each plain-ViT row (DeiT-Tiny, "
-        "ViT-S/16) trained with the same recipe, epochs and data"
+    result = ClaimResult(
+        CLAIMS[3],
+        "final-epoch raw top-1 (mean over seeds) of each FaViT-B1 model against each plain ViT "
+        "trained with the same recipe, epochs and data, where the ViT's input suits it",
     )
-    result = ClaimResult(claim, UNTESTED, comparison)
-    pairs = []
-    if not accuracy.empty:
-        budget = (
-            ["recipe", "epochs_run", "data"] if "data" in accuracy else ["recipe", "epochs_run"]
-        )
-        for _, group in accuracy.groupby(budget, sort=True):
-            b1 = group[group["base_model"] == "favit_b1"]
-            vit = group[group["family"] == VIT_FAMILY]
-            pairs += [(f, v) for _, f in b1.iterrows() for _, v in vit.iterrows()]
-    if not pairs:
-        result.to_test = _untested_run(
-            "accuracy",
-            "python bench.py --suite accuracy --models favit_b1,deit_tiny,vit_small --set recipe=native32",
-        )
-        return result
+    stats = seed_stats(accuracy)
+    b1 = [s for s in stats if s.first["base_model"] == ANALYTIC_MODEL]
+    vits = [s for s in stats if s.first["family"] == VIT_FAMILY]
+    pairs = [(f, v) for f in b1 for v in vits if same_budget(f, v)]
+    counted = [(f, v) for f, v in pairs if (vit_grid(v) or 0) >= VIT_MIN_GRID]
     low, high = CLAIMED_VIT_TOP1_RANGE
-    wins = 0
-    small_grids: list[str] = []
-    sources: list[Path] = []
-    runs: set[str] = set()
+    outcomes = []
     for f, v in pairs:
-        won = f["top1"] > v["top1"]
-        wins += int(won)
-        inside = "inside" if low <= v["top1"] <= high else "outside"
-        grid = _vit_token_grid(v)
-        if grid is not None and grid < VIT_DESIGN_GRID:
-            note = (
-                f"`{v['model']}` at {int(v['train_img_size'])} px sees a {grid}x{grid} token grid"
-            )
-            if note not in small_grids:
-                small_grids.append(note)
+        outcome, gap, spread = _pair_outcome(f, v)
+        grid = vit_grid(v)
+        counts = (f, v) in counted
+        if counts:
+            outcomes.append(outcome)
+        inside = "inside" if low <= v.mean() <= high else "outside"
+        note = "" if counts else f"; not counted: a {grid}x{grid} token grid starves the ViT"
         result.figures.append(
-            f"`{f['model']}` {top1(f['top1'])} vs `{v['model']}` {top1(v['top1'])} "
-            f"(recipe `{f['recipe']}`, {int(f['epochs_run'])} epochs): "
-            f"{'B1 ahead' if won else 'B1 not ahead'} by {f['top1'] - v['top1']:+.2f} points; "
-            f"the ViT is {inside} {low:g}-{high:g}%"
+            f"`{f.model}` {top1(f.mean())} vs `{v.model}` {top1(v.mean())} (recipe "
+            f"`{f.first['recipe']}`, {int(f.first['epochs_run'])} epochs; "
+            f"{pair_seeds_text(f, v)}): {outcome} by "
+            f"{gap:+.2f} ± {spread:.2f} points; the ViT is {inside} {low:g}-{high:g}%{note} "
+            f"[{training_setting(pd.concat([f.rows, v.rows]))}]"
         )
-        for path in (f["run_path"], v["run_path"]):
-            if Path(path) not in sources:
-                sources.append(Path(path))
-        runs.update([f["run_label"], v["run_label"]])
-    result.sources = _run_sources(sorted(sources))
-    result.runs = sorted(runs)
-    result.caveats = _accuracy_caveats(pd.DataFrame([row for pair in pairs for row in pair]))
-    if wins == 0:
-        result.verdict = FAILS
-        return result
-    if wins < len(pairs):
-        result.verdict = CONDITIONAL
-        result.conditions.append(f"B1 is ahead in {wins} of {len(pairs)} pairs (listed above)")
-    if small_grids:
-        result.verdict = CONDITIONAL
-        result.conditions.append(
-            f"ViTs given fewer tokens than their {VIT_DESIGN_GRID}x{VIT_DESIGN_GRID} design grid: "
-            + "; ".join(small_grids)
-        )
-    if result.verdict == UNTESTED:
-        result.verdict = HOLDS
+        result.add_runs(f.runs + v.runs, f.folders + v.folders)
+    if pairs:
+        result.add_caveats(accuracy_caveats(pd.concat([s.rows for p in pairs for s in p])))
+    result.readings = [_claim_4_reading(outcomes, counted)]
+    if result.readings[0].verdict == UNTESTED:
+        result.to_test = vit_runs_to_make()
     return result
 
 
-def _vit_token_grid(row: pd.Series) -> int | None:
-    """Tokens per side of a ViT row's training images (its patch size from the timm id), if known."""
-    import baselines
-
-    size = pd.to_numeric(pd.Series([row.get("train_img_size")]), errors="coerce").iloc[0]
-    patch = re.search(r"patch(\d+)", baselines.info(str(row["model"])).model_id)
-    if patch is None or math.isnan(size):
-        return None
-    return int(size) // int(patch.group(1))
-
-
-# --- claim 5 ---------------------------------------------------------------------------------------
-
-# the global-attention variants whose growth claim 5's cost argument is about: every token a key
-GROWTH_VARIANTS = ("probsparse_seed", "probsparse", "dense", "sdpa")
-
-
-def measured_growth(root: Path) -> tuple[RunChoice | None, pd.DataFrame]:
-    """The chosen scaling run and its growth exponents (``suites.scaling.fit_exponents``) for
-    ``ANALYTIC_MODEL`` with each of ``GROWTH_VARIANTS`` over every token (``+sr1``)."""
-    from suites.scaling import FIT_COLUMNS, fit_exponents
-
-    models = [f"{ANALYTIC_MODEL}:{variant}+sr1" for variant in GROWTH_VARIANTS]
-
-    def has_growth_rows(rows: pd.DataFrame) -> bool:
-        return bool((_ok(rows) & rows["model"].isin(models)).any())
-
-    choice = choose_run(root, "scaling", has_growth_rows, required=FIT_COLUMNS)
-    if choice is None:
-        return None, pd.DataFrame()
-    exponents = fit_exponents(choice.rows[choice.rows["model"].isin(models)])
-    order = {model: i for i, model in enumerate(models)}
-    exponents = exponents.sort_values("model", key=lambda m: m.map(order), kind="stable")
-    return choice, exponents.reset_index(drop=True)
+def _claim_4_reading(outcomes: list[str], counted: list[tuple[SeedStats, SeedStats]]) -> Reading:
+    if not outcomes:
+        return Reading("", UNTESTED, "no ViT trained at an input that suits it")
+    ahead, behind = outcomes.count("B1 ahead"), outcomes.count("B1 behind")
+    why = f"B1 ahead in {ahead} of {len(outcomes)} pairs, behind in {behind}"
+    if ahead == len(outcomes):
+        verdict = HOLDS
+    elif ahead:
+        verdict = CONDITIONAL
+    else:
+        verdict = FAILS if behind else INDISTINGUISHABLE
+    rows = pd.concat([s.rows for pair in counted for s in pair])
+    note = one_seed_note(s for pair in counted for s in pair)
+    return Reading("", verdict, why, training_setting(rows), note)
 
 
-def _growth_line(g: pd.Series) -> str:
-    """One variant's measured growth, sizes and where its curve ends."""
-    gpu_bound = int(g["n_sizes"]) - int(g["launch_bound_sizes"])
-    time = (
-        f"step time as tokens^{g['time_exponent']:.2f} over its {gpu_bound} GPU-bound sizes"
-        if not math.isnan(g["time_exponent"])
-        else f"step time not fitted ({gpu_bound} GPU-bound size{'s' * (gpu_bound != 1)})"
-    )
-    end = (
-        f", out of memory from {int(g['first_oom_img_size'])} px"
-        if not math.isnan(g["first_oom_img_size"])
-        else ""
-    )
-    return (
-        f"`{g['model']}` ({g['mode']}, {g['dtype']}, batch {g['batch_size']}): step memory grows "
-        f"as tokens^{g['mem_exponent']:.2f}, {time}; {int(g['min_img_size'])} to "
-        f"{int(g['max_img_size'])} px ({int(g['n_sizes'])} sizes){end}"
-    )
-
-
-def add_measured_growth(result: ClaimResult, root: Path) -> None:
-    """Claim 5's measured context: growth exponents of the all-token variants, or what would
-    measure them."""
-    choice, exponents = measured_growth(root)
-    if choice is None or exponents.empty:
-        command = "python bench.py --suite scaling --device cuda"
-        result.figures.append(
-            f"Measured growth: not measured; run {_untested_run('scaling', command)}."
-        )
-        return
-    result.figures.append(
-        f"Measured growth (`{choice.run.label}`; exponent of a log-log fit against stage-1 "
-        "tokens: 1 linear, 2 quadratic; not judged):"
-    )
-    result.figures += [f"  - {_growth_line(g)}" for _, g in exponents.iterrows()]
-    result.caveats.append(
-        "growth exponents: step time is fitted over the sizes where the GPU is busy at least "
-        f"{pct(LAUNCH_BOUND_BUSY_SHARE)} of the step (a launch-bound step times the host), step "
-        "memory (above what lives between steps) over every size that fits; a fit over few "
-        "sizes is a rough slope"
-    )
-    result.runs.append(choice.run.label)
-    result.sources += _run_sources([choice.run.path])
-
-
-def judge_claim_5(root: Path) -> ClaimResult:
-    """Arithmetic from favit's geometry: tokens, all-pairs comparisons, the seed's top-u; then the
-    measured growth of the all-token variants beside it (``add_measured_growth``)."""
+def judge_counts(result: ClaimResult) -> Reading:
+    """The arithmetic: tokens, all-pairs comparisons, the seed's top-u, from favit's geometry."""
     import favit
 
-    claim = CLAIMS[4]
     num_stages = len(favit.model_config(ANALYTIC_MODEL).depths)
     all_pairs = favit.stage_geometry(
         ANALYTIC_MODEL, ANALYTIC_IMG_SIZE, sr_ratios=(1,) * num_stages
@@ -755,19 +742,12 @@ def judge_claim_5(root: Path) -> ClaimResult:
     tokens = all_pairs.N
     comparisons = favit.attention_score_elements(all_pairs, "dense")["global"]
     published_dense = favit.attention_score_elements(published, "dense")["global"]
-    published_seed = favit.attention_score_elements(published, "probsparse_seed")["global"]
-    all_pairs_seed = favit.attention_score_elements(all_pairs, "probsparse_seed")["global"]
-    _, seed_top_u = favit.probsparse_sizes("probsparse_seed", tokens, published.global_keys)
+    published_seed = favit.attention_score_elements(published, SEED_KERNEL)["global"]
+    all_pairs_seed = favit.attention_score_elements(all_pairs, SEED_KERNEL)["global"]
+    _, seed_top_u = favit.probsparse_sizes(SEED_KERNEL, tokens, published.global_keys)
     _, informer_top_u = favit.probsparse_sizes("probsparse", tokens, published.global_keys)
-    result = ClaimResult(
-        claim,
-        UNTESTED,
-        f"the claim's figures against the same quantities computed by `favit` for "
-        f"{ANALYTIC_MODEL} stage 1 at {ANALYTIC_IMG_SIZE}px, with and without the published "
-        "spatial reduction",
-    )
     comparisons_m = comparisons / 1e6
-    result.figures = [
+    result.figures += [
         f"stage-1 tokens N = {count(tokens)} (claimed {CLAIMED_TOKENS:,})",
         f"every patch with every patch: N^2 = {count(comparisons)} = {comparisons_m:.1f}M "
         f"(claimed ≈ {CLAIMED_COMPARISONS_M:g}M)",
@@ -775,31 +755,43 @@ def judge_claim_5(root: Path) -> ClaimResult:
         f"5 ceil(ln N) = {informer_top_u}",
         f"published design (sr = {published.sr_ratio}): the global branch compares N x "
         f"{published.global_keys} keys = {count(published_dense)} scores with dense attention, "
-        f"{count(published_seed)} with `probsparse_seed`; without reduction `probsparse_seed` "
+        f"{count(published_seed)} with `{SEED_KERNEL}`; without reduction `{SEED_KERNEL}` "
         f"computes {count(all_pairs_seed)}",
     ]
-    arithmetic_right = (
+    setting = f"`favit` arithmetic, {ANALYTIC_MODEL} stage 1, batch 1, {ANALYTIC_IMG_SIZE} px"
+    right = (
         tokens == CLAIMED_TOKENS
         and round(comparisons_m, 1) == CLAIMED_COMPARISONS_M
         and seed_top_u == CLAIMED_TOP_U
     )
-    if not arithmetic_right:
-        result.verdict = FAILS
-    elif published.global_keys == tokens:
-        result.verdict = HOLDS
-    else:
-        result.verdict = CONDITIONAL
-        result.conditions.append(
-            f"the {comparisons_m:.1f}M all-pairs figure is attention without spatial reduction "
-            f"(sr = 1); the published FaViT already reduces stage 1's keys to "
-            f"{published.global_keys}, so its dense global branch computes "
-            f"{count(published_dense)} scores, {published_dense / comparisons:.2%} of that"
-        )
-    add_measured_growth(result, root)
+    if not right:
+        return Reading("for the counts", FAILS, "a count differs from the claim", setting)
+    if published.global_keys == tokens:
+        return Reading("for the counts", HOLDS, "tokens, N^2 and top-u agree", setting)
+    why = (
+        f"tokens, N^2 and top-u agree, but the {comparisons_m:.1f}M all-pairs figure is attention "
+        f"without spatial reduction (sr = 1); the published FaViT already reduces stage 1's keys "
+        f"to {published.global_keys}, so its dense global branch computes "
+        f"{count(published_dense)} scores, {published_dense / comparisons:.2%} of that"
+    )
+    return Reading("for the counts", CONDITIONAL, why, setting)
+
+
+def judge_claim_5(root: Path) -> ClaimResult:
+    """The counts (arithmetic from favit's geometry), then what the cost argument implies:
+    ProbSparse is faster, and grows as N log N, from the scaling and latency runs."""
+    result = ClaimResult(
+        CLAIMS[4],
+        f"the claim's figures against the same quantities computed by `favit` for "
+        f"{ANALYTIC_MODEL} stage 1 at {ANALYTIC_IMG_SIZE}px, with and without the published "
+        "spatial reduction; ProbSparse's step time and growth against full attention's",
+    )
+    counts = judge_counts(result)
+    scaling = add_measured_growth(result, root)
+    faster = judge_faster(result, root, scaling)
+    nlogn = judge_nlogn(result, scaling)
+    result.readings = [counts, faster, nlogn]
     return result
-
-
-# --- the document ----------------------------------------------------------------------------------
 
 
 def judge_claims(root: str | Path) -> list[ClaimResult]:
@@ -808,17 +800,18 @@ def judge_claims(root: str | Path) -> list[ClaimResult]:
     if not root.is_dir():
         raise ResultsError(f"{root}: no such results folder")
     accuracy = accuracy_rows(root)
+    seed_model = f"{ANALYTIC_MODEL}:{SEED_KERNEL}+seed_compat"
     return [
         judge_claim_1(root, accuracy),
         judge_accuracy_claim(
             CLAIMS[1],
             accuracy,
-            "favit_b1",
+            ANALYTIC_MODEL,
             CLAIMED_B1_EPOCHS,
             CLAIMED_B1_TOP1,
-            lambda r: r["global_attn"] == "probsparse_seed" and not r["sr1"],
-            "the seed's model (`favit_b1:probsparse_seed`)",
-            "python bench.py --suite accuracy --models favit_b1:probsparse_seed+seed_compat --set recipe=seed",
+            lambda r: r["global_attn"] == SEED_KERNEL and not (r["sr1"] or r["gsr1"]),
+            f"the seed's model (`{ANALYTIC_MODEL}:{SEED_KERNEL}`)",
+            seeds_command([seed_model, f"{ANALYTIC_MODEL}:sdpa"], SEED_RECIPE),
         ),
         judge_accuracy_claim(
             CLAIMS[2],
@@ -828,7 +821,7 @@ def judge_claims(root: str | Path) -> list[ClaimResult]:
             CLAIMED_B3_TOP1,
             lambda r: True,
             "FaViT-B3",
-            f"python bench.py --suite accuracy --models favit_b3 --set recipe=seed --set epochs={CLAIMED_B3_EPOCHS}",
+            seeds_command(["favit_b3"], SEED_RECIPE, f" --set epochs={CLAIMED_B3_EPOCHS}"),
         ),
         judge_claim_4(accuracy),
         judge_claim_5(root),
@@ -839,12 +832,42 @@ RUN_RULE = (
     "Runs are read from `<results>/<machine>/<suite>-<UTC>/` (never `runs/`, the scratch folder). "
     "Memory, latency, scaling and accuracy figures come only from runs made on a GPU "
     "(`env.json`: `run.device == cuda`); FLOP counts from any machine. Among those, the full "
-    "profile comes before the quick one, then the newest by the folder's UTC stamp. The memory "
-    "claim uses the first such run with finished `probsparse_seed` rows (every ratio from that "
-    "one run); accuracy rows are taken per (model, recipe, epochs, data) from the first such "
-    "run that has them (accuracy runs are committed one model at a time), leaving out smoke "
-    "runs (quick profile)."
+    "profile comes before the quick one, then the newest by the folder's UTC stamp. Each reading "
+    "of the memory claim uses the first such run with finished rows for it (every ratio of a "
+    "reading from that one run); accuracy rows are taken per (model, recipe, epochs, data, "
+    "seed) from the first such run that has them (a run may train several seeds with the "
+    "accuracy suite's `seed` axis, or one seed per run with `--seed`), leaving out smoke runs "
+    "(quick profile); the seeds of a model at a budget give its mean and spread."
 )
+
+
+def render_claim(r: ClaimResult, document_dir: Path) -> list[str]:
+    """One claim's section of CLAIMS.md."""
+    lines = [f'## {r.claim.number}. "{r.claim.quote}"', "", f"**Verdict: {r.verdict}.**", ""]
+    lines.append(f"- Tested by: {r.claim.tested_by}.")
+    lines.append(f"- Comparison: {r.comparison}.")
+    lines.append(f"- Rule: {r.claim.rule}")
+    if len(r.readings) == 1:
+        lines.append(f"- Verdict: {r.readings[0].line}.")
+    else:
+        lines.append("- Verdict per reading:")
+        lines += [f"  - {reading.line}." for reading in r.readings]
+    if r.figures:
+        lines.append("- Figures:")
+        lines += [f"  {f}" if f.startswith("  ") else f"  - {f}" for f in r.figures]
+    if r.conditions:
+        lines.append("- Conditions: " + "; ".join(r.conditions) + ".")
+    if r.caveats:
+        lines.append("- Caveats: " + "; ".join(r.caveats) + ".")
+    if len(r.to_test) == 1:
+        lines.append(f"- To test it: {r.to_test[0]}.")
+    elif r.to_test:
+        lines.append("- To test it:")
+        lines += [f"  - {run}." for run in r.to_test]
+    if r.sources:
+        links = [relative_link(path, document_dir) for path in r.sources]
+        lines.append("- Sources: " + ", ".join(f"[{link}]({link})" for link in links))
+    return [*lines, ""]
 
 
 def render_claims(results: list[ClaimResult], document_dir: Path) -> str:
@@ -861,28 +884,13 @@ def render_claims(results: list[ClaimResult], document_dir: Path) -> str:
     lines += [f"| {r.claim.number} | {r.claim.quote} | **{r.verdict}** |" for r in results]
     lines += ["", "## How verdicts are given", ""]
     lines += [f"- **{verdict}**: {rule}." for verdict, rule in VERDICT_RULES.items()]
+    lines.append(
+        "- A claim read several ways (against which baseline, at which scope) gets a verdict "
+        "per reading, and its headline names them all."
+    )
     lines += ["", "## Which runs are used", "", RUN_RULE, ""]
     for r in results:
-        lines += [f'## {r.claim.number}. "{r.claim.quote}"', "", f"**Verdict: {r.verdict}.**", ""]
-        lines.append(f"- Tested by: {r.claim.tested_by}.")
-        lines.append(f"- Comparison: {r.comparison}.")
-        lines.append(f"- Rule: {r.claim.rule}")
-        if r.figures:
-            lines.append("- Figures:")
-            lines += [f"  {f}" if f.startswith("  - ") else f"  - {f}" for f in r.figures]
-        if r.conditions:
-            lines.append("- Conditions: " + "; ".join(r.conditions) + ".")
-        if r.caveats:
-            lines.append("- Caveats: " + "; ".join(r.caveats) + ".")
-        if r.to_test:
-            lines.append(f"- To test it: {r.to_test}.")
-        if r.sources:
-            links = []
-            for path in r.sources:
-                link = relative_link(path, document_dir)
-                links.append(f"[{link}]({link})")
-            lines.append("- Sources: " + ", ".join(links))
-        lines.append("")
+        lines += render_claim(r, document_dir)
     return "\n".join(lines)
 
 

@@ -1,18 +1,18 @@
 """``bench.py compare BASE NEW``: compare two runs cell by cell and flag regressions.
 
 BASE and NEW are run folders (``results/runs/<suite>-<UTC>/`` holding ``rows.csv`` and
-``env.json``) or ``rows.csv`` paths. Cells are joined by ``cell_id``; every metric column present
-in both runs gets a ratio NEW/BASE and a verdict decided by its *class*. A column's class comes
-from its name, through the ordered pattern table ``METRIC_PATTERNS`` (first match wins; patterns
-are shell globs, matched case-insensitively); ``--threshold`` overrides a threshold per class or
-per column.
+``env.json``) or ``rows.csv`` paths of one suite. Cells are joined by ``cell_id``; every metric
+column present in both runs gets a ratio NEW/BASE and a verdict decided by its *class*. A column's
+class comes from its name, through the ordered pattern table ``METRIC_PATTERNS`` (first match wins;
+patterns are shell globs, matched case-insensitively); ``--threshold`` overrides a threshold per
+class or per column.
 
 | class        | columns (examples)                                      | verdict                               |
 |--------------|---------------------------------------------------------|---------------------------------------|
 | `exact`      | params, *gmacs, *gflops, *_bytes, acct_*, *_skipped_ops | any difference is a change (fails)    |
 | `memory`     | *_kib, *_mib, *_gib, *_mb (allocator memory)            | relative, 2 % + 64 KiB, lower better  |
-| `timing`     | *_ms, *_ms_per_step, *_step_time                        | relative, noise-aware, lower better   |
-| `throughput` | *per_sec, *_img_s, achieved_tflops, mfu                 | relative, noise-aware, higher better  |
+| `timing`     | *_ms, *_ms_per_step, *_step_time                        | log ratio, noise-aware, lower better  |
+| `throughput` | *per_sec, *_img_s, achieved_tflops, mfu                 | log ratio, noise-aware, higher better |
 | `accuracy`   | top1*, top5*, *_top1*, *_top5*, *_acc                   | absolute points (0.5), higher better  |
 | `spread`     | *_cv, *_p10_ms, *_p90_ms, *_spread_pct, *_std_ms        | not judged; the noise of the timings  |
 | `info`       | acct_over_allocator, anything else                      | not judged; differences are listed    |
@@ -24,27 +24,41 @@ from failing and is below 2 % of any peak above 3.2 MiB. ``acct_over_allocator``
 the allocator peak) is a ratio of two judged figures that falls when the allocator grows, so it is
 listed, not judged.
 
-Timings and throughputs follow asv's ``continuous`` (a change must exceed a factor *and* the
-measured spread) rather than pytest-benchmark's plain percentage: the allowed relative change is
-``max(threshold, k * sqrt(spread_base**2 + spread_new**2))``, where a row's spread is the largest
-of its relative spreads: ``*_cv`` (std/mean, a fraction), ``*_spread_pct / 100`` and
-``(p90 - p10) / (p90 + p10)`` for each ``*_p10_ms``/``*_p90_ms`` pair. ``k`` is ``--noise-k``.
+Timings and throughputs are judged on the log of the ratio, ``ln(NEW / BASE)``: a halving and a
+doubling are equally far from no change, and a drop is never bounded by -100 %. Each run's row gives
+a log spread ``s`` (the standard deviation of the log of a step's time: ``sqrt(ln(1 + cv**2))`` for a
+``*_cv`` or a ``*_spread_pct / 100``, ``ln(p90 / p10) / 2.563`` for a ``*_p10_ms``/``*_p90_ms`` pair:
+a log-normal's 10th and 90th percentiles lie 1.2816 s either side of its median; the largest of
+them). The noise band is ``b = k * sqrt(s_base**2 + s_new**2)`` (``k`` is ``--noise-k``), the
+threshold ``t = ln(1 + threshold / 100)``:
+
+- ``|ln ratio| > max(t, b)``: a regression or an improvement, by direction;
+- else, when ``b <= t``: unchanged (the runs resolve a change of the threshold's size);
+- else: inconclusive (the change lies inside a noise band wider than the threshold: the runs are
+  too noisy to say whether it moved by the threshold). Never reported as unchanged.
 
 A status change away from ``ok`` is a regression, a change to ``ok`` an improvement, any other
 status change is reported as a change (and fails). Cells present in only one run are listed;
 ``--require-same-cells`` makes a cell in only one run fail too (CI uses it: the reference must
-hold exactly the cells of the profile it stands for).
+hold exactly the cells of the profile it stands for). Runs of different suites (``env.json``'s
+``run.suite``), or runs that share no cell, are bad input.
 
-Exit codes: 0 no regression, 1 at least one regression or change, 2 bad input.
+Output: a Markdown report (``--format markdown``, the default, fit for a pull request or a job
+summary) or a JSON document (``--format json``), printed and, with ``--out``, written to a file.
+
+Exit codes: 0 every judged figure unchanged or better; 1 at least one regression or change (or a
+cell in one run only, with ``--require-same-cells``); 2 bad input; 3 no regression, but at least one
+figure too noisy to judge (inconclusive).
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import math
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -151,8 +165,9 @@ class MetricClass:
 
     ``threshold`` is in percent of BASE for relative classes, in the metric's own units (points)
     when ``absolute``. ``higher_is_better`` is None for two-sided classes (any change beyond the
-    threshold is a change). ``min_abs_bytes`` ignores changes of at most that many bytes,
-    converted to the column's unit by ``MEMORY_UNIT_BYTES`` (no floor without a unit suffix).
+    threshold is a change). ``log_ratio`` judges ``ln(NEW / BASE)`` against the threshold and the
+    runs' noise band (module docstring). ``min_abs_bytes`` ignores changes of at most that many
+    bytes, converted to the column's unit by ``MEMORY_UNIT_BYTES`` (no floor without a unit suffix).
     """
 
     name: str
@@ -160,7 +175,7 @@ class MetricClass:
     threshold: float = 0.0
     higher_is_better: bool | None = None
     absolute: bool = False
-    uses_noise: bool = False
+    log_ratio: bool = False
     min_abs_bytes: float = 0.0
 
 
@@ -170,10 +185,10 @@ DEFAULT_CLASSES: dict[str, MetricClass] = {
         "memory", judged=True, threshold=2.0, higher_is_better=False, min_abs_bytes=64 * 2**10
     ),
     "timing": MetricClass(
-        "timing", judged=True, threshold=5.0, higher_is_better=False, uses_noise=True
+        "timing", judged=True, threshold=5.0, higher_is_better=False, log_ratio=True
     ),
     "throughput": MetricClass(
-        "throughput", judged=True, threshold=5.0, higher_is_better=True, uses_noise=True
+        "throughput", judged=True, threshold=5.0, higher_is_better=True, log_ratio=True
     ),
     "accuracy": MetricClass(
         "accuracy", judged=True, threshold=0.5, higher_is_better=True, absolute=True
@@ -184,6 +199,11 @@ DEFAULT_CLASSES: dict[str, MetricClass] = {
 JUDGED_CLASSES: tuple[str, ...] = ("exact", "memory", "timing", "throughput", "accuracy")
 
 VERDICT_FAILS: frozenset[str] = frozenset({"regression", "changed", "missing"})
+INCONCLUSIVE = "inconclusive"
+# a log-normal's 10th and 90th percentiles lie this many standard deviations from its median
+P90_Z = 1.2816
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+DEFAULT_NOISE_K = 3.0  # a change must exceed this many combined standard deviations to count
 
 
 class RunLoadError(ValueError):
@@ -209,9 +229,12 @@ class Comparison:
     base: Any
     new: Any
     ratio: float  # NEW / BASE (NaN when undefined)
-    change: float  # relative change in percent, or in points for absolute classes
+    # the change in ``scale``'s units: "percent" of BASE, "points" (absolute classes) or "log"
+    # (ln of the ratio); "" for a status change
+    change: float
     allowed: float  # the allowance the change was held against, same units as ``change``
-    verdict: str  # regression | changed | missing | improvement | unchanged
+    verdict: str  # regression | changed | missing | improvement | unchanged | inconclusive
+    scale: str = "percent"
 
 
 @dataclass(frozen=True)
@@ -220,7 +243,7 @@ class CompareOptions:
 
     classes: Mapping[str, MetricClass] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
     column_thresholds: Mapping[str, float] = field(default_factory=dict)  # glob -> threshold
-    noise_k: float = 3.0
+    noise_k: float = DEFAULT_NOISE_K
     judge: tuple[str, ...] = JUDGED_CLASSES
     require_same_cells: bool = False
 
@@ -255,10 +278,32 @@ class CompareResult:
         return [c for c in self.comparisons if c.verdict == "unchanged"]
 
     @property
+    def inconclusive(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.verdict == INCONCLUSIVE]
+
+    @property
+    def cells_differ(self) -> bool:
+        """A cell is in one run only and ``--require-same-cells`` makes that fail."""
+        return self.options.require_same_cells and bool(self.only_in_base or self.only_in_new)
+
+    @property
     def failed(self) -> bool:
-        return bool(self.regressions) or (
-            self.options.require_same_cells and bool(self.only_in_base or self.only_in_new)
-        )
+        return bool(self.regressions) or self.cells_differ
+
+    @property
+    def exit_code(self) -> int:
+        if self.failed:
+            return EXIT_FAILED
+        return EXIT_INCONCLUSIVE if self.inconclusive else EXIT_OK
+
+    @property
+    def verdict(self) -> str:
+        """The report's one-word verdict, from the same facts as ``exit_code``."""
+        if self.regressions:
+            return "REGRESSION"
+        if self.cells_differ:
+            return "CELLS DIFFER"
+        return "INCONCLUSIVE" if self.inconclusive else "OK"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,28 +493,39 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
-def row_relative_spread(row: Mapping[str, Any], columns: Iterable[str]) -> float:
-    """The largest relative spread a row reports (a fraction; 0.0 when it reports none).
+def log_spread_of_cv(cv: float) -> float:
+    """The standard deviation of ``ln(time)`` for a log-normal time whose std/mean is ``cv``."""
+    return math.sqrt(math.log1p(cv * cv))
 
-    ``*_cv`` is std/mean; ``*_spread_pct`` is in percent; a ``<p>_p10_ms``/``<p>_p90_ms`` pair gives
-    the half-width of the p10-p90 interval over its midpoint.
-    """
+
+def row_log_spread(row: Mapping[str, Any], columns: Iterable[str]) -> float:
+    """The largest log spread a row reports (0.0 when it reports none): the standard deviation of
+    ``ln(time)`` from ``*_cv`` (std/mean), ``*_spread_pct`` (percent, read as a CV) or a
+    ``<p>_p10_ms``/``<p>_p90_ms`` pair (``ln(p90 / p10) / (2 * P90_Z)``)."""
     spreads = [0.0]
-    columns = list(columns)
     for column in columns:
         lowered = column.lower()
         value = _as_float(row.get(column))
         if math.isnan(value):
             continue
         if lowered.endswith("_cv"):
-            spreads.append(abs(value))
+            spreads.append(log_spread_of_cv(abs(value)))
         elif lowered.endswith("_spread_pct"):
-            spreads.append(abs(value) / 100.0)
+            spreads.append(log_spread_of_cv(abs(value) / 100.0))
         elif lowered.endswith("_p10_ms"):
             upper = _as_float(row.get(column[: -len("_p10_ms")] + "_p90_ms"))
-            if not math.isnan(upper) and upper + value > 0:
-                spreads.append(abs(upper - value) / (upper + value))
+            if value > 0 and upper > 0:
+                spreads.append(abs(math.log(upper / value)) / (2 * P90_Z))
     return max(spreads)
+
+
+def judge_log_ratio(log_ratio: float, threshold: float, band: float, higher_is_better: bool) -> str:
+    """regression | improvement | unchanged | inconclusive for ``ln(NEW / BASE)`` (module docstring);
+    ``threshold`` and ``band`` are in log units."""
+    worse = -log_ratio if higher_is_better else log_ratio
+    if abs(worse) > max(threshold, band):
+        return "regression" if worse > 0 else "improvement"
+    return "unchanged" if band <= threshold else INCONCLUSIVE
 
 
 def _threshold_for(column: str, kind: str, options: CompareOptions) -> float:
@@ -488,15 +544,17 @@ def judge_metric(
     options: CompareOptions,
     noise: float = 0.0,
 ) -> Comparison:
-    """The verdict on one metric of one cell. ``noise`` is the combined relative spread (fraction)."""
+    """The verdict on one metric of one cell. ``noise`` is the combined log spread of the two rows
+    (``hypot`` of each ``row_log_spread``), used by the log-ratio classes."""
     rule = options.classes[kind]
     threshold = _threshold_for(column, kind, options)
     base_missing, new_missing = _is_missing(base), _is_missing(new)
     base_value, new_value = _as_float(base), _as_float(new)
     ratio = new_value / base_value if base_value != 0.0 else math.nan  # NaN propagates
+    scale = "points" if rule.absolute else "log" if rule.log_ratio else "percent"
 
     def result(change: float, allowed: float, verdict: str) -> Comparison:
-        return Comparison(cell, column, kind, base, new, ratio, change, allowed, verdict)
+        return Comparison(cell, column, kind, base, new, ratio, change, allowed, verdict, scale)
 
     if base_missing and new_missing:
         return result(math.nan, threshold, "unchanged")
@@ -508,17 +566,17 @@ def judge_metric(
     if math.isnan(base_value) or math.isnan(new_value):  # text values: equal or changed
         return result(math.nan, 0.0, "unchanged" if str(base) == str(new) else "changed")
 
+    if rule.log_ratio:
+        return _judge_on_log_ratio(result, rule, base_value, new_value, threshold, noise, options)
     if rule.absolute:
         change = new_value - base_value
-        allowed = threshold
+    elif base_value == new_value:
+        change = 0.0
+    elif base_value == 0.0:
+        change = math.copysign(math.inf, new_value)
     else:
-        if base_value == new_value:
-            change = 0.0
-        elif base_value == 0.0:
-            change = math.copysign(math.inf, new_value)
-        else:
-            change = (new_value - base_value) / abs(base_value) * 100.0
-        allowed = max(threshold, options.noise_k * noise * 100.0) if rule.uses_noise else threshold
+        change = (new_value - base_value) / abs(base_value) * 100.0
+    allowed = threshold
 
     unit = unit_bytes(column)
     floor = rule.min_abs_bytes / unit if unit else 0.0  # 64 KiB is 0.0625 in a *_mib column
@@ -534,6 +592,25 @@ def judge_metric(
     return result(change, allowed, "unchanged")
 
 
+def _judge_on_log_ratio(
+    result: Callable[[float, float, str], Comparison],
+    rule: MetricClass,
+    base_value: float,
+    new_value: float,
+    threshold: float,
+    noise: float,
+    options: CompareOptions,
+) -> Comparison:
+    """A timing or throughput: ``ln(NEW / BASE)`` against the threshold and the noise band."""
+    log_threshold, band = math.log1p(threshold / 100.0), options.noise_k * noise
+    allowed = max(log_threshold, band)
+    if base_value <= 0.0 or new_value <= 0.0:  # no ratio to take the log of
+        return result(math.nan, allowed, "unchanged" if base_value == new_value else "changed")
+    log_ratio = math.log(new_value / base_value)
+    verdict = judge_log_ratio(log_ratio, log_threshold, band, bool(rule.higher_is_better))
+    return result(log_ratio, allowed, verdict)
+
+
 def judge_status(cell: str, base: Any, new: Any) -> Comparison | None:
     """A status change: away from ok is a regression, to ok an improvement, else a change."""
     base_status, new_status = str(base), str(new)
@@ -546,13 +623,36 @@ def judge_status(cell: str, base: Any, new: Any) -> Comparison | None:
     else:
         verdict = "changed"
     return Comparison(
-        cell, "status", "status", base_status, new_status, math.nan, math.nan, math.nan, verdict
+        cell, "status", "status", base_status, new_status, math.nan, math.nan, math.nan, verdict, ""
+    )
+
+
+def run_suite_name(run: Run) -> str | None:
+    """The suite a run belongs to (``env.json``'s ``run.suite``), None when its env does not say."""
+    record = run.env.get("run")
+    suite = record.get("suite") if isinstance(record, dict) else None
+    return str(suite) if suite else None
+
+
+def _no_common_cell(base_keys: Sequence[str], new_keys: Sequence[str]) -> str:
+    return (
+        f"BASE and NEW share no cell (BASE has {len(base_keys)}, e.g. {base_keys[0]!r}; NEW has "
+        f"{len(new_keys)}, e.g. {new_keys[0]!r}): nothing to compare; give two runs of the same "
+        "suite and axes"
     )
 
 
 def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> CompareResult:
-    """Join two runs on ``cell_id`` and judge every metric column they share."""
+    """Join two runs on ``cell_id`` and judge every metric column they share.
+
+    Raises ``RunLoadError`` (one line) for runs of different suites or runs that share no cell.
+    """
     options = options or CompareOptions()
+    suites = run_suite_name(base), run_suite_name(new)
+    if None not in suites and suites[0] != suites[1]:
+        raise RunLoadError(
+            f"BASE is a {suites[0]} run and NEW a {suites[1]} run: only runs of one suite compare"
+        )
     key_columns = row_key_columns([base.rows, new.rows])
     base_rows, base_dropped = keyed_rows(base.rows, key_columns)
     new_rows, new_dropped = keyed_rows(new.rows, key_columns)
@@ -579,6 +679,8 @@ def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> 
     judged = set(options.judge) | {"override"}
     base_spread_columns = [c for c in base.rows.columns if classify_column(c) == "spread"]
     new_spread_columns = [c for c in new.rows.columns if classify_column(c) == "spread"]
+    if not common:
+        raise RunLoadError(_no_common_cell(base_keys, new_keys))
 
     comparisons: list[Comparison] = []
     informational: dict[str, int] = {}
@@ -591,8 +693,8 @@ def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> 
             str(base_row.get("status", "ok")) == "ok" and str(new_row.get("status", "ok")) == "ok"
         )
         noise = math.hypot(
-            row_relative_spread(base_row, base_spread_columns),
-            row_relative_spread(new_row, new_spread_columns),
+            row_log_spread(base_row, base_spread_columns),
+            row_log_spread(new_row, new_spread_columns),
         )
         for column in shared:
             kind = kinds[column]
@@ -715,12 +817,23 @@ def _format_value(value: Any, kind: str) -> str:
 
 
 def _format_change(comparison: Comparison) -> tuple[str, str, str]:
+    """(ratio, change, allowed) as the report shows them; a log-ratio change as the percent its
+    ratio means, its allowance as the factor either way (x/÷)."""
     if comparison.kind == "status":
         return "-", "-", "-"
-    ratio = "-" if math.isnan(comparison.ratio) else f"{comparison.ratio:.4f}"
-    unit = " pt" if comparison.kind in ("accuracy",) else " %"
-    change = "-" if math.isnan(comparison.change) else f"{comparison.change:+.2f}{unit}"
-    allowed = "-" if math.isnan(comparison.allowed) else f"±{comparison.allowed:.2f}{unit}"
+    ratio = "-" if math.isnan(comparison.ratio) else f"{comparison.ratio:.4g}"
+    if math.isnan(comparison.change):
+        change = "-"
+    elif comparison.scale == "log":
+        change = f"{math.expm1(comparison.change) * 100:+.2f} %"
+    else:
+        change = f"{comparison.change:+.2f}{' pt' if comparison.scale == 'points' else ' %'}"
+    if math.isnan(comparison.allowed):
+        allowed = "-"
+    elif comparison.scale == "log":
+        allowed = f"x/÷ {math.exp(comparison.allowed):.3f}"
+    else:
+        allowed = f"±{comparison.allowed:.2f}{' pt' if comparison.scale == 'points' else ' %'}"
     return ratio, change, allowed
 
 
@@ -759,21 +872,25 @@ def _cell_list(cells: Sequence[str], max_rows: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(result: CompareResult, max_rows: int = 200) -> str:
-    """A Markdown report fit for a pull-request comment."""
-    regressions, improvements = result.regressions, result.improvements
-    unchanged = result.unchanged
-    verdict = "REGRESSION" if result.failed else "OK"
+def summary_line(result: CompareResult) -> str:
+    """The report's one-line count of verdicts (``--quiet`` prints only this)."""
     unit = "row(s)" if result.key_columns else "cell(s)"  # several rows per cell: keyed rows
-    lines = [
-        f"## favit-bench compare: {verdict}",
-        "",
-        f"**{len(regressions)} regression(s), {len(improvements)} improvement(s), "
-        f"{len(unchanged)} unchanged** over {result.common_rows} common {unit}; "
-        f"{len(result.only_in_base)} {unit} only in BASE, {len(result.only_in_new)} only in NEW. "
-        f"Judged: {', '.join(result.options.judge)}.",
-        "",
-    ]
+    cells = f"{len(result.only_in_base)} {unit} only in BASE, {len(result.only_in_new)} only in NEW"
+    if result.cells_differ:
+        cells += " (fails: --require-same-cells)"
+    return (
+        f"**{len(result.regressions)} regression(s), {len(result.improvements)} improvement(s), "
+        f"{len(result.unchanged)} unchanged, {len(result.inconclusive)} inconclusive** over "
+        f"{result.common_rows} common {unit}; {cells}. Judged: {', '.join(result.options.judge)}."
+    )
+
+
+def render_markdown(result: CompareResult, max_rows: int = 200) -> str:
+    """A Markdown report fit for a pull-request comment or a CI job summary."""
+    regressions, improvements = result.regressions, result.improvements
+    unchanged, inconclusive = result.unchanged, result.inconclusive
+    unit = "row(s)" if result.key_columns else "cell(s)"  # several rows per cell: keyed rows
+    lines = [f"## favit-bench compare: {result.verdict}", "", summary_line(result), ""]
     if result.key_columns:
         keys = ", ".join(f"`{c}`" for c in ["cell_id", *result.key_columns])
         lines += [f"A cell has several rows here; rows are matched on {keys}.", ""]
@@ -788,21 +905,16 @@ def render_markdown(result: CompareResult, max_rows: int = 200) -> str:
     lines += [f"### Regressions ({len(regressions)})", ""]
     flags = result.row_flags
     lines += [_comparison_table(regressions, max_rows, flags) if regressions else "None.\n"]
+    lines += [f"### Inconclusive: too noisy to judge ({len(inconclusive)})", ""]
+    lines += [_comparison_table(inconclusive, max_rows, flags) if inconclusive else "None.\n"]
     lines += [f"### Improvements ({len(improvements)})", ""]
     lines += [_comparison_table(improvements, max_rows, flags) if improvements else "None.\n"]
     cells_unchanged = len({c.cell_id for c in unchanged})
     lines += [f"### Unchanged: {len(unchanged)} metric(s) in {cells_unchanged} {unit}", ""]
     fails = " (fails: --require-same-cells)" if result.options.require_same_cells else ""
-    lines += [
-        f"### Only in BASE ({len(result.only_in_base)}){fails if result.only_in_base else ''}",
-        "",
-    ]
-    lines += [_cell_list(result.only_in_base, max_rows) if result.only_in_base else "None.\n"]
-    lines += [
-        f"### Only in NEW ({len(result.only_in_new)}){fails if result.only_in_new else ''}",
-        "",
-    ]
-    lines += [_cell_list(result.only_in_new, max_rows) if result.only_in_new else "None.\n"]
+    for label, cells in (("BASE", result.only_in_base), ("NEW", result.only_in_new)):
+        lines += [f"### Only in {label} ({len(cells)}){fails if cells else ''}", ""]
+        lines += [_cell_list(cells, max_rows) if cells else "None.\n"]
     if result.informational or result.columns_only_in_base or result.columns_only_in_new:
         lines += ["### Informational (not judged)", ""]
         for column, count in sorted(result.informational.items()):
@@ -820,6 +932,69 @@ def render_markdown(result: CompareResult, max_rows: int = 200) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _json_value(value: Any) -> Any:
+    """A cell value as JSON: numbers as numbers (NaN as null), the rest as text."""
+    if _is_missing(value):
+        return None
+    number = _as_float(value)
+    if not math.isnan(number):
+        return int(number) if isinstance(value, (int, bool)) or number.is_integer() else number
+    return str(value)
+
+
+def _json_number(value: float) -> float | None:
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def render_json(result: CompareResult) -> str:
+    """The comparison as a JSON document: verdict, exit code, counts, both runs' env, every
+    comparison (``change`` and ``allowed`` in ``scale``'s units: percent, points or log), the
+    cells in one run only, the unjudged columns that differ, and the warnings."""
+    document = {
+        "verdict": result.verdict,
+        "exit_code": result.exit_code,
+        "counts": {
+            "regressions": len(result.regressions),
+            "improvements": len(result.improvements),
+            "unchanged": len(result.unchanged),
+            "inconclusive": len(result.inconclusive),
+            "common": result.common_rows,
+            "only_in_base": len(result.only_in_base),
+            "only_in_new": len(result.only_in_new),
+        },
+        "judged": list(result.options.judge),
+        "require_same_cells": result.options.require_same_cells,
+        "key_columns": ["cell_id", *result.key_columns],
+        "base": env_summary(result.base),
+        "new": env_summary(result.new),
+        "warnings": list(result.warnings),
+        "comparisons": [
+            {
+                "cell": c.cell_id,
+                "metric": c.metric,
+                "class": c.kind,
+                "base": _json_value(c.base),
+                "new": _json_value(c.new),
+                "ratio": _json_number(c.ratio),
+                "change": _json_number(c.change),
+                "allowed": _json_number(c.allowed),
+                "scale": c.scale,
+                "verdict": c.verdict,
+            }
+            for c in result.comparisons
+        ],
+        "only_in_base": list(result.only_in_base),
+        "only_in_new": list(result.only_in_new),
+        "informational": dict(sorted(result.informational.items())),
+        "columns_only_in_base": list(result.columns_only_in_base),
+        "columns_only_in_new": list(result.columns_only_in_new),
+    }
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+RENDERERS = {"markdown": render_markdown, "json": render_json}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -870,7 +1045,10 @@ EXAMPLES = (
     "classes: "
     + ", ".join(f"{k} (default {v.threshold:g})" for k, v in DEFAULT_CLASSES.items() if v.judged)
 )
-HELP = "compare two runs cell by cell; exit 1 on a regression, 2 on bad input"
+HELP = (
+    "compare two runs cell by cell; exit 1 on a regression, 2 on bad input, 3 when a figure is "
+    "too noisy to judge"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -900,9 +1078,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--noise-k",
         type=float,
-        default=3.0,
+        default=DEFAULT_NOISE_K,
         metavar="K",
-        help="timings may move by K x combined spread (default 3)",
+        help="timings and throughputs may move by K x the runs' combined log spread (default 3)",
     )
     parser.add_argument(
         "--judge",
@@ -917,8 +1095,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fail when a cell is in only one of the runs (CI against a reference)",
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help="also write the Markdown report to this file"
+        "--format",
+        choices=list(RENDERERS),
+        default="markdown",
+        help="the report's format: markdown (default; a pull request or CI job summary) or json",
     )
+    parser.add_argument("--out", type=Path, default=None, help="also write the report to this file")
     parser.add_argument(
         "--quiet", action="store_true", help="print only the summary line, not the report"
     )
@@ -960,20 +1142,16 @@ def run(args: argparse.Namespace) -> int:
     """Compare the runs ``args`` names; print (and with ``--out`` write) the report."""
     try:
         options = options_from_args(args)
-        base, new = load_run(args.base), load_run(args.new)
+        result = compare_runs(load_run(args.base), load_run(args.new), options)
     except (RunLoadError, ValueError) as err:
         print(f"bench.py compare: error: {err}", file=sys.stderr)
-        return 2
-    result = compare_runs(base, new, options)
-    report = render_markdown(result)
+        return EXIT_BAD_INPUT
+    report = RENDERERS[args.format](result)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(report)
-    if args.quiet:
-        print(report.splitlines()[2])
-    else:
-        print(report)
-    return 1 if result.failed else 0
+    print(summary_line(result) if args.quiet else report)
+    return result.exit_code
 
 
 if __name__ == "__main__":

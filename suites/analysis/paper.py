@@ -4,11 +4,15 @@ A report-only suite like ``claims``: one cell per results root (axis ``results``
 process. It reads the committed runs (``suites.analysis.results_index``, the same choice rule as the claims)
 and writes into ``<results>/paper/`` and the run folder:
 
-- ``main_table.md/.tex`` and ``main_table_sources.csv`` (the run and commit of each figure): model, params, GMACs (flops suite, 224x224), train and infer img/s
-  (eager, and under CUDA graphs where measured) and eager training peak memory (latency suite, GPU,
-  one stated setting; each cell from the newest run that has it), CIFAR-10 top-1 per training
-  budget (accuracy suite, GPU); blanks where not measured;
-- ``memory_reduction.md/.tex``: ProbSparse's memory reduction per level and comparison (memory suite);
+- ``main_table.md/.tex`` and ``main_table_sources.csv`` (the run, commit, device and seeds of each
+  figure): model, params, GMACs (flops suite, 224x224), train and infer img/s (eager, and under CUDA
+  graphs where measured), each beside its step time's CV, and eager training peak memory (latency
+  suite, GPU, one stated setting; each cell from the newest run that has it), CIFAR-10 top-1 per
+  training budget, the mean over the seeds trained (accuracy suite, GPU); blanks where not
+  measured; the caption names the devices and the seeds (with one seed, the test set's sampling
+  error);
+- ``memory_reduction.md/.tex``: ProbSparse's memory reduction per reading, level and comparison
+  (memory suite), the device, implementation and dtype in the caption;
 - ``scaling.png/.pdf`` (memory, and the GPU-bound rows' step time, against tokens, log-log) and
   ``scaling_exponents.md/.tex`` (scaling suite);
 - ``accuracy_vs_cost.png/.pdf``: top-1 against GMACs and against training time (accuracy suite);
@@ -27,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from suites.analysis.claims import accuracy_rows, reduction_summary
+from suites.analysis.claims import reduction_summary, with_readings
 from suites.analysis.results_index import (
     ResultsError,
     choose_rows_per_key,
@@ -35,6 +39,8 @@ from suites.analysis.results_index import (
     relative_link,
     results_root_axis,
 )
+from suites.analysis.trainings import accuracy_rows, binomial_points
+from suites.analysis.verdicts import joined
 from suites.engine.render import (
     log_x_at_values,
     log_x_if_wide,
@@ -84,6 +90,7 @@ DIGITS: dict[str, int] = {
     "count": 0,
 }
 KIND_MARKERS = (
+    ("CV (%)", "percent"),  # ahead of "img/s": a timing's spread beside its figure
     ("params", "params"),
     ("GMACs", "gmacs"),
     ("img/s", "img_s"),
@@ -263,8 +270,9 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
     """One row per model measured for speed or accuracy (else every flops model); blanks = NaN.
 
     Also the runs the figures came from, and per figure (model, column) its run (``run``, the
-    run's label, e.g. ``h200/latency-20261201T180147Z``): the columns add up runs committed at
-    different times.
+    run's label, e.g. ``h200/latency-20261201T180147Z``), commit, device and (top-1) the seeds it
+    averages: the columns add up runs committed at different times. Each img/s column has its
+    step time's CV beside it (``spread_column``).
     """
     flops = flops_rows(root)
     latency, settings = latency_rows(root)
@@ -277,20 +285,23 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
     if not models:
         models = set(flops.get("canonical", []))
     records = []
-    cited: list[dict[str, str]] = []
+    cited: list[dict[str, object]] = []
 
     def value(model: str, column: str, rows: pd.DataFrame, field: str) -> float:
         """``field`` of the first of ``rows`` (NaN if none); a figure's run goes into ``cited``."""
         if not len(rows) or field not in rows or pd.isna(rows[field].iloc[0]):
             return math.nan
+        first = rows.iloc[0]
         cited.append(
             {
                 "model": model,
                 "column": column,
-                "run": rows["run_label"].iloc[0],
-                "commit": rows["run_commit"].iloc[0],
+                "run": first["run_label"],
+                "commit": first["run_commit"],
+                "device": first.get("device_name", ""),
+                "seeds": first.get("seeds", ""),
                 # a timed row's flags and host speed (suites.engine.row_flags); empty elsewhere
-                **{f: rows[f].iloc[0] if f in rows else None for f in TIMING_FLAG_FIELDS},
+                **{f: first.get(f) for f in TIMING_FLAG_FIELDS},
             }
         )
         return float(rows[field].iloc[0])
@@ -314,6 +325,8 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
                 column = f"{mode} img/s{label}{setting}"
                 rows = _latency_row(latency, model, mode, compile_mode)
                 record[column] = value(model, column, rows, f"{mode}_samples_per_sec")
+                spread = spread_column(mode, label)
+                record[spread] = 100 * value(model, spread, rows, "step_cv")
         setting = f" ({speed['train']})" if "train" in speed else ""
         # eager only: a CUDA-graph row's memory is the reserved pool, not an allocator peak
         column = f"train peak MiB{setting}"
@@ -330,20 +343,16 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
             column = (
                 f"CIFAR-10 top-1 ({recipe}, {int(epochs)} ep{f', {data}' if several_data else ''})"
             )
-            # per model, the row of the most preferred run (two names can share a canonical one)
-            newest = {
-                m: rows.sort_values("run_rank", kind="stable").iloc[:1]
-                for m, rows in group.groupby("canonical", sort=False)
-            }
+            # per model, its seeds under the name of its most preferred run (two names can share
+            # a canonical one), averaged
+            newest = {m: seed_mean(rows) for m, rows in group.groupby("canonical", sort=False)}
             table[column] = [
                 value(m, column, newest.get(m, group.iloc[:0]), "top1") for m in table["model"]
             ]
     sources = sorted({Path(p) for p in flops.get("run_path", [])})
     sources += sorted({Path(p) for p in latency.get("run_path", [])})
     sources += sorted({Path(p) for p in accuracy.get("run_path", [])})
-    provenance = pd.DataFrame(
-        cited, columns=["model", "column", "run", "commit", *TIMING_FLAG_FIELDS]
-    )
+    provenance = pd.DataFrame(cited, columns=list(SOURCE_COLUMNS))
     return table, sources, provenance
 
 
@@ -408,6 +417,60 @@ def mark_timing_flags(table: pd.DataFrame, provenance: pd.DataFrame) -> tuple[pd
     return table, " ".join(notes)
 
 
+SOURCE_COLUMNS = ("model", "column", "run", "commit", "device", "seeds", *TIMING_FLAG_FIELDS)
+
+
+def spread_column(mode: str, label: str) -> str:
+    """The column beside an img/s column of ``mode`` (and compile ``label``): its step time's CV
+    (std / mean over the timed steps), in percent."""
+    return f"{mode} step CV (%){label}"
+
+
+def seed_mean(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row for a model's trainings at one budget: the seeds of the name its most preferred run
+    used, top-1 averaged, ``seeds`` counted, every run named."""
+    rows = rows.sort_values("run_rank", kind="stable")
+    mine = rows[rows["model"] == rows["model"].iloc[0]]
+    first = mine.iloc[:1].copy()
+    first["top1"] = mine["top1"].mean()
+    first["seeds"] = len(mine)
+    first["run_label"] = "; ".join(dict.fromkeys(mine["run_label"]))
+    first["run_commit"] = "; ".join(dict.fromkeys(mine["run_commit"].astype(str)))
+    return first
+
+
+def main_caption(table: pd.DataFrame, provenance: pd.DataFrame) -> str:
+    """The main table's caption: what each column is, on which device, from how many seeds."""
+    timed = provenance[provenance["column"].str.contains("img/s|MiB|CV", regex=True)]
+    trained = provenance[provenance["column"].str.startswith("CIFAR-10 top-1")]
+    caption = (
+        "Main comparison. Params and GMACs (fvcore MACs) at 224x224, 1000 classes; img/s and "
+        f"training peak memory on {_devices(timed)} at the stated setting, each img/s beside the "
+        "CV (%) of its step time over the timed steps; CIFAR-10 top-1 at the final epoch, per "
+        f"training budget, on {_devices(trained)}"
+    )
+    seeds = pd.to_numeric(trained["seeds"], errors="coerce").dropna().astype(int)
+    if len(seeds) and seeds.max() == 1:
+        top1 = table[[c for c in table if c.startswith("CIFAR-10 top-1")]].stack().dropna()
+        errors = [binomial_points(v) for v in top1]
+        caption += (
+            ", one seed per figure: the test set's sampling error alone is "
+            f"{min(errors):.2f} to {max(errors):.2f} points"
+        )
+    elif len(seeds):
+        span = f"{seeds.min()} to {seeds.max()}" if seeds.min() < seeds.max() else seeds.max()
+        caption += f", the mean over {span} seeds"
+    return caption + (
+        ". - = not measured. main_table_sources.csv names the run, commit, device and seeds of "
+        "every figure. "
+    )
+
+
+def _devices(provenance: pd.DataFrame) -> str:
+    names = joined(provenance["device"].replace("", pd.NA), " and ")
+    return f"the {names}" if names else "a device not recorded"
+
+
 MIXED_COMMITS_MARK = " †"
 
 
@@ -420,7 +483,9 @@ def mixed_commit_models(provenance: pd.DataFrame) -> set[str]:
     return set(commits[commits > 1].index)
 
 
-def memory_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
+def memory_table(root: Path) -> tuple[pd.DataFrame, list[Path], str]:
+    """ProbSparse's memory reduction per reading, level and comparison (one run), its source
+    and its caption (naming the device, implementation and dtype)."""
     from suites import memory
 
     def has_ratios(rows: pd.DataFrame) -> bool:
@@ -430,13 +495,14 @@ def memory_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
 
     choice = choose_run(root, "memory", has_ratios, required=["level", "variant", "model"])
     if choice is None:
-        return pd.DataFrame(), []
-    ratios = memory.reduction_table(choice.rows)
+        return pd.DataFrame(), [], ""
+    ratios = with_readings(memory.reduction_table(choice.rows))
     if ratios.empty:
-        return pd.DataFrame(), [choice.run.path]
+        return pd.DataFrame(), [choice.run.path], ""
     summary = reduction_summary(ratios.dropna(subset=["reduction"]))
     table = pd.DataFrame(
         {
+            "reading": summary["reading"],
             "level": summary["level"],
             "measured": summary["metric"],
             "ProbSparse": summary["probsparse"],
@@ -447,7 +513,22 @@ def memory_table(root: Path) -> tuple[pd.DataFrame, list[Path]]:
             "settings >= claim": summary["meeting"],
         }
     )
-    return table, [choice.run.path]
+    impl = joined(ratios["impl"]) if "impl" in ratios else memory.IMPL
+    caption = (
+        f"Memory reduction of ProbSparse (1 - ProbSparse / comparison) per reading, level and "
+        f"comparison, one run ({choice.run.label}) on {device_names(choice.rows)}, {impl} "
+        f"implementation, {joined(ratios['dtype'])}; the claim is 98%. Readings: published "
+        "(published spatial reduction on both sides), every_patch (the global branch over every "
+        "patch on both sides, +gsr1), every_patch_sr1 (full attention with +sr1, whose channel "
+        "split also changes)."
+    )
+    return table, [choice.run.path], caption
+
+
+def device_names(rows: pd.DataFrame) -> str:
+    """The devices that measured ``rows`` (``device_name``), e.g. ``the NVIDIA H200``."""
+    names = joined(rows.get("device_name", pd.Series(dtype=str)), " and ")
+    return f"the {names}" if names else "a device not recorded"
 
 
 def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
@@ -485,7 +566,9 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
         out_dir / "scaling_exponents",
         "Growth exponents: slope of log(step time) and log(step memory) against log(stage-1 "
         "tokens); 2 = quadratic, 1 = linear. The time exponent fits the GPU-bound sizes only (a "
-        "launch-bound step times the host); - = fewer than two sizes to fit.",
+        "launch-bound step times the host); - = fewer than two sizes to fit. Measured on "
+        f"{device_names(choice.rows)} ({choice.run.label}), batch "
+        f"{joined(exponents['batch_size'])}.",
     )
     ok = tidy(choice.rows)
     if ok.empty:
@@ -583,12 +666,7 @@ def write_paper(root: str | Path, extra_dirs: list[Path] | None = None) -> list[
     table, sources, provenance = main_table(root)
     files: list[Path] = []
     if not table.empty:
-        caption = (
-            "Main comparison. Params and GMACs (fvcore MACs) at 224x224, 1000 classes; img/s and "
-            "training peak memory on the GPU at the stated setting; CIFAR-10 top-1 at the final "
-            "epoch, per training budget. - = not measured. main_table_sources.csv names the run "
-            "and commit of every figure. "
-        )
+        caption = main_caption(table, provenance)
         table, flag_caption = mark_timing_flags(table, provenance)
         caption += f"{flag_caption} " if flag_caption else ""
         mixed = mixed_commit_models(provenance)
@@ -605,14 +683,10 @@ def write_paper(root: str | Path, extra_dirs: list[Path] | None = None) -> list[
         provenance.to_csv(files[-1], index=False, lineterminator="\n")
     section("Main comparison", files, sources)
 
-    table, sources = memory_table(root)
+    table, sources, caption = memory_table(root)
     files = []
     if not table.empty:
-        files = write_paper_table(
-            table,
-            out_dir / "memory_reduction",
-            "Memory reduction of ProbSparse (1 - ProbSparse / comparison) per level, one run; the claim is 98%",
-        )
+        files = write_paper_table(table, out_dir / "memory_reduction", caption)
     section("Memory reduction by level", files, sources)
 
     files, sources = scaling_outputs(root, out_dir)

@@ -57,6 +57,7 @@ class CommittedRun:
     # (started_utc, commit) of the run and of each resume, in order: a resumed run's rows can
     # come from several code versions
     sessions: tuple[tuple[str, str], ...] = ()
+    seed: int = 0  # env.json run.seed: the run's --seed
 
     def commits_of(self, finished_utc: pd.Series) -> pd.Series:
         """The commit each row was measured at: that of the last session started before the row
@@ -153,6 +154,7 @@ def find_runs(root: str | Path, suite: str) -> list[CommittedRun]:
                     device=str(run.get("device", "")),
                     quick=bool(run.get("quick", False)),
                     sessions=_sessions(env),
+                    seed=int(run.get("seed") or 0),
                 )
             )
     return sorted(found, key=CommittedRun.preference, reverse=True)
@@ -199,10 +201,10 @@ def choose_rows_per_key(
     """For each key value, the kept rows of the first run in rule order that has that key.
 
     Used where a suite's runs are committed one model at a time (accuracy). ``key`` and ``keep``
-    map a run's rows to a key per row and a boolean mask. The result carries ``run_path`` and
-    ``run_label`` columns naming the run each row came from, ``run_commit`` the code version it
-    was measured at, and ``run_rank`` the run's place in rule order (0 = most preferred); sorted
-    by key, then run order.
+    map a run's rows to a key per row and a boolean mask (``key`` sees ``run_seed``, the run's
+    ``--seed``). The result carries ``run_path`` and ``run_label`` columns naming the run each row
+    came from, ``run_commit`` the code version it was measured at, and ``run_rank`` the run's place
+    in rule order (0 = most preferred); sorted by key, then run order.
     """
     parts = []
     seen: set = set()
@@ -213,6 +215,7 @@ def choose_rows_per_key(
         rows = rows[keep(rows).astype(bool)].copy()
         if rows.empty:
             continue
+        rows["run_seed"] = run.seed
         rows["_key"] = key(rows).to_numpy()
         rows = rows[~rows["_key"].isin(seen)]
         seen.update(rows["_key"])
@@ -223,7 +226,9 @@ def choose_rows_per_key(
         rows["run_rank"] = order
         parts.append(rows)
     if not parts:
-        return pd.DataFrame(columns=["_key", "run_path", "run_label", "run_commit", "run_rank"])
+        return pd.DataFrame(
+            columns=["_key", "run_seed", "run_path", "run_label", "run_commit", "run_rank"]
+        )
     table = pd.concat(parts, ignore_index=True)
     return table.sort_values(["_key", "run_rank"], kind="stable").reset_index(drop=True)
 
