@@ -344,9 +344,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from suites.engine.runner import execute
 
     try:
-        execute(plan, progress=not args.no_progress)
+        result = execute(plan, progress=not args.no_progress)
     except KeyboardInterrupt:
         return 130
+    if result.failure:  # every cell failed, most often for one bad input: the run is an error
+        print(f"bench.py: error: {result.failure}", file=sys.stderr)
+        return 2
     return 0
 
 

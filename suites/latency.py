@@ -30,11 +30,10 @@ from suites.engine.step import (
     parse_channels_last,
     parse_compile,
     parse_dtype,
-    parse_img_size,
     parse_mode,
     parse_model_name,
 )
-from suites.engine.suite import Axis, Cell, CellContext, Row, Suite
+from suites.engine.suite import Axis, Cell, CellContext, Row, Suite, square_image_size
 from suites.engine.timing import LAUNCH_BOUND_BUSY_SHARE
 
 FAVIT_VARIANTS = GLOBAL_ATTN_CHOICES
@@ -343,7 +342,7 @@ SUITE = Suite(
             kind=parse_model_name,
             help="baselines name, e.g. favit_b1, favit_b1:sdpa, pvt_v2_b1",
         ),
-        Axis("img_size", (224,), quick=(64,), kind=parse_img_size, help="input pixels per side"),
+        Axis("img_size", (224,), quick=(64,), kind=square_image_size, help="input pixels per side"),
         Axis(
             "batch_size",
             (1, 32, 128, 256, MAX_BATCH),

@@ -56,12 +56,11 @@ from suites.engine.step import (
     parse_batch_size,
     parse_compile,
     parse_dtype,
-    parse_img_size,
     parse_mode,
     parse_model_name,
     prepare_model,
 )
-from suites.engine.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
+from suites.engine.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite, square_image_size
 from suites.engine.timing import (
     KERNEL_ACTIVITY,
     LAUNCH_BOUND_BUSY_SHARE,
@@ -316,7 +315,7 @@ SUITE = Suite(
             kind=parse_model_name,
             help="baselines name, e.g. favit_b1, favit_b1+ref, pvt_v2_b1",
         ),
-        Axis("img_size", (224,), quick=(64,), kind=parse_img_size, help="input pixels per side"),
+        Axis("img_size", (224,), quick=(64,), kind=square_image_size, help="input pixels per side"),
         Axis("batch_size", (128,), quick=(2,), kind=_batch, help="positive integer"),
         Axis(
             "dtype", ("bf16",), quick=("fp32",), choices=("bf16", "fp16", "fp32"), kind=parse_dtype
