@@ -44,6 +44,7 @@ from suites.engine.plan import (
 from suites.engine.run_folder import (
     ROWS_FILE,
     RowsFile,
+    RunFolderError,
     read_env,
     read_rows,
     write_env,
@@ -314,9 +315,15 @@ def every_cell_failed(counts: Mapping[str, int], reasons: Sequence[str], rows: P
 
 
 def execute(plan: RunPlan, progress: bool = True) -> RunResult:
-    """Measure the plan's pending cells, keeping every row; then the report and a summary."""
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
-    _write_start_record(plan)
+    """Measure the plan's pending cells, keeping every row; then the report and a summary.
+    ``RunFolderError`` (one line) when the run folder cannot be written at all."""
+    try:
+        plan.run_dir.mkdir(parents=True, exist_ok=True)
+        _write_start_record(plan)
+    except OSError as exc:  # a place the checks could not foresee: root on /sys, a full disk
+        raise RunFolderError(
+            f"cannot write the run folder {str(plan.run_dir)!r} ({exc.strerror or exc})"
+        ) from None
     rows_file = plan.rows_file or RowsFile(plan.run_dir / ROWS_FILE)
     if rows_file.dropped_torn_line:
         print(

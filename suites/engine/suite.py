@@ -165,7 +165,7 @@ def positive_int(text: str | int) -> int:
     """An ``Axis.kind`` for counts such as batch sizes: a positive integer."""
     value = _positive(str(text).strip())
     if value is None:
-        raise ValueError(f"{str(text).strip()!r} is not a positive integer")
+        raise ValueError(f"{str(text).strip()!r} is not valid; valid: a positive integer")
     return value
 
 

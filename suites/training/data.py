@@ -3,7 +3,9 @@
 Every reader returns a :class:`Cifar10` whose splits hold uint8 images ``(N, 3, 32, 32)`` and int64
 labels ``(N,)``; ``Cifar10.to(device)`` moves both splits to the training device once, so the whole
 set (150 MB for the training split) lives there and augmentation never touches the CPU (airbench's
-layout).
+layout). Nothing in a data file is executed: the pack is read with ``allow_pickle=False`` and
+torchvision's pickled batches by ``plain_pickle``, which builds plain values and numpy arrays only.
+A file that cannot be read raises :class:`DatasetError`, one line naming it and what is wrong.
 """
 
 from __future__ import annotations
@@ -317,7 +319,7 @@ def load_torchvision_folder(root: str | Path, download: bool = False) -> Cifar10
         torchvision.datasets.CIFAR10(str(root), train=True, download=True)
     if not folder.is_dir():
         raise DatasetError(
-            f"no CIFAR-10 folder at {str(folder)!r}; pass download=True (online) or a .npz JPEG pack"
+            f"no CIFAR-10 folder at {str(folder)!r}; fetch it with download=True (--option download=on, online) or give a .npz JPEG pack"
         )
     train = [_read_batch_file(folder / f"data_batch_{i}") for i in range(1, 6)]
     test_images, test_labels = _read_batch_file(folder / "test_batch")
