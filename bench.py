@@ -453,12 +453,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         print_dry_run(plan)
         return 0
+    from suites.engine.run_folder import RunFolderError
     from suites.engine.runner import execute
 
     try:
-        execute(plan, progress=not args.no_progress)
+        result = execute(plan, progress=not args.no_progress)
     except KeyboardInterrupt:
         return 130
+    except RunFolderError as exc:
+        print(f"bench.py: error: {exc}", file=sys.stderr)
+        return 2
+    if result.failure:  # every cell failed, most often for one bad input: the run is an error
+        print(f"bench.py: error: {result.failure}", file=sys.stderr)
+        return 2
     return 0
 
 

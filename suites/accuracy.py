@@ -23,23 +23,39 @@ Options (``--option``): ``download=on`` fetches torchvision's CIFAR-10 folder wh
 the same; the row's ``augment_side_stream`` says which ran).
 
 The quick profile (``--quick``) is a smoke run: favit_b0 at 32 px, 256 training and 128 test
-images, 1 epoch, on the JPEG pack when present, else on synthetic images. Its rows say
-``smoke_run=True``; its accuracies mean nothing.
+images, 1 epoch, on synthetic images (``--set data=PATH`` for CIFAR-10's). Its rows say
+``smoke_run=True``; its accuracies mean nothing. Rows trained on synthetic images say so in
+``dataset``, and so do the report's caption and figures.
+
+Every value is checked before a run starts (each axis's kind, then ``check_cell`` on each cell):
+a data path that does not exist, a size, count or rate out of its range, a malformed ``extra``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from suites.engine.compiling import COMPILE_MODES
-from suites.engine.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite, model_axis
-from suites.training.augment import AugmentConfig
-from suites.training.loop import EPOCHS_CSV, TrainConfig, train
+from suites.engine.suite import (
+    Axis,
+    Cell,
+    CellContext,
+    CellSkipped,
+    Row,
+    Suite,
+    model_axis,
+    square_image_size,
+)
+from suites.training.augment import AugmentConfig, RandAugmentSpec
+from suites.training.data import SYNTHETIC
+from suites.training.loop import AMP_CHOICES, EPOCHS_CSV, TrainConfig, train
 
 DEFAULT_DATA = "data/cifar10-jpeg.npz"
 FROM_RECIPE = "-"  # an override axis at this value keeps the recipe's setting
@@ -88,26 +104,89 @@ RECIPES: dict[str, TrainConfig] = {
     ),
 }
 
-# override axes (one value each by default: FROM_RECIPE) -> converter
-OVERRIDES: dict[str, Any] = {
-    "epochs": int,
-    "batch_size": int,
-    "lr": float,
-    "weight_decay": float,
-    "warmup_epochs": int,
-    "img_size": int,
-    "ema_decay": float,
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """A recipe setting that an axis or the ``extra`` axis may change: how its text is read
+    (``kind``: int, float, text...) and the values that are valid, as a test and in words."""
+
+    kind: str
+    convert: Callable[[str], Any]
+    rule: str
+    valid: Callable[[Any], bool] = lambda value: True
+
+    def parse(self, name: str, text: str) -> Any:
+        """The value ``text`` gives ``name``; ``ValueError`` naming both and what is valid."""
+        try:
+            value = self.convert(text)
+        except ValueError:
+            raise ValueError(
+                f"{name}={text!r} is not a valid {self.kind}; valid: {self.rule}"
+            ) from None
+        if not self.valid(value):
+            raise ValueError(f"{name}={text!r} is not valid; valid: {self.rule}")
+        return value
+
+
+def _randaugment(text: str) -> str:
+    """timm's RandAugment string (``rand-m9-mstd0.5-inc1``), or ``off`` (none)."""
+    if text == "off":
+        return ""
+    RandAugmentSpec.parse(text)
+    return text
+
+
+def _amp(text: str) -> str:
+    if text not in AMP_CHOICES:
+        raise ValueError(text)
+    return text
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
+# override axes (one value each by default: FROM_RECIPE)
+OVERRIDES: dict[str, Setting] = {
+    "epochs": Setting("int", int, "an integer >= 1", lambda v: v >= 1),
+    "batch_size": Setting("int", int, "an integer >= 1 (the global batch)", lambda v: v >= 1),
+    "lr": Setting("float", float, "a number > 0", lambda v: _finite(v) and v > 0),
+    "weight_decay": Setting("float", float, "a number >= 0", lambda v: _finite(v) and v >= 0),
+    "warmup_epochs": Setting("int", int, "an integer >= 0, below epochs", lambda v: v >= 0),
+    "img_size": Setting("image size", square_image_size, "a positive integer (pixels per side)"),
+    "ema_decay": Setting(
+        "float", float, "a number from 0 (no EMA) to below 1", lambda v: 0 <= v < 1
+    ),
 }
-# fields the ``extra`` axis may set, as ``name:value+name:value`` -> (converter, config part)
-EXTRA_FIELDS: dict[str, tuple[Any, str]] = {
-    "label_smoothing": (float, "train"),
-    "amp": (str, "train"),
-    "randaugment": (str, "augment"),
-    "color_jitter": (float, "augment"),
-    "erase_prob": (float, "augment"),
-    "mixup_alpha": (float, "augment"),
-    "cutmix_alpha": (float, "augment"),
+# settings the ``extra`` axis may change, as ``name:value+name:value`` -> (setting, config part)
+EXTRA_FIELDS: dict[str, tuple[Setting, str]] = {
+    "label_smoothing": (
+        Setting("float", float, "a number from 0 to below 1", lambda v: 0 <= v < 1),
+        "train",
+    ),
+    "amp": (Setting("choice", _amp, ", ".join(AMP_CHOICES)), "train"),
+    "randaugment": (
+        Setting("RandAugment string", _randaugment, "off or e.g. rand-m9-mstd0.5-inc1"),
+        "augment",
+    ),
+    "color_jitter": (
+        Setting("float", float, "a number >= 0", lambda v: _finite(v) and v >= 0),
+        "augment",
+    ),
+    "erase_prob": (
+        Setting("float", float, "a number from 0 to 1", lambda v: 0 <= v <= 1),
+        "augment",
+    ),
+    "mixup_alpha": (
+        Setting("float", float, "a number >= 0 (0: off)", lambda v: _finite(v) and v >= 0),
+        "augment",
+    ),
+    "cutmix_alpha": (
+        Setting("float", float, "a number >= 0 (0: off)", lambda v: _finite(v) and v >= 0),
+        "augment",
+    ),
 }
+SUBSET_SIZE = Setting("int", int, "an integer >= 0 (0: all)", lambda v: v >= 0)
 QUICK_VALUES = {"epochs": "1", "batch_size": "64", "warmup_epochs": "0"}
 
 
@@ -118,13 +197,6 @@ def _parse_bool(text: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{text!r} is not a boolean; valid: on, off, true, false, 1, 0")
-
-
-def _convert(name: str, text: str, convert: Any) -> Any:
-    try:
-        return convert(text)
-    except ValueError as error:
-        raise ValueError(f"{name}={text!r} is not a valid {convert.__name__}") from error
 
 
 def parse_extra(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -139,11 +211,8 @@ def parse_extra(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
             raise ValueError(
                 f"extra item {item!r} is not valid; use name:value joined by '+', names: {', '.join(EXTRA_FIELDS)}"
             )
-        convert, target = EXTRA_FIELDS[name]
-        converted = (
-            "" if name == "randaugment" and value == "off" else _convert(name, value, convert)
-        )
-        (train_changes if target == "train" else augment_changes)[name] = converted
+        setting, target = EXTRA_FIELDS[name]
+        (train_changes if target == "train" else augment_changes)[name] = setting.parse(name, value)
     return train_changes, augment_changes
 
 
@@ -163,6 +232,56 @@ def cell_seed(cell: Cell, run_seed: int) -> int:
     return run_seed if text == FROM_RECIPE else int(seed_axis_value(text))
 
 
+# ---- the axes' kinds: each checks a command-line value and keeps its text (the cell ids) --------
+
+
+def override_value(name: str, text: str) -> str:
+    """The kind of the override axis ``name``: FROM_RECIPE or a valid value, as given."""
+    if text != FROM_RECIPE:
+        OVERRIDES[name].parse(name, text)
+    return text
+
+
+def extra_value(text: str) -> str:
+    """The kind of the ``extra`` axis: FROM_RECIPE or valid ``name:value+name:value`` items."""
+    parse_extra(text)
+    return text
+
+
+def subset_size(name: str, text: str) -> str:
+    """The kind of ``train_images`` and ``test_images``: an integer >= 0, as given."""
+    SUBSET_SIZE.parse(name, text)
+    return text
+
+
+def data_source(text: str) -> str:
+    """The kind of the ``data`` axis: ``synthetic``, a ``.npz`` JPEG pack that exists, or a
+    folder that exists (``cifar-10-batches-py``, the folder holding it, or the folder that
+    ``--option download=on`` fetches it into)."""
+    if text == SYNTHETIC:
+        return text
+    path = Path(text)
+    if path.suffix == ".npz" and not path.is_file():
+        raise ValueError(f"no such file; valid: a CIFAR-10 JPEG pack that exists, or {SYNTHETIC!r}")
+    if path.suffix != ".npz" and not path.is_dir():
+        raise ValueError(
+            "no such folder; valid: a .npz JPEG pack, a CIFAR-10 folder (cifar-10-batches-py, "
+            f"the folder holding it, or the one download=on fetches it into), or {SYNTHETIC!r}"
+        )
+    return text
+
+
+def check_cell(cell: Cell) -> None:
+    """A cell's values together: a warm-up shorter than the training, a batch within the subset."""
+    config = build_config(cell)
+    train_images = int(cell.get("train_images", "0"))
+    if 0 < train_images < config.batch_size:
+        raise ValueError(
+            f"batch_size {config.batch_size} exceeds train_images={train_images}; valid: a batch "
+            "of at most the training images"
+        )
+
+
 def build_config(cell: Cell, quick: bool = False, seed: int = 0) -> TrainConfig:
     """The recipe named by ``cell['recipe']`` with the override axes (not FROM_RECIPE) applied."""
     recipe_name = cell.get("recipe", "seed")
@@ -171,10 +290,10 @@ def build_config(cell: Cell, quick: bool = False, seed: int = 0) -> TrainConfig:
     recipe = RECIPES[recipe_name]
     train_changes, augment_changes = parse_extra(str(cell.get("extra", FROM_RECIPE)))
     train_changes.update(seed=seed, compile=str(cell.get("compile", "eager")))
-    for name, convert in OVERRIDES.items():
+    for name, setting in OVERRIDES.items():
         text = str(cell.get(name, FROM_RECIPE))
         if text != FROM_RECIPE:
-            train_changes[name] = _convert(name, text, convert)
+            train_changes[name] = setting.parse(name, text)
     epochs = train_changes.get("epochs", recipe.epochs)
     if "warmup_epochs" not in train_changes and recipe.warmup_epochs >= epochs:
         # a shortened run (``--set epochs=1``) keeps the recipe's warm-up only where it fits
@@ -205,7 +324,7 @@ def _count_gmacs(model: torch.nn.Module, img_size: int, device: str) -> float:
 def measure(cell: Cell, ctx: CellContext) -> Row:
     import baselines
     from suites.engine.runner import seed_everything
-    from suites.training.data import load_cifar10, synthetic_cifar10
+    from suites.training.data import load_cifar10
 
     seed = cell_seed(cell, ctx.seed)
     seed_everything(seed)  # the model's initial weights follow the cell's seed
@@ -215,11 +334,10 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
         progress=config.progress and ctx.progress,
         side_stream=_parse_bool(ctx.options.get("side_stream", "on")),
     )
-    data_spec = str(cell.get("data", DEFAULT_DATA))
-    if ctx.quick and data_spec != "synthetic" and not Path(data_spec).exists():
-        data = synthetic_cifar10(QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES, seed=seed)
-    else:
-        data = load_cifar10(data_spec, download=_parse_bool(ctx.options.get("download", "off")))
+    data = load_cifar10(
+        str(cell.get("data", DEFAULT_DATA)),
+        download=_parse_bool(ctx.options.get("download", "off")),
+    )
     train_images = int(cell.get("train_images", "0"))
     test_images = int(cell.get("test_images", "0"))
     data = dataclasses.replace(
@@ -282,6 +400,21 @@ def report(table, run_dir: Path) -> None:
     if done.empty:
         return
     smoke = bool(done.get("smoke_run", False).astype(str).str.lower().eq("true").any())
+    synthetic = "dataset" in done and done["dataset"].astype(str).str.startswith(SYNTHETIC).any()
+    warning = " ".join(
+        text
+        for flag, text in (
+            (
+                smoke,
+                "SMOKE RUN (quick profile: tiny subset, 1 epoch) - these accuracies mean nothing.",
+            ),
+            (synthetic, "SYNTHETIC IMAGES (data=synthetic), not CIFAR-10."),
+        )
+        if flag
+    )
+    title = " - ".join(
+        t for flag, t in ((smoke, "SMOKE RUN"), (synthetic, "SYNTHETIC DATA")) if flag
+    )
     done["train_wall_h"] = done["train_wall_s"].astype(float) / 3600
     columns = [
         "model",
@@ -308,11 +441,8 @@ def report(table, run_dir: Path) -> None:
         "over the whole run; steady_samples_per_sec: median epoch after the first (which holds "
         "compilation and lazy initialization)."
     )
-    if smoke:
-        caption = (
-            "SMOKE RUN (quick profile: tiny subset, 1 epoch) - these accuracies mean nothing. "
-            + caption
-        )
+    if warning:
+        caption = f"{warning} {caption}"
     write_table(
         done[[c for c in columns if c in done.columns]],
         run_dir / "accuracy",
@@ -345,9 +475,7 @@ def report(table, run_dir: Path) -> None:
                     xytext=(4, 4),
                     textcoords="offset points",
                 )
-        ax.set(
-            xlabel=x_label, ylabel="top-1 (%), final epoch", title="SMOKE RUN" if smoke else None
-        )
+        ax.set(xlabel=x_label, ylabel="top-1 (%), final epoch", title=title or None)
         log_x_if_wide(ax, done[x_column].dropna())
         ax.legend(fontsize=7, loc="best")
         save_figure(fig, run_dir / stem)
@@ -362,7 +490,7 @@ def report(table, run_dir: Path) -> None:
         )
         fig, ax = plt.subplots(figsize=(7, 4.5))
         sns.lineplot(data=long, x="epoch", y="top1", hue="run", style="weights", marker="o", ax=ax)
-        ax.set(xlabel="epoch", ylabel="test top-1 (%)", title="SMOKE RUN" if smoke else None)
+        ax.set(xlabel="epoch", ylabel="test top-1 (%)", title=title or None)
         ax.legend(fontsize=7, loc="best")
         save_figure(fig, run_dir / "learning-curves")
 
@@ -372,7 +500,8 @@ def _override_axis(name: str) -> Axis:
         name,
         default=[FROM_RECIPE],
         quick=[QUICK_VALUES[name]] if name in QUICK_VALUES else None,
-        help=f"override the recipe's {name} ('{FROM_RECIPE}' keeps it)",
+        kind=partial(override_value, name),
+        help=f"override the recipe's {name}: {OVERRIDES[name].rule} ('{FROM_RECIPE}' keeps it)",
     )
 
 
@@ -391,12 +520,15 @@ SUITE = Suite(
         Axis(
             "data",
             default=[DEFAULT_DATA],
-            help="a .npz JPEG pack, a torchvision CIFAR-10 folder, or 'synthetic'",
+            quick=[SYNTHETIC],
+            kind=data_source,
+            help=f"a .npz JPEG pack, a torchvision CIFAR-10 folder, or '{SYNTHETIC}'",
         ),
         *[_override_axis(name) for name in OVERRIDES],
         Axis(
             "extra",
             default=[FROM_RECIPE],
+            kind=extra_value,
             help=f"more overrides as name:value+name:value; names: {', '.join(EXTRA_FIELDS)}",
         ),
         Axis(
@@ -416,17 +548,20 @@ SUITE = Suite(
             "train_images",
             default=["0"],
             quick=[str(QUICK_TRAIN_IMAGES)],
+            kind=partial(subset_size, "train_images"),
             help="random training subset size (0: all)",
         ),
         Axis(
             "test_images",
             default=["0"],
             quick=[str(QUICK_TEST_IMAGES)],
+            kind=partial(subset_size, "test_images"),
             help="random test subset size (0: all)",
         ),
     ],
     needs_gpu=True,
     measure=measure,
+    check_cell=check_cell,
     option_kinds={"download": _parse_bool, "side_stream": _parse_bool},
     report=report,
     cell_timeout_s=48 * 3600.0,

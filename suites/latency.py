@@ -31,10 +31,9 @@ from suites.engine.step import (
     parse_channels_last,
     parse_compile,
     parse_dtype,
-    parse_img_size,
     parse_mode,
 )
-from suites.engine.suite import Axis, Cell, CellContext, Row, Suite, model_axis
+from suites.engine.suite import Axis, Cell, CellContext, Row, Suite, model_axis, square_image_size
 from suites.engine.timing import LAUNCH_BOUND_BUSY_SHARE
 
 FAVIT_VARIANTS = GLOBAL_ATTN_CHOICES
@@ -358,7 +357,7 @@ SUITE = Suite(
     description="Inference/training step time, throughput, memory, TFLOP/s and MFU per model and setting.",
     axes=(
         model_axis(DEFAULT_MODELS, quick=("favit_b0", "pvt_v2_b0", "resnet50")),
-        Axis("img_size", (224,), quick=(64,), kind=parse_img_size, help="input pixels per side"),
+        Axis("img_size", (224,), quick=(64,), kind=square_image_size, help="input pixels per side"),
         Axis(
             "batch_size",
             (1, 32, 128, 256, MAX_BATCH),

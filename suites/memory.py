@@ -23,7 +23,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from suites.engine.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite
+from suites.engine.suite import (
+    Axis,
+    Cell,
+    CellContext,
+    CellSkipped,
+    Row,
+    Suite,
+    positive_int,
+    square_image_size,
+)
 
 LEVELS = ("analytic", "global", "attention", "model")
 STAGE_LEVELS = ("analytic", "global", "attention")
@@ -488,12 +497,18 @@ SUITE = Suite(
             choices=list(VARIANTS),
             help="global attention variant",
         ),
-        Axis("img_size", default=[224, 384, 512], quick=[128], kind=int, help="square input size"),
+        Axis(
+            "img_size",
+            default=[224, 384, 512],
+            quick=[128],
+            kind=square_image_size,
+            help="square input size",
+        ),
         Axis(
             "batch_size",
             default=[1, 32, 128],
             quick=[1],
-            kind=int,
+            kind=positive_int,
             help="levels analytic/global/attention use batch 1 only",
         ),
         Axis(

@@ -56,11 +56,19 @@ from suites.engine.step import (
     parse_batch_size,
     parse_compile,
     parse_dtype,
-    parse_img_size,
     parse_mode,
     prepare_model,
 )
-from suites.engine.suite import Axis, Cell, CellContext, CellSkipped, Row, Suite, model_axis
+from suites.engine.suite import (
+    Axis,
+    Cell,
+    CellContext,
+    CellSkipped,
+    Row,
+    Suite,
+    model_axis,
+    square_image_size,
+)
 from suites.engine.timing import (
     KERNEL_ACTIVITY,
     LAUNCH_BOUND_BUSY_SHARE,
@@ -309,7 +317,7 @@ SUITE = Suite(
     description="Kernels, host ops and GPU busy share per step, and the top kernels, per model.",
     axes=(
         model_axis(DEFAULT_MODELS, quick=("favit_b0+ref", "favit_b0")),
-        Axis("img_size", (224,), quick=(64,), kind=parse_img_size, help="input pixels per side"),
+        Axis("img_size", (224,), quick=(64,), kind=square_image_size, help="input pixels per side"),
         Axis("batch_size", (128,), quick=(2,), kind=_batch, help="positive integer"),
         Axis(
             "dtype", ("bf16",), quick=("fp32",), choices=("bf16", "fp16", "fp32"), kind=parse_dtype

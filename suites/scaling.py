@@ -41,10 +41,9 @@ from suites.engine.step import (
     measure_step,
     parse_batch_size,
     parse_dtype,
-    parse_img_size,
     parse_mode,
 )
-from suites.engine.suite import Axis, Cell, CellContext, Row, Suite, model_axis
+from suites.engine.suite import Axis, Cell, CellContext, Row, Suite, model_axis, square_image_size
 from suites.engine.timing import LAUNCH_BOUND_BUSY_SHARE
 
 PATCH_PX = 4  # stage-1 patch stride of the PVT layout: tokens = (H / 4) * (W / 4)
@@ -243,7 +242,7 @@ SUITE = Suite(
             "img_size",
             DEFAULT_IMG_SIZES,
             quick=(32, 48, 64, 96),
-            kind=parse_img_size,
+            kind=square_image_size,
             help="input pixels per side",
         ),
         Axis("batch_size", (8,), quick=(1,), kind=parse_fixed_batch, help="fixed batch size"),

@@ -181,7 +181,7 @@ def test_bad_axis_values_are_rejected(stand_in_baselines, axis, value, message):
 def test_axis_kinds_parse_command_line_strings(stand_in_baselines):
     assert step_engine.parse_batch_size("64") == 64
     assert step_engine.parse_batch_size("max") == "max"
-    assert step_engine.parse_img_size("224") == 224
+    assert latency.SUITE.axis("img_size").kind("224") == 224
     assert latency.SUITE.axis("batch_size").values(quick=True) == [1, 2]
 
 

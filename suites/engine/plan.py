@@ -179,6 +179,34 @@ def parse_overrides(
     return parsed
 
 
+def checked_axes(
+    suite: Suite, overrides: Mapping[str, list[Any]], quick: bool
+) -> dict[str, list[Any]]:
+    """Every axis's values: the ones given (checked already), else the profile's, which its kind
+    checks too (a default can name what this machine lacks: the accuracy suite's data)."""
+    profile = "quick" if quick else "full"
+    axes = {}
+    for axis in suite.axes:
+        if axis.name in overrides:
+            axes[axis.name] = list(overrides[axis.name])
+        else:
+            axes[axis.name] = axis.values(quick)
+            where = f"{axis.name}, the {profile} profile's (choose with --set {axis.name}=...)"
+            parse_axis_values(suite, axis.name, axes[axis.name], where)
+    return axes
+
+
+def check_cells(suite: Suite, cells: Sequence[Cell]) -> None:
+    """``suite.check_cell`` on every cell: values each valid alone but never together."""
+    if suite.check_cell is None:
+        return
+    for cell in cells:
+        try:
+            suite.check_cell(cell)
+        except ValueError as exc:
+            raise PlanError(f"{' '.join(str(exc).split())} (cell {cell_id(cell)})") from None
+
+
 def check_options(suite: Suite, options: Mapping[str, Any]) -> dict[str, Any]:
     """Every option key is one the suite reads, and its value parses."""
     kinds = suite.option_kinds
@@ -360,8 +388,9 @@ def plan_run(request: RunRequest, planning_only: bool = False) -> RunPlan:
     isolate = suite.isolate if request.isolate is None else request.isolate
     timeout = request.cell_timeout_s if request.cell_timeout_s is not None else suite.cell_timeout_s
     rows_file = RowsFile(run_dir / ROWS_FILE) if previous else None
-    overrides = overrides or {}
-    axes = {a.name: list(overrides.get(a.name, a.values(quick))) for a in suite.axes}
+    axes = checked_axes(suite, overrides or {}, quick)
+    cells = suite.cells(axes)
+    check_cells(suite, cells)
     return RunPlan(
         suite=suite,
         run_dir=run_dir,
@@ -376,7 +405,7 @@ def plan_run(request: RunRequest, planning_only: bool = False) -> RunPlan:
         seed=0 if seed is None else int(seed),
         options=options,
         axes=axes,
-        cells=suite.cells(axes),
+        cells=cells,
         retry_failed=request.retry_failed,
         rows_file=rows_file,
     )

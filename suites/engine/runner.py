@@ -20,8 +20,10 @@ import math
 import multiprocessing as mp
 import os
 import random
+import select
 import signal
 import sys
+import threading
 import time
 import traceback
 import types
@@ -44,6 +46,7 @@ from suites.engine.plan import (
 from suites.engine.run_folder import (
     ROWS_FILE,
     RowsFile,
+    RunFolderError,
     read_env,
     read_rows,
     write_env,
@@ -153,10 +156,26 @@ def _worker_main(
         faulthandler.dump_traceback_later(stack_dump_s, repeat=True)
     if cuda_visible is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = cuda_visible
+    _exit_with_parent(conn)
     while True:
         outcome = measure_cell(suite, cell, ctx)
+        if not _send_outcome(conn, outcome):
+            return  # the parent is gone: nobody reads the outcome
+        job = _next_job(jobs)
+        if job is None:
+            break
+        cell, ctx = job
+        free_device_memory(ctx.device)  # the last cell's cached blocks go back before the next
+    conn.close()
+
+
+def _send_outcome(conn: Connection, outcome: CellOutcome) -> bool:
+    """Send a cell's outcome to the parent; False (quietly) when the parent is gone."""
+    try:
         try:
             conn.send(outcome)
+        except OSError:
+            raise
         except Exception as exc:  # an unpicklable row: report it instead of dying silently
             conn.send(
                 CellOutcome(
@@ -166,12 +185,26 @@ def _worker_main(
                     wall_s=outcome.wall_s,
                 )
             )
-        job = _next_job(jobs)
-        if job is None:
-            break
-        cell, ctx = job
-        free_device_memory(ctx.device)  # the last cell's cached blocks go back before the next
-    conn.close()
+    except OSError:  # a broken pipe: the parent died
+        return False
+    return True
+
+
+def _exit_with_parent(conn: Connection) -> None:
+    """End this worker quietly once its parent is gone (killed, say): a cell whose outcome
+    nobody reads would hold its device and race a resumed run for the cell's files. The parent
+    holds the only read end of ``conn``'s pipe, so the write end reports an error (``POLLERR``)
+    exactly when the parent has closed it or died."""
+    if not hasattr(select, "poll"):
+        return
+    poller = select.poll()
+    poller.register(conn.fileno(), 0)  # no events asked for: only errors and hang-ups wake it
+
+    def watch() -> None:
+        poller.poll()
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _next_job(jobs: Connection | None) -> tuple[Cell, CellContext] | None:
@@ -284,13 +317,42 @@ def run_suite(
     one would (report written), naming the cells left.
     """
     plan = plan_run(RunRequest(suite, overrides, **request))
-    return execute(plan, progress=progress)
+    return execute(plan, progress=progress).run_dir
 
 
-def execute(plan: RunPlan, progress: bool = True) -> Path:
-    """Measure the plan's pending cells, keeping every row; then the report and a summary."""
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
-    _write_start_record(plan)
+@dataclass
+class RunResult:
+    """How a run went: its folder, and why it failed when every cell it measured failed."""
+
+    run_dir: Path
+    counts: dict[str, int]  # cells measured by this call, by status
+    failure: str = ""  # one line when every cell measured failed (``status=error``)
+
+
+def every_cell_failed(counts: Mapping[str, int], reasons: Sequence[str], rows: Path) -> str:
+    """One line when every cell measured ended in an error (a bad input they share, mostly),
+    else ``""``. A skipped cell, an out-of-memory one or a measured one is no failure."""
+    measured = sum(counts.values())
+    if not measured or counts.get("error", 0) < measured:
+        return ""
+    if len(set(reasons)) == 1:
+        return f"every cell failed ({measured} of {measured}): {reasons[0]}"
+    return (
+        f"every cell failed ({measured} of {measured}), for {len(set(reasons))} reasons; "
+        f"the first: {reasons[0]} (each in {rows})"
+    )
+
+
+def execute(plan: RunPlan, progress: bool = True) -> RunResult:
+    """Measure the plan's pending cells, keeping every row; then the report and a summary.
+    ``RunFolderError`` (one line) when the run folder cannot be written at all."""
+    try:
+        plan.run_dir.mkdir(parents=True, exist_ok=True)
+        _write_start_record(plan)
+    except OSError as exc:  # a place the checks could not foresee: root on /sys, a full disk
+        raise RunFolderError(
+            f"cannot write the run folder {str(plan.run_dir)!r} ({exc.strerror or exc})"
+        ) from None
     rows_file = plan.rows_file or RowsFile(plan.run_dir / ROWS_FILE)
     if rows_file.dropped_torn_line:
         print(
@@ -302,6 +364,7 @@ def execute(plan: RunPlan, progress: bool = True) -> Path:
         rows_file.drop(failed)
     pending = deque(pending_cells(plan.cells, rows_file))
     counts = dict.fromkeys(STATUSES, 0)
+    reasons: list[str] = []  # of the cells that failed
     from tqdm.auto import tqdm
 
     bar = tqdm(
@@ -318,6 +381,8 @@ def execute(plan: RunPlan, progress: bool = True) -> Path:
             write_error(plan.run_dir, cid, outcome.traceback)
         rows_file.add(outcome_rows(cell, cid, outcome, gpu_index))
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        if outcome.status == "error":
+            reasons.append(outcome.reason)
         bar.update(1)
         bar.set_postfix_str(f"{cid}: {outcome.status}", refresh=True)
 
@@ -339,7 +404,9 @@ def execute(plan: RunPlan, progress: bool = True) -> Path:
     _write_end_record(plan, cells_not_run=len(pending))
     write_report(plan.suite, plan.run_dir)
     _print_summary(plan, counts, len(pending))
-    return plan.run_dir
+    return RunResult(
+        plan.run_dir, counts, every_cell_failed(counts, reasons, plan.run_dir / ROWS_FILE)
+    )
 
 
 def _write_start_record(plan: RunPlan) -> None:

@@ -75,7 +75,7 @@ from suites.engine.compiling import (
     parse_inductor_config,
     step_mark,
 )
-from suites.engine.suite import Cell, CellContext, CellSkipped, Row
+from suites.engine.suite import Cell, CellContext, CellSkipped, Row, square_image_size
 from suites.engine.timing import (
     LAUNCH_BOUND_BUSY_SHARE,
     device_peak_tflops,
@@ -119,16 +119,6 @@ def parse_batch_size(value: str | int) -> int | str:
     if batch < 1 or str(batch) != str(value).strip():
         raise ValueError(f"bad batch_size {value!r}; valid: a positive integer or {MAX_BATCH!r}")
     return batch
-
-
-def parse_img_size(value: str | int) -> int:
-    try:
-        size = int(value)
-    except (TypeError, ValueError):
-        size = 0
-    if size < 1 or str(size) != str(value).strip():
-        raise ValueError(f"bad img_size {value!r}; valid: a positive integer (pixels per side)")
-    return size
 
 
 def parse_dtype(value: str) -> str:
@@ -176,7 +166,7 @@ class StepSpec:
 
         return cls(
             model=baselines.validate_name(values["model"]),
-            img_size=parse_img_size(values["img_size"]),
+            img_size=square_image_size(values["img_size"]),
             batch_size=parse_batch_size(values["batch_size"]),
             dtype=parse_dtype(values["dtype"]),
             mode=parse_mode(values["mode"]),

@@ -104,6 +104,10 @@ class Suite:
     option_kinds: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)
     # the option keys a run cannot start without, each with what to give (for the error line)
     required_options: Mapping[str, str] = field(default_factory=dict)
+    # raises ValueError for a cell whose values can never be measured together (a warm-up as long
+    # as the training, say); checked for every cell before any runs. Each value alone is checked
+    # by its axis's ``kind``; a limit of one model is a skipped row (``CellSkipped``) instead
+    check_cell: Callable[[Cell], None] | None = None
 
     def axis(self, name: str) -> Axis:
         for axis in self.axes:
@@ -154,15 +158,42 @@ def model_axis(
     )
 
 
-def image_size(text: str) -> int | str:
-    """An ``Axis.kind`` for input sizes: ``"224"`` -> 224, ``"320x224"`` -> ``"320x224"`` (W x H)."""
+def _positive(text: str) -> int | None:
+    """``"224"`` -> 224; anything but the digits of a positive integer -> None."""
+    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None
+
+
+def image_size(text: str | int) -> int | str:
+    """An ``Axis.kind`` for input sizes: ``"224"`` -> 224, ``"320x224"`` -> ``"320x224"`` (W x H),
+    ``"224x224"`` -> 224. Zero, negative and malformed sizes raise ``ValueError``."""
     text = str(text).strip().lower()
-    if text.isdigit() and int(text) > 0:
-        return int(text)
     width, sep, height = text.partition("x")
-    if sep and width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0:
-        return int(width) if width == height else f"{int(width)}x{int(height)}"
-    raise ValueError(f"expected a size like 224 or 320x224 (W x H), got {text!r}")
+    side, w, h = _positive(text), _positive(width), _positive(height)
+    if side is not None:
+        return side
+    if sep and w is not None and h is not None:
+        return w if w == h else f"{w}x{h}"
+    raise ValueError(
+        f"bad img_size {text!r}; valid: a positive integer (pixels per side) or W x H like 320x224"
+    )
+
+
+def square_image_size(text: str | int) -> int:
+    """An ``Axis.kind`` for suites whose inputs are square: a positive integer (pixels per side)."""
+    side = _positive(str(text).strip())
+    if side is None:
+        raise ValueError(
+            f"bad img_size {str(text).strip()!r}; valid: a positive integer (pixels per side)"
+        )
+    return side
+
+
+def positive_int(text: str | int) -> int:
+    """An ``Axis.kind`` for counts such as batch sizes: a positive integer."""
+    value = _positive(str(text).strip())
+    if value is None:
+        raise ValueError(f"{str(text).strip()!r} is not valid; valid: a positive integer")
+    return value
 
 
 def image_hw(size: int | str) -> tuple[int, int]:

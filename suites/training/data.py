@@ -3,7 +3,9 @@
 Every reader returns a :class:`Cifar10` whose splits hold uint8 images ``(N, 3, 32, 32)`` and int64
 labels ``(N,)``; ``Cifar10.to(device)`` moves both splits to the training device once, so the whole
 set (150 MB for the training split) lives there and augmentation never touches the CPU (airbench's
-layout).
+layout). Nothing in a data file is executed: the pack is read with ``allow_pickle=False`` and
+torchvision's pickled batches by ``plain_pickle``, which builds plain values and numpy arrays only.
+A file that cannot be read raises :class:`DatasetError`, one line naming it and what is wrong.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import hashlib
 import io
 import itertools
 import os
-import pickle
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+
+from suites.training.plain_pickle import PickleRefused, load_plain_pickle
 
 JPEG_PACK_SHA256 = "b1091c5ea41ae05745b054dfe78e169e8ec1f4dc2df004961759ace1b182b15c"
 JPEG_PACK_BYTES = 55_793_123
@@ -46,6 +50,7 @@ CIFAR10_CLASSES = (
 LABEL_JPEG_COPY = "CIFAR-10 (JPEG q75 copy)"
 LABEL_ORIGINAL = "CIFAR-10"
 LABEL_SYNTHETIC = "synthetic (smoke run, not CIFAR-10)"
+SYNTHETIC = "synthetic"  # the ``data`` value that asks for synthetic images
 
 
 class DatasetError(ValueError):
@@ -250,28 +255,51 @@ def _cifar_from_arrays(
     return Cifar10(split(train_images, train_labels), split(test_images, test_labels), label)
 
 
+def _read_pickle(path: Path, what: str) -> dict[str, Any]:
+    """A dict pickled in CIFAR-10's python format, read without running anything in the file;
+    its keys as text (the original files' keys are Python 2 strings, read as bytes)."""
+    try:
+        entry = load_plain_pickle(path)
+    except PickleRefused as error:
+        raise DatasetError(f"{what} {str(path)!r} is refused: {error}") from None
+    except OSError as error:
+        raise DatasetError(f"{what} {str(path)!r} cannot be read ({error.strerror})") from None
+    if not isinstance(entry, dict):
+        raise DatasetError(f"{what} {str(path)!r} holds a {type(entry).__name__}, not a dict")
+    return {key.decode("latin-1") if isinstance(key, bytes) else key: v for key, v in entry.items()}
+
+
 def _read_batch_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One pickled CIFAR-10 batch (the original python format): images ``(N, 3, 32, 32)``, labels."""
+    """One CIFAR-10 batch of the original python format: images ``(N, 3, 32, 32)``, labels."""
     if not path.is_file():
         raise DatasetError(f"CIFAR-10 folder lacks {str(path)!r}")
-    try:
-        with open(path, "rb") as handle:
-            entry = pickle.load(
-                handle, encoding="latin1"
-            )  # the dataset's own format, as torchvision reads it
-        data = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        labels = np.asarray(
-            entry["labels"] if "labels" in entry else entry["fine_labels"], dtype=np.int64
-        )
-    except Exception as error:
+    entry = _read_pickle(path, "CIFAR-10 batch")
+    if "data" not in entry or "labels" not in entry:
         raise DatasetError(
-            f"CIFAR-10 batch {str(path)!r} is unreadable ({type(error).__name__}: {error})"
-        ) from error
+            f"CIFAR-10 batch {str(path)!r} lacks 'data' or 'labels'; its keys: {sorted(map(str, entry))}"
+        )
+    try:
+        data = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = np.asarray(entry["labels"], dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError) as error:
+        raise DatasetError(
+            f"CIFAR-10 batch {str(path)!r} does not hold uint8 images of 3x32x32 and int labels ({error})"
+        ) from None
     if labels.shape[0] != data.shape[0] or (labels.size and (labels.min() < 0 or labels.max() > 9)):
         raise DatasetError(
             f"CIFAR-10 batch {str(path)!r} has {data.shape[0]} images but labels {labels.shape} outside 0..9 or of another count"
         )
     return data, labels
+
+
+def _read_class_names(path: Path) -> tuple[str, ...]:
+    """``batches.meta``'s ``label_names`` (the standard ten when the file is absent)."""
+    if not path.is_file():
+        return CIFAR10_CLASSES
+    names = _read_pickle(path, "CIFAR-10 batches.meta").get("label_names", CIFAR10_CLASSES)
+    if not isinstance(names, list | tuple) or len(names) != 10:
+        raise DatasetError(f"CIFAR-10 batches.meta {str(path)!r}: label_names is not ten names")
+    return tuple(n.decode("latin-1") if isinstance(n, bytes) else str(n) for n in names)
 
 
 def load_torchvision_folder(root: str | Path, download: bool = False) -> Cifar10:
@@ -291,17 +319,11 @@ def load_torchvision_folder(root: str | Path, download: bool = False) -> Cifar10
         torchvision.datasets.CIFAR10(str(root), train=True, download=True)
     if not folder.is_dir():
         raise DatasetError(
-            f"no CIFAR-10 folder at {str(folder)!r}; pass download=True (online) or a .npz JPEG pack"
+            f"no CIFAR-10 folder at {str(folder)!r}; fetch it with download=True (--option download=on, online) or give a .npz JPEG pack"
         )
     train = [_read_batch_file(folder / f"data_batch_{i}") for i in range(1, 6)]
     test_images, test_labels = _read_batch_file(folder / "test_batch")
-    meta = folder / "batches.meta"
-    classes = CIFAR10_CLASSES
-    if meta.is_file():
-        with open(meta, "rb") as handle:
-            classes = tuple(
-                pickle.load(handle, encoding="latin1").get("label_names", CIFAR10_CLASSES)
-            )
+    classes = _read_class_names(folder / "batches.meta")
     data = _cifar_from_arrays(
         np.concatenate([images for images, _ in train]),
         np.concatenate([labels for _, labels in train]),
@@ -333,7 +355,7 @@ def synthetic_cifar10(
 def load_cifar10(data: str | Path, download: bool = False) -> Cifar10:
     """Dispatch on ``data``: a ``.npz`` JPEG pack, a torchvision folder, or ``"synthetic"``."""
     text = str(data)
-    if text == "synthetic":
+    if text == SYNTHETIC:
         return synthetic_cifar10()
     path = Path(text)
     if path.suffix == ".npz":

@@ -19,8 +19,10 @@ from __future__ import annotations
 import csv
 import math
 import os
+import pickle
 import statistics
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -51,6 +53,8 @@ EPOCH_COLUMNS = (
     "peak_mem_mib",
 )
 AMP_CHOICES = ("bf16", "fp32")
+# what every checkpoint holds
+CHECKPOINT_KEYS = ("epoch", "model", "ema", "optimizer", "scheduler", "scaler", "history", "config")
 # config fields that must match for a checkpoint to be resumed
 RESUME_KEYS = (
     "epochs",
@@ -295,6 +299,327 @@ def find_checkpoint(artifact_dir: Path | None) -> Path | None:
     return path if path.is_file() else None
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed; the message names the file and what is wrong."""
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+    """A checkpoint written by ``train``, read as tensors and plain values only (nothing in it
+    is executed); ``CheckpointError`` (one line) when it is empty, cut short or another file."""
+    start_over = "delete it to train this cell from the start"
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is empty (a write cut short); {start_over}"
+        )
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} ({size} bytes) is not a whole torch.save archive "
+            f"(cut short, or another kind of file); {start_over}"
+        )
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} holds objects other than tensors and plain values, "
+            f"which are never loaded; {start_over}"
+        ) from None
+    except Exception as error:
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} cannot be read ({type(error).__name__}: {first_line}); "
+            f"{start_over}"
+        ) from None
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} lacks {', '.join(missing)}: not one train wrote; {start_over}"
+        )
+    return state
+
+
+@dataclass
+class _Run:
+    """What one training run updates: the model and its EMA, the optimizer, the schedule, the
+    epochs so far and the generators re-seeded every epoch."""
+
+    config: TrainConfig
+    device: torch.device
+    dist_info: DistInfo
+    raw_model: nn.Module
+    ema: Any  # timm's ModelEmaV3, or None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    augment_generator: torch.Generator
+    order_generator: torch.Generator
+    model_generator: torch.Generator | None
+    local_batch: int  # this rank's share of the global batch
+    steps_per_epoch: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    start_epoch: int = 0
+
+
+def _start_run(
+    model: nn.Module,
+    config: TrainConfig,
+    device: torch.device,
+    dist_info: DistInfo,
+    model_generator: torch.Generator | None,
+    layout: tuple[int, int],
+) -> _Run:
+    """A fresh run: the model on ``device``, its EMA, AdamW, the seed's schedule, generators;
+    ``layout`` is ``(local batch, steps per epoch)``."""
+    from timm.utils import ModelEmaV3
+
+    raw_model = model.to(device)
+    optimizer = torch.optim.AdamW(  # fused on CUDA: a few kernels per step for all parameters
+        raw_model.parameters(),
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        fused=device.type == "cuda" or None,
+    )
+    return _Run(
+        config=config,
+        device=device,
+        dist_info=dist_info,
+        raw_model=raw_model,
+        ema=ModelEmaV3(raw_model, decay=config.ema_decay) if config.ema_decay > 0 else None,
+        optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            partial(seed_lr_factor, warmup_epochs=config.warmup_epochs, total_epochs=config.epochs),
+        ),
+        # bf16 and fp32 need no loss scaling; kept for fp16 checkpoints
+        scaler=torch.amp.GradScaler(device.type, enabled=False),
+        augment_generator=torch.Generator(device=device),
+        order_generator=torch.Generator(),
+        model_generator=model_generator,
+        local_batch=layout[0],
+        steps_per_epoch=layout[1],
+    )
+
+
+def _batch_layout(config: TrainConfig, train_count: int, dist_info: DistInfo) -> tuple[int, int]:
+    """``(local batch, steps per epoch)``: the global batch split over the ranks, drop_last."""
+    if config.batch_size % dist_info.world_size:
+        raise ValueError(
+            f"batch_size {config.batch_size} must be divisible by the world size {dist_info.world_size}"
+        )
+    steps_per_epoch = train_count // config.batch_size  # drop_last, as the seed's loader
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"batch_size {config.batch_size} exceeds the {train_count} training images"
+        )
+    return config.batch_size // dist_info.world_size, steps_per_epoch
+
+
+def _shared_checkpoint(artifact_dir: Path | None, dist_info: DistInfo) -> Path | None:
+    """The checkpoint rank 0 finds in ``artifact_dir``; every rank resumes from it."""
+    checkpoint_path = find_checkpoint(artifact_dir) if dist_info.is_main else None
+    if dist_info.enabled:
+        import torch.distributed as dist
+
+        shared = [str(checkpoint_path) if checkpoint_path else ""]
+        dist.broadcast_object_list(shared, src=0)
+        checkpoint_path = Path(shared[0]) if shared[0] else None
+    return checkpoint_path
+
+
+def _resume(run: _Run, checkpoint_path: Path, artifact_dir: Path | None) -> None:
+    """Continue ``run`` from its checkpoint, written with the same settings (``RESUME_KEYS``)."""
+    state = load_checkpoint(checkpoint_path, run.device)
+    saved, config = state["config"], run.config
+    mismatched = {
+        key: (saved.get(key), getattr(config, key))
+        for key in RESUME_KEYS
+        if saved.get(key) != getattr(config, key)
+    }
+    if mismatched:
+        raise ValueError(
+            f"checkpoint {str(checkpoint_path)!r} was written with other settings (saved, now): {mismatched}"
+        )
+    run.raw_model.load_state_dict(state["model"])
+    if run.ema is not None:
+        run.ema.module.load_state_dict(state["ema"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    run.history = [dict(row) for row in state["history"]]
+    run.start_epoch = int(state["epoch"])
+    if artifact_dir is not None and run.dist_info.is_main:
+        _write_epochs_csv(artifact_dir / EPOCHS_CSV, run.history)  # drop rows of an epoch cut short
+
+
+def _training_model(run: _Run) -> nn.Module:
+    """The model the steps call: DDP-wrapped across ranks, compiled as ``config.compile`` asks."""
+    train_model: nn.Module = run.raw_model
+    device = run.device
+    if run.dist_info.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(
+            run.raw_model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if run.config.compile in CUDA_GRAPH_MODES and device.type != "cuda":
+        raise ValueError(f"compile {run.config.compile!r} needs a CUDA device")
+    return compile_model(train_model, run.config.compile)
+
+
+def _seed_epoch(run: _Run, epoch: int) -> None:
+    """Every random stream of ``epoch`` from ``(seed, epoch, rank)``: a resumed run repeats it."""
+    seed, rank = run.config.seed, run.dist_info.rank
+    run.order_generator.manual_seed(derive_seed(seed, epoch, 0))
+    run.augment_generator.manual_seed(derive_seed(seed, epoch, 1, rank))
+    torch.manual_seed(derive_seed(seed, epoch, 2, rank))
+    if run.model_generator is not None:
+        run.model_generator.manual_seed(derive_seed(seed, epoch, 3, rank))
+
+
+def _train_steps(
+    run: _Run,
+    train_model: nn.Module,
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
+    epoch: int,
+    progress: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One epoch of optimizer steps; returns the summed loss and the count of correct guesses."""
+    config, device = run.config, run.device
+    mark_step = step_mark(config.compile)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for step, (x, targets) in enumerate(batches):
+        mark_step()  # cudagraph: the last step's outputs are dead before the next replay
+        with _autocast(device, config.amp):
+            logits = train_model(x)
+        loss = _loss(logits, targets, config.label_smoothing)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        if run.ema is not None:
+            run.ema.update(run.raw_model)
+        loss_sum += loss.detach() * x.shape[0]
+        hard = targets.argmax(1) if targets.ndim == 2 else targets
+        correct += (logits.detach().argmax(1) == hard).sum()
+        progress.update(1)
+        if progress.disable is False and (step % 50 == 0 or step == run.steps_per_epoch - 1):
+            progress.set_postfix(
+                epoch=f"{epoch + 1}/{config.epochs}",
+                loss=f"{loss.item():.3f}",
+                test_acc=f"{run.history[-1]['test_acc']:.2f}" if run.history else "-",
+            )
+    return loss_sum, correct
+
+
+def _epoch_row(
+    run: _Run, data: Cifar10, epoch: int, lr: float, sums: torch.Tensor, train_s: float
+) -> dict[str, float]:
+    """Evaluate the raw and EMA weights after ``epoch``; the epoch's row of ``epochs.csv``.
+    ``sums``: this rank's summed loss and correct guesses over the epoch."""
+    config, device, dist_info = run.config, run.device, run.dist_info
+    seen = run.steps_per_epoch * config.batch_size
+    totals = _all_reduce_sum(sums, dist_info)
+    eval_start = time.perf_counter()
+    test_acc = evaluate(run.raw_model, data, config, device, dist_info)
+    test_acc_ema = (
+        evaluate(run.ema.module, data, config, device, dist_info)
+        if run.ema is not None
+        else float("nan")
+    )
+    _synchronize(device)
+    return {
+        "epoch": epoch + 1,
+        "lr": lr,
+        "train_loss": totals[0].item() / seen,
+        "train_acc": 100.0 * totals[1].item() / seen,
+        "test_acc": test_acc,
+        "test_acc_ema": test_acc_ema,
+        "epoch_s": train_s,
+        "eval_s": time.perf_counter() - eval_start,
+        "train_img_s": seen / train_s,
+        "peak_mem_mib": torch.cuda.max_memory_allocated(device) / 2**20
+        if device.type == "cuda"
+        else float("nan"),
+    }
+
+
+def _checkpoint(run: _Run, epochs_done: int) -> dict[str, Any]:
+    """What ``_resume`` needs to continue after ``epochs_done`` epochs (and the RNG states)."""
+    device = run.device
+    rng = {
+        "torch_cpu": torch.get_rng_state(),
+        "torch_cuda": torch.cuda.get_rng_state(device)
+        if device.type == "cuda"
+        else torch.empty(0, dtype=torch.uint8),
+        "augment": run.augment_generator.get_state(),
+        "data_order": run.order_generator.get_state(),
+    }
+    if run.model_generator is not None:
+        rng["model"] = run.model_generator.get_state()
+    return {
+        "epoch": epochs_done,
+        "model": run.raw_model.state_dict(),
+        "ema": run.ema.module.state_dict() if run.ema is not None else {},
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict(),
+        "rng": rng,
+        "history": run.history,
+        "config": {key: value for key, value in asdict(run.config).items() if key != "augment"},
+    }
+
+
+def _progress_bar(run: _Run) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(
+        total=run.config.epochs * run.steps_per_epoch,
+        initial=run.start_epoch * run.steps_per_epoch,
+        disable=not (run.config.progress and run.dist_info.is_main),
+        desc="train",
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
+
+
+def _train_epoch(
+    run: _Run,
+    train_model: nn.Module,
+    data: Cifar10,
+    epoch: int,
+    side_stream: torch.cuda.Stream | None,
+    progress: Any,
+) -> dict[str, float]:
+    """Train one epoch (re-seeded from its number) and evaluate; returns its row."""
+    config, device, dist_info = run.config, run.device, run.dist_info
+    _seed_epoch(run, epoch)
+    lr = run.optimizer.param_groups[0]["lr"]
+    order = torch.randperm(len(data.train), generator=run.order_generator).to(device)
+    train_model.train()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    _synchronize(device)
+    epoch_start = time.perf_counter()
+    batches = augmented_batches(
+        data,
+        order,
+        run.steps_per_epoch,
+        config.batch_size,
+        dist_info.rank * run.local_batch,
+        run.local_batch,
+        config.augment,
+        run.augment_generator,
+        side_stream,
+    )
+    loss_sum, correct = _train_steps(run, train_model, batches, epoch, progress)
+    _synchronize(device)
+    train_s = time.perf_counter() - epoch_start
+    sums = torch.stack([loss_sum.float(), correct.float()])
+    return _epoch_row(run, data, epoch, lr, sums, train_s)
+
+
 def train(
     model: nn.Module,
     data: Cifar10,
@@ -311,199 +636,29 @@ def train(
     ``favit.set_generator``) is re-seeded every epoch. ``on_epoch_end`` sees each epoch's row after
     its checkpoint is on disk (tests use it to stop a run).
     """
-    from timm.utils import ModelEmaV3
-    from tqdm import tqdm
-
     dist_info, device = init_distributed(str(device))
-    if config.batch_size % dist_info.world_size:
-        raise ValueError(
-            f"batch_size {config.batch_size} must be divisible by the world size {dist_info.world_size}"
-        )
-    local_batch = config.batch_size // dist_info.world_size
-    steps_per_epoch = len(data.train) // config.batch_size  # drop_last, as the seed's loader
-    if steps_per_epoch < 1:
-        raise ValueError(
-            f"batch_size {config.batch_size} exceeds the {len(data.train)} training images"
-        )
+    layout = _batch_layout(config, len(data.train), dist_info)
     data = data.to(device)
     artifact_dir = Path(artifact_dir) if artifact_dir is not None else None
-    if artifact_dir is not None and dist_info.is_main:
+    saving = artifact_dir is not None and dist_info.is_main
+    if saving:
         artifact_dir.mkdir(parents=True, exist_ok=True)
-
-    raw_model = model.to(device)
-    ema = ModelEmaV3(raw_model, decay=config.ema_decay) if config.ema_decay > 0 else None
-    optimizer = torch.optim.AdamW(  # fused on CUDA: a few kernels per step for all parameters
-        raw_model.parameters(),
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        fused=device.type == "cuda" or None,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        partial(seed_lr_factor, warmup_epochs=config.warmup_epochs, total_epochs=config.epochs),
-    )
-    scaler = torch.amp.GradScaler(
-        device.type, enabled=False
-    )  # bf16 and fp32 need no loss scaling; kept for fp16 checkpoints
-    history: list[dict[str, float]] = []
-    start_epoch = 0
-
-    checkpoint_path = find_checkpoint(artifact_dir) if dist_info.is_main else None
-    if dist_info.enabled:  # every rank loads what rank 0 found
-        import torch.distributed as dist
-
-        shared = [str(checkpoint_path) if checkpoint_path else ""]
-        dist.broadcast_object_list(shared, src=0)
-        checkpoint_path = Path(shared[0]) if shared[0] else None
+    run = _start_run(model, config, device, dist_info, model_generator, layout)
+    checkpoint_path = _shared_checkpoint(artifact_dir, dist_info)
     if checkpoint_path is not None:
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        saved = state["config"]
-        mismatched = {
-            key: (saved.get(key), getattr(config, key))
-            for key in RESUME_KEYS
-            if saved.get(key) != getattr(config, key)
-        }
-        if mismatched:
-            raise ValueError(
-                f"checkpoint {str(checkpoint_path)!r} was written with other settings (saved, now): {mismatched}"
-            )
-        raw_model.load_state_dict(state["model"])
-        if ema is not None:
-            ema.module.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        history = [dict(row) for row in state["history"]]
-        start_epoch = int(state["epoch"])
-        if artifact_dir is not None and dist_info.is_main:
-            _write_epochs_csv(artifact_dir / EPOCHS_CSV, history)  # drop rows of an epoch cut short
-
-    train_model: nn.Module = raw_model
-    if dist_info.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        train_model = DistributedDataParallel(
-            raw_model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    if config.compile in CUDA_GRAPH_MODES and device.type != "cuda":
-        raise ValueError(f"compile {config.compile!r} needs a CUDA device")
-    train_model = compile_model(train_model, config.compile)
-    mark_step = step_mark(config.compile)
-
-    augment = config.augment
-    augment_generator = torch.Generator(device=device)
-    order_generator = torch.Generator()
+        _resume(run, checkpoint_path, artifact_dir)
+    train_model = _training_model(run)
     # one side stream for the whole run (augmented_batches says why not one per epoch)
     side_stream = (
         torch.cuda.Stream(device) if config.side_stream and device.type == "cuda" else None
     )
-    progress = tqdm(
-        total=config.epochs * steps_per_epoch,
-        initial=start_epoch * steps_per_epoch,
-        disable=not (config.progress and dist_info.is_main),
-        desc="train",
-        unit="step",
-        dynamic_ncols=True,
-        mininterval=1.0,
-    )
-    for epoch in range(start_epoch, config.epochs):
-        order_generator.manual_seed(derive_seed(config.seed, epoch, 0))
-        augment_generator.manual_seed(derive_seed(config.seed, epoch, 1, dist_info.rank))
-        torch.manual_seed(derive_seed(config.seed, epoch, 2, dist_info.rank))
-        if model_generator is not None:
-            model_generator.manual_seed(derive_seed(config.seed, epoch, 3, dist_info.rank))
-        lr = optimizer.param_groups[0]["lr"]
-        order = torch.randperm(len(data.train), generator=order_generator).to(device)
-        train_model.train()
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        _synchronize(device)
-        epoch_start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        batches = augmented_batches(
-            data,
-            order,
-            steps_per_epoch,
-            config.batch_size,
-            dist_info.rank * local_batch,
-            local_batch,
-            augment,
-            augment_generator,
-            side_stream,
-        )
-        for step, (x, targets) in enumerate(batches):
-            mark_step()  # cudagraph: the last step's outputs are dead before the next replay
-            with _autocast(device, config.amp):
-                logits = train_model(x)
-            loss = _loss(logits, targets, config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if ema is not None:
-                ema.update(raw_model)
-            loss_sum += loss.detach() * x.shape[0]
-            hard = targets.argmax(1) if targets.ndim == 2 else targets
-            correct += (logits.detach().argmax(1) == hard).sum()
-            progress.update(1)
-            if progress.disable is False and (step % 50 == 0 or step == steps_per_epoch - 1):
-                progress.set_postfix(
-                    epoch=f"{epoch + 1}/{config.epochs}",
-                    loss=f"{loss.item():.3f}",
-                    test_acc=f"{history[-1]['test_acc']:.2f}" if history else "-",
-                )
-        _synchronize(device)
-        train_s = time.perf_counter() - epoch_start
-        totals = _all_reduce_sum(torch.stack([loss_sum.float(), correct.float()]), dist_info)
-        seen = steps_per_epoch * config.batch_size
-        eval_start = time.perf_counter()
-        test_acc = evaluate(raw_model, data, config, device, dist_info)
-        test_acc_ema = (
-            evaluate(ema.module, data, config, device, dist_info)
-            if ema is not None
-            else float("nan")
-        )
-        _synchronize(device)
-        row = {
-            "epoch": epoch + 1,
-            "lr": lr,
-            "train_loss": totals[0].item() / seen,
-            "train_acc": 100.0 * totals[1].item() / seen,
-            "test_acc": test_acc,
-            "test_acc_ema": test_acc_ema,
-            "epoch_s": train_s,
-            "eval_s": time.perf_counter() - eval_start,
-            "train_img_s": seen / train_s,
-            "peak_mem_mib": torch.cuda.max_memory_allocated(device) / 2**20
-            if device.type == "cuda"
-            else float("nan"),
-        }
-        history.append(row)
-        scheduler.step()
-        if dist_info.is_main and artifact_dir is not None:
-            rng = {
-                "torch_cpu": torch.get_rng_state(),
-                "torch_cuda": torch.cuda.get_rng_state(device)
-                if device.type == "cuda"
-                else torch.empty(0, dtype=torch.uint8),
-                "augment": augment_generator.get_state(),
-                "data_order": order_generator.get_state(),
-            }
-            if model_generator is not None:
-                rng["model"] = model_generator.get_state()
-            checkpoint = {
-                "epoch": epoch + 1,
-                "model": raw_model.state_dict(),
-                "ema": ema.module.state_dict() if ema is not None else {},
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": rng,
-                "history": history,
-                "config": {key: value for key, value in asdict(config).items() if key != "augment"},
-            }
-            _atomic_save(checkpoint, artifact_dir / CHECKPOINT_NAME)
+    progress = _progress_bar(run)
+    for epoch in range(run.start_epoch, config.epochs):
+        row = _train_epoch(run, train_model, data, epoch, side_stream, progress)
+        run.history.append(row)
+        run.scheduler.step()
+        if saving:
+            _atomic_save(_checkpoint(run, epoch + 1), artifact_dir / CHECKPOINT_NAME)
             _append_epoch_row(artifact_dir / EPOCHS_CSV, row)
         if dist_info.enabled:
             import torch.distributed as dist
@@ -512,12 +667,9 @@ def train(
         if on_epoch_end is not None:
             on_epoch_end(row)
     progress.close()
-    return TrainResult(
-        summarize(history, config, raw_model, dist_info),
-        history,
-        raw_model,
-        ema.module if ema is not None else None,
-    )
+    summary = summarize(run.history, config, run.raw_model, dist_info)
+    ema_model = run.ema.module if run.ema is not None else None
+    return TrainResult(summary, run.history, run.raw_model, ema_model)
 
 
 def summarize(
