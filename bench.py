@@ -385,7 +385,7 @@ def run(
     ``status`` error and its ``reason``).
     """
     from suites import get_suite
-    from suites.engine.plan import PlanError, RunRequest, plan_run
+    from suites.engine.plan import PlanError, RunRequest, parse_overrides, plan_run
     from suites.engine.run_folder import read_rows
     from suites.engine.runner import execute, in_worker
 
@@ -400,14 +400,16 @@ def run(
         raise ValueError(exc.args[0]) from None
     named = {"model": models, "img_size": img_size, "batch_size": batch_size}
     named |= {"dtype": dtype, "mode": mode}
-    overrides = {
-        k: _as_values(v) for k, v in {**named, **dict(axes or {})}.items() if v is not None
-    }
+    given = {k: _as_values(v) for k, v in {**named, **dict(axes or {})}.items() if v is not None}
+    # a bad value is named by the argument that gave it: models=, img_size=, axes['recipe']
+    arguments = {axis: "models" if axis == "model" else axis for axis in named}
+    arguments |= {axis: f"axes[{axis!r}]" for axis in axes or {}}
     try:
+        overrides = parse_overrides(chosen, given, arguments) if given else None
         plan = plan_run(
             RunRequest(
                 chosen,
-                overrides or None,
+                overrides,
                 out_dir=None if out is None else Path(out),
                 resume_dir=None if resume is None else Path(resume),
                 device=device,

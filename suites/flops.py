@@ -284,7 +284,7 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
     modules = pd.DataFrame(
         {"module": list(fv.by_module_macs), "fvcore_macs": list(fv.by_module_macs.values())}
     )
-    modules.to_csv(ctx.artifact_dir / "modules.csv", index=False)
+    modules.to_csv(ctx.artifact_dir / "modules.csv", index=False, lineterminator="\n")
     return row
 
 

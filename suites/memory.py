@@ -110,8 +110,6 @@ def measure_step(step: Callable[[], Any], device: str) -> Row:
     if cuda:
         gpu = gpu_meter.result
         row.update(gpu.as_row())
-        row["step_mem_mib"] = gpu.peak_above_baseline_mib
-        row["mem_source"] = "cuda_allocator"
         row["acct_over_allocator"] = (
             acct.peak_live_bytes / MIB / gpu.peak_above_baseline_mib
             if gpu.peak_above_baseline_mib
@@ -376,7 +374,7 @@ def report(table: pd.DataFrame, run_dir: Path) -> None:
     if ratios.empty:
         lines.append("No ProbSparse row has a finished comparison: no verdict.")
     else:
-        ratios.to_csv(run_dir / "reductions.csv", index=False)
+        ratios.to_csv(run_dir / "reductions.csv", index=False, lineterminator="\n")
         lines += ["## Verdict (reduction = 1 - ProbSparse / comparison, claimed 98%)", ""]
         lines += verdict_lines(ratios)
         summary = (

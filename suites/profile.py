@@ -187,7 +187,7 @@ def write_top_kernels(path: Path, top: Top, source: str) -> None:
     """The first ``TOP_IN_FILE`` entries as CSV: rank, name, calls_per_step, ms_per_step, share_pct, source."""
     total = sum(entry[2] for entry in top)
     with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["rank", "name", "calls_per_step", "ms_per_step", "share_pct", "source"])
         for rank, (name, calls, ms) in enumerate(top[:TOP_IN_FILE], start=1):
             share = 100 * ms / total if total > 0 else float("nan")

@@ -202,7 +202,7 @@ def report(table: Any, run_dir: Path) -> None:
     exponents = fit_exponents(table)
     if exponents.empty:
         return
-    exponents.to_csv(run_dir / "scaling_exponents.csv", index=False)
+    exponents.to_csv(run_dir / "scaling_exponents.csv", index=False, lineterminator="\n")
     write_table(
         exponents,
         run_dir / "scaling_exponents",

@@ -178,3 +178,147 @@ def test_resnet50_published_figures_match_torchvision_card() -> None:
     assert round(meta["_ops"], 1) == published.gmacs
     model = baselines.create("resnet50")
     assert sum(p.numel() for p in model.parameters()) == meta["num_params"]
+
+
+# --- any model by name: timm:, tv:, package.module:factory, wildcards, @FILE -------------------
+
+
+def test_favit_names_come_from_the_model_configs() -> None:
+    assert tuple(favit.MODEL_NAMES) == baselines.FAVIT_MODELS
+    assert set(baselines.FAVIT_PUBLISHED) == set(favit.MODEL_NAMES)
+
+
+def test_a_registry_entry_holds_its_published_figures() -> None:
+    """Adding a baseline is one entry: PUBLISHED is derived from the entries and FaViT's."""
+    expected = {**baselines.FAVIT_PUBLISHED}
+    expected |= {n: r.published for n, r in baselines.REFERENCE_MODELS.items() if r.published}
+    assert expected == baselines.PUBLISHED
+    assert (
+        baselines.info("pvt_v2_b2").published is baselines.REFERENCE_MODELS["pvt_v2_b2"].published
+    )
+
+
+def test_vit_tiny_p4_is_vit_tiny_with_4x4_patches_for_32px() -> None:
+    adapted = baselines.info("vit_tiny_p4")
+    assert (adapted.family, adapted.published) == ("vit", None)
+    assert adapted.model_id == "timm:vit_tiny_patch16_224(patch_size=4)"
+    assert "vit_tiny_p4" not in baselines.default_reference_names()
+    model = baselines.create("vit_tiny_p4", num_classes=10, img_size=32)
+    assert model.patch_embed.proj.kernel_size == (4, 4)
+    assert model.patch_embed.num_patches == 64  # 8x8 patches of a 32-px image
+    assert (model.embed_dim, len(model.blocks), model.blocks[0].attn.num_heads) == (192, 12, 3)
+    with pytest.raises(baselines.UnsupportedInput, match="patch size 4"):
+        baselines.create("vit_tiny_p4", img_size=30)
+
+
+@pytest.mark.parametrize(
+    ("name", "family", "library", "model_id"),
+    [
+        ("timm:convnext_atto", "convnext", "timm", "timm:convnext_atto"),
+        (
+            "timm:vit_tiny_patch16_224.augreg_in21k",
+            "vision_transformer",
+            "timm",
+            "timm:vit_tiny_patch16_224.augreg_in21k",
+        ),
+        ("tv:mobilenet_v3_small", "mobilenetv3", "torchvision", "tv:mobilenet_v3_small"),
+        ("resnet50", "resnet", "torchvision", "tv:resnet50"),
+        ("favit_b1:sdpa", "favit", "favit", "favit:favit_b1"),
+    ],
+)
+def test_info_of_library_names(name: str, family: str, library: str, model_id: str) -> None:
+    model_info = baselines.info(name)
+    assert (model_info.family, model_info.library, model_info.model_id) == (
+        family,
+        library,
+        model_id,
+    )
+    if name.startswith(("timm:", "tv:")):  # no published figures: absent
+        assert model_info.published is None
+
+
+def test_wildcards_expand_to_the_matching_names() -> None:
+    import timm
+
+    assert baselines.expand_name("timm:convnext_atto*") == [
+        "timm:" + n for n in timm.list_models("convnext_atto*")
+    ]
+    assert "timm:convnext_atto_ols" in baselines.expand_name("timm:convnext_atto*")
+    assert baselines.expand_name("tv:resnet1?") == ["tv:resnet18"]
+    assert baselines.expand_name("pvt_v2_b[01]") == ["pvt_v2_b0", "pvt_v2_b1"]
+    assert baselines.expand_name(" favit_b1:sdpa ") == ["favit_b1:sdpa"]
+    with pytest.raises(ValueError, match="'timm:zz_no_such_\\*' matches no model"):
+        baselines.expand_name("timm:zz_no_such_*")
+
+
+def test_a_names_file_lists_one_name_per_line(tmp_path) -> None:
+    names = tmp_path / "models.txt"
+    names.write_text("# compared models\npvt_v2_b1\n\n  tv:resnet1?  # torchvision\nfavit_b0\n")
+    assert baselines.expand_name(f"@{names}") == ["pvt_v2_b1", "tv:resnet18", "favit_b0"]
+    (tmp_path / "nested.txt").write_text(f"@{names}\n")
+    with pytest.raises(ValueError, match=r"line 1: .* a names file holds names, not @FILE"):
+        baselines.expand_name(f"@{tmp_path / 'nested.txt'}")
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(ValueError, match="no model names in it"):
+        baselines.expand_name(f"@{tmp_path / 'empty.txt'}")
+
+
+def test_library_models_build_at_the_size_asked_for() -> None:
+    vit = baselines.create("timm:vit_tiny_patch16_224", num_classes=5, img_size=(32, 48))
+    assert vit.patch_embed.img_size == (32, 48) and vit.head.out_features == 5
+    tv_vit = baselines.create("tv:vit_b_16", num_classes=4, img_size=64)
+    assert tv_vit.image_size == 64
+    # torchvision's GoogLeNet and Inception v3 give the main logits only, in training too
+    googlenet = baselines.create("tv:googlenet", num_classes=3, img_size=64)
+    assert googlenet.training and googlenet(torch.randn(2, 3, 64, 64)).shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "reason"),
+    [
+        ("timm:efficientformer_l1", 32, "at 32x32: its forward pass fails"),
+        ("tv:maxvit_t", 32, "at 32x32: cannot be built at that size"),
+        ("tv:inception_v3", 64, "at 64x64: its forward pass fails"),
+    ],
+)
+def test_a_size_a_library_model_cannot_take_is_unsupported(name: str, size: int, reason: str):
+    with pytest.raises(baselines.UnsupportedInput, match=reason):
+        baselines.create(name, img_size=size)
+
+
+USER_FACTORIES = """
+from torch import nn
+
+def plain(num_classes, img_size):
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * img_size[0] * img_size[1], num_classes))
+
+def no_arguments():
+    return nn.Sequential(nn.Flatten(), nn.LazyLinear(10))
+
+def not_a_module(num_classes):
+    return "a string"
+
+IMPORTED = True
+"""
+
+
+@pytest.fixture
+def factories(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (tmp_path / "user_factories.py").write_text(USER_FACTORIES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(__import__("sys").modules, "user_factories", raising=False)
+    return "user_factories"
+
+
+def test_a_factory_gets_num_classes_and_img_size_where_it_names_them(factories: str) -> None:
+    model = baselines.create(f"{factories}:plain", num_classes=6, img_size=(8, 4))
+    assert model[1].in_features == 3 * 8 * 4 and model[1].out_features == 6
+    assert baselines.info(f"{factories}:plain").model_id == f"{factories}:plain"
+    # a factory without num_classes: its logits must still be what the suites feed the loss
+    with pytest.raises(baselines.UnsupportedInput, match=r"returns \(1, 10\) for one image"):
+        baselines.create(f"{factories}:no_arguments", num_classes=1000, img_size=8)
+    assert baselines.create(f"{factories}:no_arguments", num_classes=10, img_size=8) is not None
+    with pytest.raises(TypeError, match=r"returned a str, not an nn\.Module"):
+        baselines.create(f"{factories}:not_a_module", img_size=8)
+    with pytest.raises(ValueError, match="'IMPORTED' is a bool, not a callable"):
+        baselines.validate_name(f"{factories}:IMPORTED")

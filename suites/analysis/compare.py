@@ -103,7 +103,6 @@ METRIC_PATTERNS: tuple[tuple[str, str], ...] = (
     # as ``acct_<name>_mib``, so its prefix must win over the allocator's ``*_mib``)
     ("acct_*", "exact"),
     ("*_acct_*", "exact"),
-    ("params", "exact"),
     ("param_count", "exact"),
     ("*_params", "exact"),
     ("*_param_count", "exact"),

@@ -244,8 +244,20 @@ class GpuMemory:
     nvml_used_mib: float  # NVML: this process's memory, else the whole device's used memory
     nvml_source: str  # "process" | "device" | "unavailable"
 
-    def as_row(self, prefix: str = "gpu_") -> dict[str, float | str]:
-        return {f"{prefix}{k}": v for k, v in asdict(self).items()}
+    def as_row(self) -> dict[str, float | str]:
+        """Row columns under the names every suite uses for these quantities (docs/COLUMNS.md):
+        ``peak_mem_mib`` (allocator peak, weights included), ``step_mem_mib`` (that peak above
+        the pre-step baseline), ``steady_mem_mib`` (the baseline), ``reserved_mem_mib``,
+        ``mem_source`` ``cuda_allocator``, ``nvml_used_mib`` and ``nvml_source``."""
+        return {
+            "peak_mem_mib": self.peak_allocated_mib,
+            "step_mem_mib": self.peak_above_baseline_mib,
+            "steady_mem_mib": self.baseline_allocated_mib,
+            "reserved_mem_mib": self.peak_reserved_mib,
+            "mem_source": "cuda_allocator",
+            "nvml_used_mib": self.nvml_used_mib,
+            "nvml_source": self.nvml_source,
+        }
 
 
 def _nvml_handle(device: torch.device, pynvml: Any) -> Any:

@@ -23,7 +23,16 @@ ROWS_FILE = "rows.csv"
 ENV_FILE = "env.json"
 ERRORS_DIR = "errors"
 # columns that runs written before the column schema named otherwise: old name -> name now
-RENAMED_COLUMNS = {"peak_mib": "step_mem_mib", "memory_source": "mem_source"}
+RENAMED_COLUMNS = {
+    "peak_mib": "step_mem_mib",
+    "memory_source": "mem_source",
+    # the memory suite's allocator readings, under the names the step suites use
+    "gpu_peak_allocated_mib": "peak_mem_mib",
+    "gpu_baseline_allocated_mib": "steady_mem_mib",
+    "gpu_peak_reserved_mib": "reserved_mem_mib",
+    "gpu_nvml_used_mib": "nvml_used_mib",
+    "gpu_nvml_source": "nvml_source",
+}
 # values of columns that were spelled otherwise: column -> {old value: value now}
 RENAMED_VALUES = {
     "mem_source": {"allocator": "cuda_allocator", "accounting": "tensor_accounting"},
@@ -31,7 +40,10 @@ RENAMED_VALUES = {
 }
 # columns of older runs that repeated another column's quantity in another unit: dropped on
 # reading where that column is present (old name -> the column that holds the quantity)
-REPEATED_COLUMNS = {"params": "param_count"}  # flops: parameters, exact; param_count in millions
+REPEATED_COLUMNS = {
+    "params": "param_count",  # flops: parameters, exact; param_count in millions
+    "gpu_peak_above_baseline_mib": "step_mem_mib",  # memory: the same reading twice
+}
 
 
 class RunFolderError(ValueError):

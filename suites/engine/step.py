@@ -447,13 +447,7 @@ def _memory_mib(
                 "reserved_mem_mib": gpu.peak_reserved_mib,
                 "mem_source": "cuda_reserved",
             }
-        return {
-            "peak_mem_mib": gpu.peak_allocated_mib,
-            "step_mem_mib": gpu.peak_above_baseline_mib,
-            "steady_mem_mib": gpu.baseline_allocated_mib,
-            "reserved_mem_mib": gpu.peak_reserved_mib,
-            "mem_source": "cuda_allocator",
-        }
+        return gpu.as_row()
     memory = {
         "peak_mem_mib": nan,
         "step_mem_mib": nan,

@@ -5,14 +5,16 @@ runner (``suites.engine.runner``) expands the axes into cells, calls ``measure(c
 cell (by default in a fresh worker process), appends the returned row to ``rows.csv`` and, when
 every cell is done, calls ``report(table, run_dir)`` on the finished table.
 
-Row conventions (``docs/ARCHITECTURE.md``):
+Row conventions (every column is in ``suites.engine.columns``, which generates docs/COLUMNS.md):
 - column names carry units: ``_ms``, ``_mib``, ``_gmacs``, ``_img_s``, ``_bytes``, ``_s``;
+- one quantity has one name in every suite (``step_mem_mib``, ``param_count``...);
 - where a column means what a column of timm's ``benchmark.py`` CSV means, it uses timm's name
   (``model``, ``param_count`` in millions, ``infer_samples_per_sec``, ``infer_step_time`` in ms,
   ``infer_batch_size``, ``infer_img_size``, ``infer_gmacs``, ``train_samples_per_sec``,
   ``train_step_time``, ``train_batch_size``, ``train_img_size``);
 - the runner adds ``status`` (ok | oom | error | skipped), ``reason``, ``cell_id``, the axis values,
-  ``device_name``, ``wall_s`` and ``finished_utc``; ``measure`` returns only what it measured.
+  ``model_id`` (a cell with a ``model``), ``device_name``, ``gpu_index``, ``wall_s`` and
+  ``finished_utc``; ``measure`` returns only what it measured.
 - ``measure`` may return a list of rows when one cell measures several things at once (the four
   stages of a model, say); each row gets the runner's columns and the cell's ``cell_id``;
 - ``measure`` raises ``CellSkipped(reason)`` for a cell that does not apply (a model that cannot

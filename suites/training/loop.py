@@ -277,7 +277,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 def _write_epochs_csv(path: Path, history: list[dict[str, float]]) -> None:
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(history)
 
@@ -285,7 +285,7 @@ def _write_epochs_csv(path: Path, history: list[dict[str, float]]) -> None:
 def _append_epoch_row(path: Path, row: dict[str, float]) -> None:
     new_file = not path.exists()
     with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS, lineterminator="\n")
         if new_file:
             writer.writeheader()
         writer.writerow(row)
