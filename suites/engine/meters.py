@@ -206,7 +206,14 @@ class TensorAccountant(TorchDispatchMode):
                 self._saved_bytes += storage.nbytes()
                 if key in self._live:
                     self._saved_activation_bytes += storage.nbytes()
-        return tensor
+        # A detached alias (same storage), never ``tensor`` itself: a saved *output* (amax's,
+        # softmax's...) carries its own grad_fn, so keeping it would close the loop node ->
+        # SavedVariable -> tensor -> grad_fn -> node, through C++, which gc cannot break. Backward
+        # frees the saved tensors of the nodes it runs, but not of a branch it never reaches
+        # (ProbSparse's query selection, which ends in topk indices that carry no gradient), so
+        # that branch would stay alive after the step and through its peak. Autograd itself
+        # saves outputs without their grad_fn; unpacking gives the grad_fn back.
+        return tensor.detach()
 
     def __enter__(self) -> TensorAccountant:
         self._hooks.__enter__()
