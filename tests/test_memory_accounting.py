@@ -11,10 +11,12 @@ from __future__ import annotations
 import gc
 import weakref
 
+import pytest
 import torch
 
 from suites.engine import step as step_engine
 from suites.engine.meters import TensorAccountant
+from suites.engine.suite import CellContext
 
 SIZE, BATCH = 64, 2  # favit_b0 at 64 px: stages 1 and 2 have more than 25 queries (ProbSparse on)
 
@@ -46,3 +48,33 @@ def test_after_a_probsparse_training_step_only_the_gradients_stay_alive():
     grads = sum(p.grad.untyped_storage().nbytes() for p in model.parameters())
     assert acct.result().end_live_bytes == grads
     acct.detach()
+
+
+@pytest.mark.parametrize(
+    ("variant", "impl", "dtype"),
+    [
+        ("probsparse_seed", "reference", "fp32"),
+        ("probsparse+gsr1", "fast", "fp32"),
+        ("dense", "fast", "bf16"),
+    ],
+)
+def test_the_memory_latency_and_scaling_suites_give_one_step_memory(tmp_path, variant, impl, dtype):
+    """For the same model, implementation, size, batch, dtype and mode, the three suites' training
+    and inference ``step_mem_mib`` are one number (exact accounting makes it exact equality)."""
+    from suites import latency, memory, scaling
+
+    ctx = CellContext(device="cpu", run_dir=tmp_path, cell_id="c", quick=True)
+    for mode in ("train", "infer"):
+        cell = {"level": "model", "model": "favit_b0", "variant": variant, "impl": impl}
+        cell.update(img_size=SIZE, batch_size=BATCH, mode=mode, dtype=dtype)
+        memory_row = memory.measure(cell, ctx)
+        step_cell = {"model": memory.model_name(cell), "img_size": SIZE, "batch_size": BATCH}
+        step_cell.update(dtype=dtype, mode=mode)
+        latency_row = latency.measure(step_cell, ctx)
+        scaling_row = scaling.measure(step_cell, ctx)
+        values = [r["step_mem_mib"] for r in (memory_row, latency_row, scaling_row)]
+        assert values[0] > 0 and values == [values[0]] * 3, (mode, values)
+        assert {r["mem_source"] for r in (memory_row, latency_row)} == {"tensor_accounting"}
+        # the accounting step after it gives the same peak, and nothing outlives a step
+        assert memory_row["acct_peak_live_mib"] == values[0]
+        assert memory_row["acct_end_live_mib"] == 0.0
