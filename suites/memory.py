@@ -122,6 +122,13 @@ def applies(cell: Cell) -> bool:
     return impl == "reference" or "+ref" not in model
 
 
+def shares_a_worker(cell: Cell) -> bool:
+    """Every cell may share a worker (``--reuse-workers``): the allocator's peak above the memory
+    held before the step does not depend on what an earlier cell left cached, and the runner frees
+    that between cells."""
+    return True
+
+
 def runs_in_process(cell: Cell) -> bool:
     return cell["level"] == "analytic"  # arithmetic only: no worker needed
 
@@ -632,7 +639,5 @@ SUITE = Suite(
     ),
     cell_filter=applies,
     in_process=runs_in_process,
-    # the allocator's peak above the memory held before the step does not depend on what an
-    # earlier cell left cached; the runner frees it between cells
-    reuse_worker=lambda cell: True,
+    reuse_worker=shares_a_worker,
 )
