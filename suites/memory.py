@@ -85,18 +85,6 @@ def parse_variant(variant: str) -> tuple[str, str]:
     return kernel, modifier
 
 
-def parse_memory_variant(value: str) -> str:
-    if value not in (*VARIANTS, AS_NAMED):
-        raise ValueError(f"bad variant {value!r}; valid: {', '.join((*VARIANTS, AS_NAMED))}")
-    return value
-
-
-def parse_impl(value: str) -> str:
-    if value not in IMPLS:
-        raise ValueError(f"bad impl {value!r}; valid: {', '.join(IMPLS)}")
-    return value
-
-
 def is_favit_size(model: str) -> bool:
     """A bare FaViT size (``favit_b0``..``favit_b3``): the names the variants apply to."""
     import baselines
@@ -594,14 +582,14 @@ SUITE = Suite(
             "variant",
             default=[*VARIANTS, AS_NAMED],
             quick=[*QUICK_VARIANTS, AS_NAMED],
-            kind=parse_memory_variant,
+            choices=[*VARIANTS, AS_NAMED],
             help="global attention and its spatial reduction (+gsr1: the global branch at 1; "
             "+sr1: every stage at 1); as_named: the model as its name says",
         ),
         Axis(
             "impl",
             default=list(IMPLS),
-            kind=parse_impl,
+            choices=list(IMPLS),
             help="model level: FaViT's reference or fast implementation (levels 1-3: reference)",
         ),
         Axis("img_size", default=[224, 512], quick=[128], kind=int, help="square input size"),

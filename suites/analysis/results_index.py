@@ -516,7 +516,10 @@ class StepCostModel:
         committed model nearest in GMACs (by ratio) at the same batch, dtype and mode, times this
         model's GMACs (``infer_gmacs`` of its rows, else the flops suite's count)."""
         key = _step_key(cell)
-        gmacs = self.gmacs.get((key[0], key[1]))
+        # favit's reference implementation (+ref) computes the same math: the same count
+        gmacs = self.gmacs.get(
+            (key[0], key[1]), self.gmacs.get((key[0].replace("+ref", ""), key[1]))
+        )
         same = self.ok[[k[2:5] == key[2:5] for k in self.ok["_key"]]]
         same = same[_num(same, "infer_gmacs") > 0]
         if gmacs is None or not len(same):
