@@ -22,7 +22,8 @@ is the allocator's peak during a steady-state step above the memory allocated ju
 (weights, optimizer state, inputs and the last step's gradients; ``mem_source=cuda_allocator``),
 on the CPU exact tensor accounting with the gradients as its baseline (``tensor_accounting``);
 the stage levels' is the allocator's peak above the pre-step baseline on a GPU and the exact
-accounting on the CPU. Every level also reports the exact accounting (``acct_*`` columns).
+accounting on the CPU. The measured levels also report the exact accounting (``acct_*``
+columns; at the model level from one more step, with ``acct_over_allocator`` on a GPU).
 ``dtype``: at the model level the step's (fp32 weights, bf16/fp16 under autocast); at the other
 levels the modules' and inputs' dtype.
 

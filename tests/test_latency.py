@@ -53,7 +53,9 @@ def stand_in_baselines(monkeypatch):
     monkeypatch.setattr(baselines, "validate_name", validate_name, raising=False)
     monkeypatch.setattr(baselines, "UnsupportedInput", Unsupported, raising=False)
     monkeypatch.setattr(step_engine, "device_peak_tflops", lambda run_dir, device: _FakePeak())
-    return widths
+    step_engine.forget_models()  # a model another test's baselines built is not these
+    yield widths
+    step_engine.forget_models()
 
 
 class _FakePeak:

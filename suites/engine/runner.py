@@ -339,8 +339,8 @@ def _write_start_record(plan: RunPlan) -> None:
 
 def _write_end_record(plan: RunPlan, cells_not_run: int, wall_s: float) -> None:
     """``finished_utc``, the cells left, and ``wall_s``: the run's seconds from start to report,
-    every session summed (a resumed run's own session also in its ``resumes`` entry), the figure a
-    dry run's estimate is checked against."""
+    summed over its sessions that reached their end (a resumed session's own also in its
+    ``resumes`` entry), the figure a dry run's estimate is checked against."""
     env = read_env(plan.run_dir)
     env["finished_utc"] = utc_now()
     env["cells_not_run"] = cells_not_run  # > 0 only when --stop-after ended the run early

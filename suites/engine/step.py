@@ -21,12 +21,13 @@ the same code for every model:
 - ``batch_size`` ``max``: the largest batch that fits (``suites.engine.timing.find_max_batch``
   from ``max_batch_start``, to within ``max_batch_rel_tol``, 1/16 by default, 0 for the exact
   batch); the row's ``batch_found`` says which, ``batch_failed`` the smallest batch that ran out
-  of memory (NaN when the start fitted). Once the start runs out of memory, a memory model
-  (peak = fixed + batch x per-sample, from this worker's earlier cells of the same step at fixed
-  batches, else from one probe try) predicts the limit, and two tries around it usually end the
-  search. A try builds the step, runs two steps (the optimizer's state appears at the end of the
-  first) and frees it all before the next try; the last try, when it is at the batch found, is
-  the step that is timed (else that step is built once, at the batch found).
+  of memory (NaN when the start fitted). A memory model (peak = fixed + batch x per-sample)
+  predicts the limit: from this worker's earlier cells of the same step at fixed batches before
+  any try (a prediction below the start spares the start's try), else from one probe try once
+  the start ran out of memory; two tries around it (one tolerance above must run out of memory)
+  usually end the search. A try builds the step, runs two steps (the optimizer's state appears
+  at the end of the first) and frees it all before the next try; the last try, when it is at the
+  batch found, is the step that is timed (else that step is built once, at the batch found).
 
 Memory (``step_memory``, the one definition for the latency, scaling and memory suites): one
 steady-state step, after at least one full step, with Python's garbage collector paused.
@@ -43,11 +44,13 @@ Per cell (see ``suites.engine.timing``): a first step (``first_step_s``: lazy in
 independent rounds of timed steps until the last two rounds' medians agree within
 ``spread_target_pct`` (3%, the GPU target) or ``max_rounds`` (4; 2 on the quick profile, the
 CPU's default; ``--full`` gets the full timing on any device) have run (``timing_rounds``). The
-warm-up runs before round 1 only: up to ``warmup_steps`` steps, the first step counted, ending
-once ``max_warmup_s`` has passed (the first step's time counted), at least one; a round lasts
-``min_round_s`` and at least ``timed_steps`` steps, later rounds as many steps as round 1 after
-one warm step. Where round 2 disagrees with round 1, the busy share is measured then: a
-launch-bound step (busy share < 0.7, host-bound) stops at two rounds, its spread reported. Each
+warm-up runs before round 1 only: up to ``warmup_steps`` steps, the steps already run counted
+(the first; a kept ``max`` try's two), ending once ``max_warmup_s`` has passed (their time
+counted), at least one unless a warm step already ran; a round lasts ``min_round_s`` and at least
+``timed_steps`` steps, later rounds as many steps as round 1 after one warm step (none for a step
+of ``suites.engine.timing.LONG_STEP_S``, 0.5 s, or more). Where round 2 disagrees with round 1,
+the busy share is measured then: a launch-bound step (busy share < 0.7, host-bound) stops at two
+rounds, its spread reported. Each
 row records its ``spread_target_pct`` and ``unstable`` (its compared rounds never agreed within
 the target). The step statistics pool the last two rounds; ``round1_median_ms``,
 ``round2_median_ms`` and their spread ``repeat_spread_pct`` are theirs. Memory and the GPU busy
