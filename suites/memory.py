@@ -272,8 +272,6 @@ def model_name(cell: Cell) -> str:
 def _model_row(cell: Cell, ctx: CellContext) -> Row:
     """The whole model: the step the latency and scaling suites time, metered as they meter it
     (``step_memory`` on a steady-state step), then one more step under the exact accounting."""
-    import torch
-
     from suites.engine import step as engine
 
     name = model_name(cell)
@@ -284,9 +282,10 @@ def _model_row(cell: Cell, ctx: CellContext) -> Row:
         dtype=cell["dtype"],
         mode=cell["mode"],
     )
-    torch.manual_seed(ctx.seed)
-    model = engine.create_model(name, spec.img_size)
+    # built once for its cells at each batch and dtype in a reused worker, restored to as built
+    model, restore, _ = engine.cell_model(spec, ctx.seed)
     model = engine.prepare_model(model, spec, ctx.device, engine.TimingOptions())
+    restore()
     step = engine.build_step(model, spec, spec.batch_size, ctx.device, seed=ctx.seed)
     step()  # a full step: the optimizer's state and the first gradients then live between steps
     row: Row = engine.step_memory(step, ctx.device, "eager", model)
