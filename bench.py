@@ -133,9 +133,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--reuse-workers",
         action=argparse.BooleanOptionalAction,
-        help="let the cells a suite allows (eager latency, scaling and profile cells) share a "
-        "worker: no process or CUDA start per cell, no clean CUDA context either (default off; "
-        "a resumed run keeps its own)",
+        help="let the cells a suite allows (eager latency, scaling, profile and memory cells) share "
+        "a worker: no process or CUDA start per cell, no fresh CUDA context either (default on "
+        "where the suite allows it; a resumed run keeps its own)",
     )
     run.add_argument(
         "--stop-after",
@@ -289,29 +289,56 @@ def print_dry_run(plan: Any) -> None:
         count = f"{len(todo)} of {len(plan.cells)} cells left in {str(plan.run_dir)!r}"
     profile = "quick" if plan.quick else "full"
     print(f"{plan.suite.name}: {count} ({profile} profile, device {plan.device})")
-    print(f"  {describe_estimate(plan.suite.name, todo, on_gpu=plan.device == 'cuda')}")
+    print(f"  {describe_estimate(plan, todo)}")
     for _, cid in plan.pending():
         print(f"  {cid}")
 
 
-def describe_estimate(suite_name: str, cells: list, on_gpu: bool) -> str:
-    """One line: how long the cells should take, from the committed runs' ``wall_s``."""
+def describe_estimate(plan: Any, cells: list) -> str:
+    """One line: how long the cells should take (``results_index.estimate_time``), and a range
+    where some cells' time is a guess."""
     from suites.analysis.results_index import ResultsError, estimate_time
 
+    on_gpu = plan.device == "cuda"
     where = "a GPU" if on_gpu else "a CPU"
     try:
-        estimate = estimate_time("results", suite_name, cells, on_gpu)
+        estimate = estimate_time(
+            "results",
+            plan.suite.name,
+            cells,
+            on_gpu,
+            options=plan.options,
+            quick=plan.quick,
+            reuse_workers=plan.reuse_workers,
+        )
     except ResultsError as exc:
         return f"no time estimate ({exc})"
     if estimate is None:
-        return f"no time estimate: no committed {suite_name} run on {where}"
-    return (
-        f"estimated {estimate.seconds / 60:.1f} min on {where} (from committed runs on "
-        f"{', '.join(estimate.machines)}: {estimate.measured} cells measured before, "
-        f"{estimate.alike} timed by alike cells (same model, recipe, epochs, compile mode, mode, "
-        f"as far as rows match), {estimate.other} at the median cell; cell start-up included, "
-        "compile time where measured)"
+        return f"no time estimate: no committed {plan.suite.name} run on {where}"
+    machines = ", ".join(estimate.machines)
+    guessed = estimate.scaled + estimate.other
+    span = (
+        f" (range {estimate.low_s / 60:.1f}-{estimate.high_s / 60:.1f} min: {guessed} cells' "
+        "time is a guess)"
+        if guessed
+        else ""
     )
+    if estimate.method == "components":
+        how = (
+            f"step times from committed rows on {machines}: {estimate.measured} cells' own step, "
+            f"{estimate.alike} the same step compiled or laid out otherwise, {estimate.scaled} "
+            f"scaled from other models by GMACs, {estimate.other} at the median cell; the "
+            "harness's cost from the timing options in force"
+            + ("" if plan.reuse_workers else "; a fresh worker per cell (--reuse-workers: faster)")
+        )
+    else:
+        how = (
+            f"from committed runs on {machines}: {estimate.measured} cells measured before, "
+            f"{estimate.alike} timed by alike cells (same variant, model, size, batch, dtype, "
+            f"mode... as far as rows match), {estimate.other} at the median cell; cell start-up "
+            "included, compile time where measured"
+        )
+    return f"estimated {estimate.seconds / 60:.1f} min on {where}{span} ({how})"
 
 
 def list_suites() -> str:
@@ -420,7 +447,7 @@ def run(
         )
     except PlanError as exc:
         raise ValueError(str(exc)) from None
-    rows = read_rows(execute(plan, progress=progress))
+    rows = read_rows(execute(plan, progress=progress).run_dir)
     rows.attrs["run_dir"] = plan.run_dir
     return rows
 

@@ -1,6 +1,6 @@
 """Scaling suite (``--suite scaling``): memory and step time against input size, with growth exponents.
 
-Each cell is one step of the latency suite (``suites.latency.measure_step``: same step, same
+Each cell is one step of the latency suite (``suites.engine.step.measure_step``: same step, same
 timer, same meters) at one input size; rows past the largest size that fits are ``oom`` rows,
 which mark where a model's curve ends. ``tokens`` is the number of stage-1 tokens of the PVT
 layout, ``(H / 4) * (W / 4)``; every model's token count is proportional to the pixel count, so
@@ -68,9 +68,9 @@ FIT_COLUMNS = (*GROUP_COLUMNS, "img_size")
 # multiples of 224 (Swin-T takes no other size), tokens x4 per doubling; the large sizes are where
 # an eager FaViT step stops being launch-bound at batch 8, so where its time exponent is measurable
 DEFAULT_IMG_SIZES = (224, 448, 672, 896, 1344, 1792)
-# lighter than the latency suite's timing: a growth exponent over a 64x range of tokens needs a few
-# percent, not a fraction; ``--option`` still overrides each
-SCALING_TIMING = {"warmup_steps": 3, "timed_steps": 5, "min_round_s": 0.3, "busy_steps": 3}
+# lighter than the latency suite's timing (a shorter warm-up): a growth exponent over a 64x range
+# of tokens needs a few percent, not a fraction; ``--option`` still overrides it
+SCALING_TIMING = {"warmup_steps": 3}
 
 
 def stage1_tokens(img_size: int) -> int:

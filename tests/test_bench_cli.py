@@ -52,7 +52,7 @@ def test_bad_arguments_exit_2_with_one_line_subprocess(args, expected):
         (["--suite", "memory", "--device", "tpu"], "invalid choice: 'tpu'"),
         (
             ["--suite", "memory", "--models", "favit_b9"],
-            "--models: bad value 'favit_b9'; valid: favit_b0",
+            "--models: bad value 'favit_b9' (unknown model 'favit_b9'; valid: favit_b0",
         ),
         (["--suite", "memory", "--gpus", "0"], "--gpus: bad GPU index 0; valid: none"),
         (["--suite", "memory", "--timeout", "-1"], "--timeout: bad value -1"),

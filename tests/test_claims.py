@@ -619,25 +619,6 @@ def test_suite_cell_writes_both_files_and_reports_errors(tmp_path: Path, capsys)
     assert capsys.readouterr().err.startswith("claims: error: ")
 
 
-def test_time_estimate_uses_a_cells_own_row_then_alike_cells_then_the_median(tmp_path):
-    from suites.analysis.results_index import estimate_time
-
-    root = tmp_path / "results"
-    row = {"img_size": 224, "batch_size": 8, "dtype": "bf16", "channels_last": "off"}
-    write_run(root, "h200", "latency", "20261129T050000Z", [
-        {"model": "a", "mode": "train", "compile": "eager", "m_wall_s": 10.0, **row},
-        {"model": "a", "mode": "train", "compile": "cudagraph", "m_wall_s": 100.0, **row},
-        {"model": "b", "mode": "infer", "compile": "eager", "m_wall_s": 4.0, **row},
-    ])  # fmt: skip
-    own = {"model": "a", "mode": "train", "compile": "eager", **row}
-    same_model = {**own, "batch_size": 32}  # (a, eager, train) alike: 10 s
-    same_compile = {**own, "model": "c", "compile": "cudagraph"}  # (cudagraph, train): 100 s
-    estimate = estimate_time(root, "latency", [own, same_model, same_compile], on_gpu=True)
-    assert (estimate.measured, estimate.alike, estimate.other) == (1, 2, 0)
-    assert estimate.seconds == 10.0 + 10.0 + 100.0 and estimate.machines == ("h200",)
-    assert estimate_time(root, "latency", [own], on_gpu=False) is None  # no CPU run
-
-
 def test_withdrawn_runs_are_never_read(tmp_path: Path) -> None:
     """results/README.md: a run moved under ``<machine>/withdrawn/`` is kept as evidence, not used."""
     root = tmp_path / "results"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_crosscheck import FAKE_BENCHMARK
 
 import bench
 from suites.engine import columns
@@ -31,6 +32,8 @@ class TinyNet(nn.Module):
     def forward(self, x):
         return self.head(self.conv(x).relu().mean((2, 3)))
 """
+CROSSCHECK_SMALL = {"img_size": 32, "infer_batch": 1, "train_batch": 1, "warmup_steps": 0,
+                    "timed_steps": 5, "repeats": 2}  # fmt: skip
 # the smallest cells that write every column the suite writes on a CPU (memory's model level is
 # FaViT only and slow on CPU: its columns come from its committed reference run)
 LIVE_RUNS = {
@@ -44,6 +47,15 @@ LIVE_RUNS = {
         *("--set", "data=synthetic", "--set", "img_size=16", "--set", "epochs=1"),
         *("--batch-size", "32", "--set", "train_images=64", "--set", "test_images=32"),
     ],
+    "crosscheck": [
+        "--models",
+        "deit_tiny",
+        "--mode",
+        "infer,train",
+        "--option",
+        "benchmark_py={fake}",
+        *(f"--option={k}={v}" for k, v in CROSSCHECK_SMALL.items()),
+    ],
     "claims": ["--set", "results={empty}"],
     "paper": ["--set", "results={empty}"],
 }
@@ -56,12 +68,15 @@ def live_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (root / f"{TOY_MODULE}.py").write_text(TOY_SOURCE)
     empty = root / "empty-results"
     empty.mkdir()
+    fake = root / "fake_timm" / "benchmark.py"  # timm's benchmark.py stand-in
+    fake.parent.mkdir()
+    fake.write_text(FAKE_BENCHMARK)
     sys.path.insert(0, str(root))
     runs = {}
     try:
         for suite, args in LIVE_RUNS.items():
             out = root / suite
-            args = [a.format(empty=empty) for a in args]
+            args = [a.format(empty=empty, fake=fake) for a in args]
             common = ["--device", "cpu", "--quick", "--no-isolate", "--no-progress"]
             assert bench.main(["--suite", suite, *common, "--out", str(out), *args]) == 0
             rows = read_rows(out)
@@ -182,7 +197,13 @@ def test_committed_runs_read_under_todays_names(tmp_path: Path) -> None:
 
 
 def test_every_csv_a_run_writes_ends_lines_with_lf(live_runs: dict[str, Path]) -> None:
-    written = [p for run in live_runs.values() for p in run.rglob("*.csv")]
+    # timm's benchmark.py writes the crosscheck cells' repeat*.csv with its own line endings
+    written = [
+        p
+        for run in live_runs.values()
+        for p in run.rglob("*.csv")
+        if not (p.name.startswith("repeat") and "cells" in p.parts)
+    ]
     names = {p.name for p in written}
     assert {"rows.csv", "modules.csv", "top_kernels.csv", "epochs.csv"} <= names
     assert [str(p) for p in written if b"\r\n" in p.read_bytes()] == []

@@ -53,7 +53,9 @@ def stand_in_baselines(monkeypatch):
     monkeypatch.setattr(baselines, "validate_name", validate_name, raising=False)
     monkeypatch.setattr(baselines, "UnsupportedInput", Unsupported, raising=False)
     monkeypatch.setattr(step_engine, "device_peak_tflops", lambda run_dir, device: _FakePeak())
-    return widths
+    step_engine.forget_models()  # a model another test's baselines built is not these
+    yield widths
+    step_engine.forget_models()
 
 
 class _FakePeak:
@@ -97,24 +99,78 @@ def test_measure_returns_documented_columns_with_sane_relations(stand_in_baselin
     assert math.isnan(row["peak_mem_mib"])
 
 
-def test_cells_in_one_worker_count_each_models_flops_once(
+def test_a_run_counts_each_models_flops_once_per_size_and_the_cache_equals_a_fresh_count(
     stand_in_baselines, tmp_path, monkeypatch
 ):
     counted = []
-    count = step_engine.count_flops_per_sample
+    count = step_engine.count_flops
 
-    def counting(model, spec, device):
-        counted.append((spec.model, spec.mode))
-        return count(model, spec, device)
+    def counting(model, spec, device, part):
+        counted.append((spec.model, spec.img_size, part))
+        return count(model, spec, device, part)
 
-    monkeypatch.setattr(step_engine, "_FLOPS_PER_SAMPLE", {})
-    monkeypatch.setattr(step_engine, "count_flops_per_sample", counting)
-    rows = [
-        latency.measure(_cell(**settings), _ctx(tmp_path))
-        for settings in ({}, {"batch_size": 4}, {"dtype": "bf16"}, {"mode": "train"})
+    monkeypatch.setattr(step_engine, "_FLOPS", {})
+    monkeypatch.setattr(step_engine, "count_flops", counting)
+    settings = ({}, {"batch_size": 4}, {"dtype": "bf16"}, {"mode": "train"}, {"img_size": 32})
+    rows = [latency.measure(_cell(**s), _ctx(tmp_path)) for s in settings]
+    assert counted == [
+        ("tiny_a", 16, "forward"),
+        ("tiny_a", 16, "train_step"),  # the train cell reuses the forward count
+        ("tiny_a", 32, "forward"),  # another size is counted again
     ]
-    assert counted == [("tiny_a", "infer"), ("tiny_a", "train")]
+    assert [r["flops_cached"] for r in rows] == [False, True, True, False, False]
     assert rows[0]["gflops_per_step"] * 2 == pytest.approx(rows[1]["gflops_per_step"])
+    # a fresh worker of the same run reads the run folder's cache: nothing is counted again
+    monkeypatch.setattr(step_engine, "_FLOPS", {})
+    again = latency.measure(_cell(mode="train"), _ctx(tmp_path))
+    assert len(counted) == 3 and again["flops_cached"]
+    # and the cached figures are those a count now gives
+    spec = step_engine.StepSpec.from_cell(_cell(mode="train"))
+    forward, step = count(TinyNet(1000, 8), spec, "cpu", "forward"), None
+    step = count(TinyNet(1000, 8), spec, "cpu", "train_step")
+    assert again["infer_gmacs"] == forward / 2 / 1e9
+    assert again["gflops_per_step"] == step * 2 / 1e9
+    assert step_engine.count_flops_per_sample(TinyNet(1000, 8), spec, "cpu") == (forward, step)
+
+
+def test_a_model_taken_back_by_a_reused_worker_gives_the_row_a_fresh_build_gives(
+    stand_in_baselines, tmp_path, monkeypatch
+):
+    deterministic = ("param_count", "gflops_per_step", "infer_gmacs", "step_mem_mib")
+    step_engine.forget_models()
+    fresh = latency.measure(_cell(mode="train"), _ctx(tmp_path))
+    latency.measure(_cell(mode="train", batch_size=4), _ctx(tmp_path))  # trains the kept model
+    reused = latency.measure(_cell(mode="train"), _ctx(tmp_path))
+    assert not fresh["model_reused"] and reused["model_reused"]
+    assert {k: reused[k] for k in deterministic} == {k: fresh[k] for k in deterministic}
+    # the weights, buffers and the generator are those of a fresh build
+    spec = step_engine.StepSpec.from_cell(_cell(mode="train"))
+    model, restore, reused_flag = step_engine.cell_model(spec, seed=0)
+    restore()
+    after_restore = torch.get_rng_state()
+    torch.manual_seed(0)
+    built = step_engine.create_model("tiny_a", 16)
+    assert reused_flag and torch.equal(after_restore, torch.get_rng_state())
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), built.state_dict().values(), strict=True)
+    )
+    # another model, size or a compiled cell drops the kept model: never two on the device
+    step_engine.cell_model(step_engine.StepSpec.from_cell(_cell(model="pvt_v2_b1")), seed=0)
+    assert [kept.key for kept in step_engine._LAST_MODEL] == [("pvt_v2_b1", 16, 0)]
+    step_engine.forget_models()
+
+
+def test_a_row_says_its_spread_target_and_whether_its_rounds_missed_it(
+    stand_in_baselines, tmp_path
+):
+    row = latency.measure(_cell(), _ctx(tmp_path))
+    assert row["spread_target_pct"] == 3.0
+    assert row["unstable"] == (row["repeat_spread_pct"] > 3.0)
+    ctx = _ctx(tmp_path)
+    ctx.options = {"spread_target_pct": "0"}  # no two rounds agree that closely on a CPU
+    row = latency.measure(_cell(), ctx)
+    assert row["spread_target_pct"] == 0.0 and row["unstable"] == (row["repeat_spread_pct"] > 0)
 
 
 def test_flops_count_matches_hand_count(stand_in_baselines):
@@ -361,13 +417,14 @@ def test_max_batch_tries_alone_two_steps_each_and_builds_the_timed_step_once(
         _cell(batch_size="max", mode="train", compile=compile_mode)
     )
     options = step_engine.TimingOptions(max_batch_start=256, max_batch_rel_tol=0.0)
-    step, batch, first_step_s, columns = step_engine.step_to_time(TinyNet(), spec, "cpu", options)
-    assert (batch, columns) == (190, {"batch_found": 190, "batch_failed": 191})
+    built = step_engine.step_to_time(TinyNet(), spec, "cpu", options)
+    assert (built.batch, built.columns) == (190, {"batch_found": 190, "batch_failed": 191})
     assert any(run == (b, 2) for b in range(191, 201) for run in device.runs)  # one step fitted
     # no step was built while another was alive, the timed one included; only it is left
     assert device.alive_at_build == [0] * len(device.alive_at_build)
+    step = built.step  # the last try (191) failed: built again at 190, run once
     assert list(device.steps) == [step] and step.batch == 190 and step.ran == 1
-    assert first_step_s >= 0
+    assert built.first_step_s >= 0 and built.warm_step_s is None
 
 
 class _MemoryLimit(TorchDispatchMode):
@@ -377,7 +434,7 @@ class _MemoryLimit(TorchDispatchMode):
 
     def __init__(self, limit: int) -> None:
         super().__init__()
-        self.limit, self.live, self.bytes = limit, {}, 0
+        self.limit, self.live, self.bytes, self.peak = limit, {}, 0, 0
 
     def _release(self, key: int) -> None:
         self.bytes -= self.live.pop(key, 0)
@@ -393,6 +450,7 @@ class _MemoryLimit(TorchDispatchMode):
                 self.live[key] = storage.nbytes()
                 self.bytes += storage.nbytes()
                 weakref.finalize(storage, self._release, key)
+        self.peak = max(self.peak, self.bytes)
         if self.bytes > self.limit:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         return out
@@ -418,6 +476,92 @@ def test_max_batch_of_a_real_training_step_is_the_largest_that_runs_two_steps_al
         assert memory.bytes == 0  # nothing of the search is left
     assert failed == batch + 1 and fits_alone(batch, 2) and not fits_alone(batch + 1, 2)
     assert fits_alone(batch + 1, 1)  # its first step fits: AdamW's state comes at its end
+
+
+def _simulated_memory_model(monkeypatch, memory: _MemoryLimit, capacity: int | None) -> None:
+    """The step engine's allocator readings and capacity, from a ``_MemoryLimit`` instead of CUDA."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def peak_meter(device):
+        reading, memory.peak, held = {}, memory.bytes, memory.bytes
+        yield reading
+        reading.update(held=float(held), peak=float(memory.peak))
+
+    monkeypatch.setattr(step_engine, "peak_meter", peak_meter)
+    monkeypatch.setattr(step_engine, "device_capacity_bytes", lambda device: capacity)
+
+
+def _search_on_a_simulated_device(monkeypatch, limit, predicting, rel_tol):
+    model = TinyNet()
+    spec = step_engine.StepSpec.from_cell(_cell(batch_size="max", mode="train"))
+    options = step_engine.TimingOptions(max_batch_start=256, max_batch_rel_tol=rel_tol)
+    with _MemoryLimit(limit) as memory:
+        _simulated_memory_model(monkeypatch, memory, limit if predicting else None)
+        batch, failed, tries = step_engine.search_max_batch(model, spec, "cpu", options)
+        tries.release()
+        assert memory.bytes == 0  # nothing of the search is left
+    return batch, failed, list(tries.first_step_s)
+
+
+@pytest.mark.parametrize("limit", [1_000_000, 3_000_000, 6_000_000])
+def test_max_batch_from_a_memory_model_is_the_bisections_batch_on_a_simulated_device(
+    stand_in_baselines, monkeypatch, limit
+):
+    plain = _search_on_a_simulated_device(monkeypatch, limit, predicting=False, rel_tol=0.0)
+    modelled = _search_on_a_simulated_device(monkeypatch, limit, predicting=True, rel_tol=0.0)
+    assert modelled[:2] == plain[:2] and modelled[1] == modelled[0] + 1
+    assert len(modelled[2]) < len(plain[2])  # the prediction, not timm's ladder, led there
+    batch, failed, tried = _search_on_a_simulated_device(
+        monkeypatch, limit, predicting=True, rel_tol=1 / 16
+    )
+    assert batch <= plain[0] < failed and failed - batch <= max(1, batch // 16)
+    assert len(tried) < len(plain[2])
+
+
+def test_a_max_cell_fits_its_memory_model_to_the_workers_readings_at_fixed_batches(
+    stand_in_baselines, monkeypatch
+):
+    monkeypatch.setattr(step_engine, "_PEAKS", {})
+    spec = step_engine.StepSpec.from_cell(_cell(batch_size="max", mode="train"))
+    fixed = step_engine.StepSpec.from_cell(_cell(batch_size=32, mode="train"))
+    mib = step_engine.MIB
+    for batch in (32, 128):  # 100 MiB held, 2 MiB a sample
+        reading = {"mem_source": "cuda_allocator", "steady_mem_mib": 100.0}
+        step_engine.record_peak(fixed, batch, {**reading, "peak_mem_mib": 100.0 + 2 * batch})
+    step_engine.record_peak(fixed, 8, {"mem_source": "tensor_accounting"})  # no allocator: left out
+    monkeypatch.setattr(step_engine, "device_capacity_bytes", lambda device: 1101.0 * mib)
+    monkeypatch.setattr(step_engine, "probe_peak", lambda *a, **k: pytest.fail("probed"))
+    options = step_engine.TimingOptions()
+    usable = 1101.0 * (1 - step_engine.MAX_BATCH_MARGIN)  # MiB
+    assert step_engine.predict_max_batch(TinyNet(), spec, "cuda", options) == int(
+        (usable - 100) / 2
+    )
+    # no reading of the inference step: one probe at max_batch_start // 16 = 128, its line through
+    # the memory held before its step less its inputs
+    other = step_engine.StepSpec.from_cell(_cell(batch_size="max", mode="infer"))
+    monkeypatch.setattr(step_engine, "probe_peak", lambda *a, **k: (100.0 * mib, 164.0 * mib))
+    fixed = 100.0 - step_engine.input_bytes(other, 128) / mib
+    assert step_engine.input_bytes(other, 128) == 128 * 3 * 16 * 16 * 4
+    expected = int((usable - fixed) / ((164.0 - fixed) / 128))
+    assert step_engine.predict_max_batch(TinyNet(), other, "cuda", options) == expected
+
+
+def test_the_step_timed_at_the_max_batch_is_the_last_try_when_that_try_found_it(
+    stand_in_baselines, monkeypatch
+):
+    device = _SimulatedDevice(capacity=1000)  # 190 is the largest batch that runs two steps
+    monkeypatch.setattr(step_engine, "build_step", device.build_step)
+    spec = step_engine.StepSpec.from_cell(_cell(batch_size="max", mode="train"))
+    options = step_engine.TimingOptions(max_batch_start=256, max_batch_rel_tol=1 / 16)
+    monkeypatch.setattr(step_engine, "predict_max_batch", lambda *a, **k: 190)
+    built = step_engine.step_to_time(TinyNet(), spec, "cpu", options)
+    assert (built.batch, built.columns) == (190, {"batch_found": 190, "batch_failed": 201})
+    # predicted before any try (the worker's readings): above it, then it; the start never
+    assert [b for b, _ in device.runs if _ == 1] == [201, 190]
+    step = built.step  # the try at 190: not built again, its second step a warm one
+    assert list(device.steps) == [step] and step.ran == step_engine.FIT_STEPS
+    assert device.alive_at_build == [0, 0] and built.warm_step_s >= 0
 
 
 def test_a_max_batch_try_frees_its_inputs_optimizer_and_gradients(stand_in_baselines, monkeypatch):
@@ -461,7 +605,7 @@ def test_cpu_step_memory_leaves_out_the_gradients_that_live_between_steps(stand_
     allocated_peak = acct.result().peak_live_bytes
     acct.detach()
     assert allocated_peak > grad_bytes  # the new gradients are in it
-    memory = step_engine._memory_mib("cpu", step, "eager", model)
+    memory = step_engine.step_memory(step, "cpu", "eager", model)
     # the step frees the old gradients first: as on the GPU, they are part of the baseline
     assert memory["step_mem_mib"] * step_engine.MIB == allocated_peak - grad_bytes
     assert memory["mem_source"] == "tensor_accounting"
@@ -531,7 +675,8 @@ def test_full_profile_gets_full_timing_on_the_cpu_too():
     assert (
         full == step_engine.TimingOptions() == step_engine.TimingOptions.for_device("cuda", False)
     )
-    assert (full.warmup_steps, full.min_round_s, full.max_rounds) == (10, 1.0, 4)
+    timing = (full.warmup_steps, full.max_warmup_s, full.timed_steps, full.min_round_s)
+    assert timing == (10, 1.0, 2, 0.3) and full.max_rounds == 4
     for device in ("cpu", "cuda"):
         quick = step_engine.TimingOptions.for_device(device, quick=True)
         assert (quick.warmup_steps, quick.timed_steps, quick.max_rounds) == (1, 3, 2)

@@ -121,3 +121,14 @@ def test_baseline_storages_freed_in_the_block_give_their_bytes_back():
     assert result.end_live_bytes == 0  # a gradient of the same size as before
     assert result.allocated_bytes == 6000 and result.num_storages == 2
     acct.detach()
+
+
+def test_saved_storages_are_counted_once_each_even_where_a_dead_ones_address_is_taken_again():
+    w = torch.randn(64, 64, requires_grad=True)
+    with TensorAccountant() as acct:
+        for _ in range(20):  # exp saves its output; each dies with its node, freeing its address
+            y = (w * 1.0).exp()
+            del y
+    saved = acct.result().saved_bytes
+    acct.detach()
+    assert saved == 20 * 64 * 64 * 4

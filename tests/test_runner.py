@@ -266,10 +266,15 @@ def test_reusable_cells_share_a_worker_and_a_failed_worker_is_replaced(tmp_path)
     assert rows[1, "raise"]["status"] == rows[3, "raise"]["status"] == "error"
     assert rows[1, "ok"]["worker_pid"] != rows[3, "ok"]["worker_pid"]  # x=1's worker raised
 
-    run_dir = run_suite(  # without reuse_workers every cell has a worker of its own
-        reusing, {"x": [1, 3], "behaviour": ["ok"]}, out_dir=tmp_path / "own", progress=False
-    )
+    run_dir = run_suite(  # with reuse_workers off every cell has a worker of its own
+        reusing, {"x": [1, 3], "behaviour": ["ok"]}, out_dir=tmp_path / "own",
+        reuse_workers=False, progress=False,
+    )  # fmt: skip
     assert len({r["worker_pid"] for r in read_rows(run_dir)}) == 2
+    run_dir = run_suite(  # a suite that lets cells share a worker does so by default
+        reusing, {"x": [1, 3], "behaviour": ["ok"]}, out_dir=tmp_path / "default", progress=False
+    )
+    assert len({r["worker_pid"] for r in read_rows(run_dir)}) == 1
 
 
 def test_a_resumed_run_keeps_its_worker_mode_unless_told(tmp_path):

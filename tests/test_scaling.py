@@ -111,7 +111,8 @@ def test_scaling_times_lighter_on_a_gpu_and_options_still_override():
     from suites.engine.step import TimingOptions
 
     gpu = TimingOptions.for_device("cuda", False, {}, scaling.SCALING_TIMING)
-    assert (gpu.warmup_steps, gpu.timed_steps, gpu.min_round_s, gpu.busy_steps) == (3, 5, 0.3, 3)
+    latency = TimingOptions.for_device("cuda", False)
+    assert gpu.warmup_steps == 3 < latency.warmup_steps
     assert (
         TimingOptions.for_device(
             "cuda", False, {"timed_steps": "40"}, scaling.SCALING_TIMING

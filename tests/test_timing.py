@@ -143,6 +143,110 @@ def test_rounds_stop_at_max_rounds_and_need_two():
         alternating_rounds(1)
 
 
+def _timed_clock(step_s: float):
+    """A fake clock and a step that advances it by ``step_s``, counting its calls."""
+    clock, calls = FakeClock(), []
+
+    def step():
+        calls.append(clock.now_s)
+        clock.now_s += step_s
+
+    return clock, step, calls
+
+
+def test_the_warm_up_runs_before_round_one_only_and_later_rounds_have_its_length():
+    clock, step, calls = _timed_clock(0.01)  # 10 ms per step
+    result = timing.time_rounds(
+        step, "cpu", warmup_steps=4, timed_steps=3, min_round_s=0.1, clock=clock
+    )
+    assert [r.n for r in result.rounds] == [10, 10]  # 0.1 s / 10 ms, then as many
+    assert len(calls) == (4 + 10) + (1 + 10)  # round 2: one warm step, no warm-up
+
+
+def test_a_long_step_gets_no_warm_step_before_a_later_round():
+    clock, step, calls = _timed_clock(timing.LONG_STEP_S)
+    result = timing.time_rounds(step, "cpu", warmup_steps=3, timed_steps=2, clock=clock)
+    assert [r.n for r in result.rounds] == [2, 2]
+    assert len(calls) == (3 + 2) + 2
+
+
+def test_the_first_steps_seconds_count_in_the_warm_up_but_one_warm_step_runs():
+    clock, step, calls = _timed_clock(0.1)
+    timing.time_steps(
+        step,
+        "cpu",
+        warmup_steps=9,
+        timed_steps=2,
+        max_warmup_s=1.0,
+        warmup_spent_s=0.75,
+        clock=clock,
+    )
+    assert len(calls) == 3 + 2  # 0.75 s spent: three more warm steps reach 1 s
+    clock, step, calls = _timed_clock(0.1)
+    timing.time_steps(
+        step,
+        "cpu",
+        warmup_steps=9,
+        timed_steps=2,
+        max_warmup_s=1.0,
+        warmup_spent_s=5.0,
+        clock=clock,
+    )
+    assert len(calls) == 1 + 2  # a first step longer than the cap: one warm step all the same
+
+
+def test_a_caller_that_ran_a_warm_step_may_skip_the_warm_up_and_size_the_round_by_it():
+    clock, step, calls = _timed_clock(0.1)
+    stats = timing.time_steps(
+        step, "cpu", warmup_steps=8, timed_steps=2, min_round_s=0.5, max_warmup_s=1.0,
+        warmup_spent_s=1.5, warm_step_s=0.1, clock=clock,
+    )  # fmt: skip
+    assert len(calls) == 5 and stats.n == 5  # no warm step; 0.5 s / 0.1 s
+    clock, step, calls = _timed_clock(0.25)
+    timing.time_steps(
+        step, "cpu", warmup_steps=8, timed_steps=2, max_warmup_s=1.0, warmup_spent_s=0.5,
+        warm_step_s=0.25, clock=clock,
+    )  # fmt: skip
+    assert len(calls) == 2 + 2  # the cap not reached yet: warm steps until it is
+
+
+def _alternating_rounds(host_bound=None, max_rounds=4) -> timing.RoundsResult:
+    clock = FakeClock()
+    step_s = iter([0.1, 0.2] * 1000)  # a round of one step alternates: the rounds disagree
+
+    def step():
+        clock.now_s += next(step_s)
+
+    return timing.time_rounds(
+        step, "cpu", max_rounds=max_rounds, host_bound=host_bound, warmup_steps=0, timed_steps=1,
+        clock=clock,
+    )  # fmt: skip
+
+
+def test_a_host_bound_step_stops_after_two_rounds_that_disagree_and_says_it_is_unstable():
+    asked = []
+
+    def host_bound(rounds: timing.RoundsResult) -> bool:
+        asked.append(len(rounds.rounds))
+        return True
+
+    stopped = _alternating_rounds(host_bound)
+    assert asked == [2] and len(stopped.rounds) == 2 and stopped.stopped_host_bound
+    assert stopped.unstable and stopped.spread_pct > stopped.spread_target_pct == 3.0
+    asked.clear()
+    not_host_bound = _alternating_rounds(lambda rounds: asked.append(1) or False)
+    assert asked == [1] and len(not_host_bound.rounds) == 4  # asked once, then rounds go on
+    assert not not_host_bound.stopped_host_bound and not_host_bound.unstable
+
+
+def test_rounds_that_agree_are_stable_and_never_ask_whether_the_host_bounds_them():
+    clock, step, _ = _timed_clock(0.01)
+    result = timing.time_rounds(
+        step, "cpu", host_bound=lambda rounds: pytest.fail("asked"), warmup_steps=1, clock=clock
+    )
+    assert len(result.rounds) == 2 and not result.unstable and not result.stopped_host_bound
+
+
 def test_busy_share_is_nan_on_cpu_and_interval_union_counts_overlap_once():
     assert math.isnan(timing.gpu_busy_share(lambda: None, "cpu"))
     assert timing._interval_union_ns([(0, 10), (5, 15), (20, 30), (21, 22)]) == 25
@@ -284,6 +388,55 @@ def test_find_max_batch_propagates_other_errors():
 
     with pytest.raises(ValueError, match="not an OOM"):
         timing.find_max_batch(broken, start_batch=8)
+
+
+@pytest.mark.parametrize("limit", [1, 37, 100, 190, 1000, 1729])
+@pytest.mark.parametrize("error", [-0.2, -0.02, 0.0, 0.01, 0.3])
+def test_a_predicted_max_batch_gives_the_bisections_answer(limit, error):
+    exact: list[int] = []
+    expected = timing.find_max_batch(_oom_above(limit, exact), start_batch=2048)
+    tried: list[int] = []
+    guess = max(1, int(limit * (1 + error)))
+    found = timing.find_max_batch(_oom_above(limit, tried), start_batch=2048, predict=lambda: guess)
+    assert found == expected == (limit, limit + 1)
+    if error == 0.0:  # a right prediction: the start, one above the prediction, the prediction
+        assert tried == [2048, limit + 1, limit]
+    for rel_tol in (1 / 16,):
+        tried = []
+        batch, failed = timing.find_max_batch(
+            _oom_above(limit, tried), start_batch=2048, rel_tol=rel_tol, predict=lambda: guess
+        )
+        assert batch <= limit < failed and failed - batch <= max(1, int(batch * rel_tol))
+
+
+@pytest.mark.parametrize("limit", [1, 37, 100, 1000, 2047, 2048, 5000])
+@pytest.mark.parametrize("error", [-0.5, -0.02, 0.0, 0.02, 0.5])
+def test_a_guess_known_before_the_search_spares_the_start_and_gives_the_same_batch(limit, error):
+    expected = timing.find_max_batch(_oom_above(limit, []), start_batch=2048)
+    guess = max(1, int(limit * (1 + error)))
+    tried: list[int] = []
+    found = timing.find_max_batch(_oom_above(limit, tried), start_batch=2048, guess=guess)
+    assert found == expected
+    if error == 0.0 and limit < 2047:  # right: one above the guess, the guess; never the start
+        assert tried == [limit + 1, limit]
+
+
+def test_a_prediction_is_asked_only_once_the_start_ran_out_of_memory():
+    asked = []
+    assert timing.find_max_batch(
+        _oom_above(100, []), start_batch=64, predict=lambda: asked.append(1)
+    ) == (64, None)
+    assert asked == []
+    assert timing.find_max_batch(_oom_above(100, []), 128, predict=lambda: None) == (100, 101)
+
+
+def test_memory_model_fits_a_line_and_gives_the_largest_batch_under_a_capacity():
+    model = timing.MemoryModel.fit([(32, 100.0 + 32 * 5), (128, 100.0 + 128 * 5), (256, 1380.0)])
+    assert model.fixed == pytest.approx(100.0) and model.per_sample == pytest.approx(5.0)
+    assert model.max_batch(1102.0) == 200 and model.max_batch(1102.0, margin=0.1) == 178
+    assert model.max_batch(50.0) == 0
+    assert timing.MemoryModel.fit([(32, 260.0)]) is None  # one batch: no line
+    assert timing.MemoryModel.fit([(32, 260.0), (64, 200.0)]) is None  # shrinking: no model
 
 
 class _SimulatedDevice:

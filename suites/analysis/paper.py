@@ -513,7 +513,7 @@ def memory_table(root: Path) -> tuple[pd.DataFrame, list[Path], str]:
             "settings >= claim": summary["meeting"],
         }
     )
-    impl = joined(ratios["impl"]) if "impl" in ratios else memory.IMPL
+    impl = joined(ratios["impl"]) if "impl" in ratios else memory.UNNAMED_IMPL
     caption = (
         f"Memory reduction of ProbSparse (1 - ProbSparse / comparison) per reading, level and "
         f"comparison, one run ({choice.run.label}) on {device_names(choice.rows)}, {impl} "

@@ -21,6 +21,7 @@ cannot be read or lacks a needed column, raises ``ResultsError`` (one line namin
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from suites.analysis.compare import RunLoadError, load_run
@@ -233,47 +235,89 @@ def choose_rows_per_key(
     return table.sort_values(["_key", "run_rank"], kind="stable").reset_index(drop=True)
 
 
+# ---- how long a run should take ------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class TimeEstimate:
-    """Seconds a list of cells should take, from the ``wall_s`` of committed rows."""
+    """Seconds a list of cells should take (``estimate_time``), with a range and where it came from."""
 
     seconds: float
-    measured: int  # cells with a committed row of their own (the newest counts)
-    alike: int  # cells timed by the median of committed cells alike (model, compile, mode, ...)
-    other: int  # cells timed by the median of every committed cell
+    low_s: float  # the range: cells whose time is a guess count from half to twice their estimate
+    high_s: float
+    measured: int  # cells whose own step (or, without a step model, own row) was measured before
+    alike: int  # cells timed by committed cells alike (step suites: another size or compile mode)
+    scaled: int  # step time from other models scaled by GMACs (a guess: in the range)
+    other: int  # cells timed by the median of every committed cell (a guess: in the range)
     machines: tuple[str, ...]  # where the rows come from
+    method: str = "wall_s"  # "components" (step suites) or "wall_s" (committed cells' wall_s)
 
 
-# most specific first; axes a suite lacks are skipped (recipe and epochs: the accuracy suite's)
-LIKENESS_AXES = ("model", "recipe", "epochs", "compile", "mode")
+# most specific first; a level drops the first axes (axes a suite lacks are skipped)
+LIKENESS_AXES = (
+    "variant", "impl", "model", "recipe", "epochs", "img_size", "batch_size", "dtype", "compile",
+    "mode", "level",
+)  # fmt: skip
+
+
+def _committed_rows(root: str | Path, suites: Sequence[str], on_gpu: bool) -> pd.DataFrame:
+    """Every committed row of ``suites`` on that kind of device, newest preferred run first."""
+    parts = []
+    for suite in suites:
+        for run in find_runs(root, suite):
+            if run.on_gpu == on_gpu:
+                parts.append(load_rows(run, ["cell_id", "wall_s"]).assign(_machine=run.machine))
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if not rows.empty:
+        rows["wall_s"] = pd.to_numeric(rows["wall_s"], errors="coerce")
+    return rows
 
 
 def estimate_time(
-    root: str | Path, suite: str, cells: Sequence[Mapping[str, Any]], on_gpu: bool
+    root: str | Path,
+    suite: str,
+    cells: Sequence[Mapping[str, Any]],
+    on_gpu: bool,
+    options: Mapping[str, Any] | None = None,
+    quick: bool = False,
+    reuse_workers: bool = False,
 ) -> TimeEstimate | None:
-    """How long ``cells`` should take, from the committed runs of ``suite`` on a GPU (``on_gpu``)
-    or on a CPU; None when there is no such row. A cell's own newest row gives its time; else the
-    median of the rows alike on ``LIKENESS_AXES``, then on fewer of them (the compile mode and the
-    mode weigh most); else the median of all."""
-    runs = [r for r in find_runs(root, suite) if r.on_gpu == on_gpu]
-    parts = [load_rows(r, ["cell_id", "wall_s"]).assign(_machine=r.machine) for r in runs]
-    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    """How long ``cells`` should take, from the committed runs on a GPU (``on_gpu``) or a CPU;
+    None when there is no such row.
+
+    The step suites (latency, scaling: ``STEP_SUITES``) add up each cell's parts
+    (``StepCostModel``): its step time from committed rows of that step in either suite (a
+    property of the model, batch, dtype, mode and GPU, not of the harness), the harness's cost from
+    the timing options in force (``options``, ``quick``) and a few calibrated constants. Other
+    suites take a cell's own newest ``wall_s``, else the median of the rows alike on
+    ``LIKENESS_AXES`` (then on fewer of them), else the median of all.
+    """
+    if suite in STEP_SUITES:
+        rows = _committed_rows(root, STEP_SUITES, on_gpu)
+        if rows.empty:
+            return None
+        timing = _timing_options(suite, on_gpu, quick, options)
+        gmacs = _committed_gmacs(root)
+        return StepCostModel(rows, on_gpu, gmacs).estimate(cells, timing, reuse_workers)
+    rows = _committed_rows(root, [suite], on_gpu)
     if rows.empty:
         return None
-    rows["wall_s"] = pd.to_numeric(rows["wall_s"], errors="coerce")
+    return _wall_s_estimate(rows, cells)
+
+
+def _wall_s_estimate(rows: pd.DataFrame, cells: Sequence[Mapping[str, Any]]) -> TimeEstimate | None:
     per_cell = rows.dropna(subset=["wall_s"]).drop_duplicates("cell_id")  # newest run first
     if per_cell.empty:
         return None
     own = dict(zip(per_cell["cell_id"], per_cell["wall_s"], strict=True))
     axes = [a for a in LIKENESS_AXES if a in per_cell]
-    # likeness from the most to the least specific: (model, compile, mode), (compile, mode), ...
     levels = [axes[i:] for i in range(len(axes))]
     medians = [
         per_cell.groupby([per_cell[a].astype(str) for a in level])["wall_s"].median().to_dict()
         for level in levels
     ]
     overall = float(per_cell["wall_s"].median())
-    seconds, counts = 0.0, {"measured": 0, "alike": 0, "other": 0}
+    seconds, guessed, counts = 0.0, 0.0, {"measured": 0, "alike": 0, "other": 0}
     for cell in cells:
         cid = cell_id(cell)
         if cid in own:
@@ -281,14 +325,278 @@ def estimate_time(
             continue
         for level, median in zip(levels, medians, strict=True):
             key = tuple(str(cell.get(a, "eager" if a == "compile" else "")) for a in level)
-            if (key[0] if len(key) == 1 else key) in median:
-                seconds += float(median[key[0] if len(key) == 1 else key])
+            key = key[0] if len(key) == 1 else key
+            if key in median:
+                seconds += float(median[key])
                 counts["alike"] += 1
                 break
         else:
-            seconds, counts["other"] = seconds + overall, counts["other"] + 1
+            seconds, guessed, counts["other"] = (
+                seconds + overall,
+                guessed + overall,
+                counts["other"] + 1,
+            )
     machines = tuple(sorted(set(per_cell["_machine"])))
-    return TimeEstimate(seconds, counts["measured"], counts["alike"], counts["other"], machines)
+    low, high = seconds - guessed / 2, seconds + guessed
+    return TimeEstimate(
+        seconds, low, high, counts["measured"], counts["alike"], 0, counts["other"], machines
+    )
+
+
+# ---- the step suites' cost model
+
+STEP_SUITES = ("latency", "scaling")  # their cells are suites.engine.step.measure_step
+STEP_KEY = ("model", "img_size", "batch_size", "dtype", "mode", "channels_last", "compile")
+STEP_DEFAULTS = {"channels_last": "off", "compile": "eager", "dtype": "bf16", "mode": "infer"}
+# harness constants (seconds) that the committed rows cannot give apart; measured on the H200 host
+# (latency_analysis) or the code's own cost: the run's start (forkserver, imports, env.json, the
+# device's matmul peak), the report, the gap between two cells, a fresh worker's extra cost per
+# cell (process and CUDA start, and one-time per-shape costs it cannot share), one round's
+# overhead (a collection of the few objects a cell makes, a sync), taking a kept model back
+# (load its weights), and a skipped cell
+START_S, REPORT_S, GAP_S, FRESH_WORKER_S = 12.0, 20.0, 0.05, 21.0
+ROUND_S, RESTORE_S, SKIPPED_S = 0.01, 0.05, 0.5
+# steps a meter window held in rows without ``profiled_steps``: a memory step, a warm step and three
+# profiled ones
+OLD_METER_STEPS = 5
+GUESS_RANGE = (0.5, 2.0)  # a guessed cell's time lies between these multiples of its estimate
+
+
+def _committed_gmacs(root: str | Path) -> dict[tuple[str, str], float]:
+    """(model, img_size) -> GMACs per image from the committed flops runs (any device: counts are
+    the same everywhere), newest first."""
+    gmacs: dict[tuple[str, str], float] = {}
+    for run in find_runs(root, "flops"):
+        rows = load_rows(run)
+        if not {"model", "img_size", "flop_counter_gmacs"} <= set(rows.columns):
+            continue
+        for row in rows[rows["status"] == "ok"].to_dict("records"):
+            key = (str(row["model"]), _text(row["img_size"], ""))
+            value = pd.to_numeric(row["flop_counter_gmacs"], errors="coerce")
+            if key not in gmacs and pd.notna(value):
+                gmacs[key] = float(value)
+    return gmacs
+
+
+def _timing_options(suite: str, on_gpu: bool, quick: bool, options: Mapping[str, Any] | None):
+    from suites import get_suite
+    from suites.engine.step import TimingOptions
+
+    full_defaults = {}
+    if suite == "scaling":
+        from suites.scaling import SCALING_TIMING
+
+        full_defaults = SCALING_TIMING
+    get_suite(suite)  # an unknown suite fails here, not in the model
+    device = "cuda" if on_gpu else "cpu"
+    return TimingOptions.for_device(device, quick, options, full_defaults)
+
+
+def _step_key(values: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(_text(values.get(a), STEP_DEFAULTS.get(a, "")) for a in STEP_KEY)
+
+
+def _text(value: Any, default: str) -> str:
+    """An axis value as rows.csv and a cell both spell it (a column with gaps reads 224 as 224.0)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return default
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class StepCostModel:
+    """Seconds of a step suite's cells from their parts, calibrated on committed step rows.
+
+    A cell: build (or ``RESTORE_S`` for a model a reused worker kept) + FLOP count (once per model
+    and input size in a run) + first step (as committed: its one-time per-shape cost included) +
+    the ``max`` search's failed tries + rounds + meters + ``GAP_S``. Rounds follow
+    ``suites.engine.step.time_step``'s rules for the step time ``s``: round 1 warms up to
+    ``warmup_steps - 1`` steps within ``max_warmup_s`` (the first step counted, at least one), a
+    round times ``n = max(timed_steps, min_round_s / s)`` steps, later rounds one warm step (none
+    from ``LONG_STEP_S``); a launch-bound step runs two rounds, a GPU-bound one the committed
+    GPU-bound rows' mean. Meters: the profiler's cost (calibrated: rows' ``meters_s`` beyond their
+    profiled steps) and one step (``busy_steps`` under ``ONE_PROFILED_STEP_MS``). A run adds ``START_S`` and ``REPORT_S``, and ``FRESH_WORKER_S``
+    per cell that gets a fresh worker.
+    """
+
+    def __init__(
+        self, rows: pd.DataFrame, on_gpu: bool, gmacs: Mapping[tuple[str, str], float] | None = None
+    ) -> None:
+        rows = rows.assign(_step_s=_step_seconds(rows))
+        rows["_key"] = [_step_key(r) for r in rows.to_dict("records")]
+        rows["_once_s"] = (_num(rows, "first_step_s") - rows["_step_s"]).clip(lower=0)
+        rows["_ms_per_gmac"] = 1e3 * rows["_step_s"] / _num(rows, "infer_gmacs")
+        self.on_gpu = on_gpu
+        self.machines = tuple(sorted(set(rows["_machine"])))
+        # newest preferred run first: a step's first row is its newest
+        self.rows_by_step = {k: g.iloc[0] for k, g in rows.groupby("_key", sort=False)}
+        ok = rows[(rows["status"] == "ok") & rows["_step_s"].notna()]
+        self.ok = ok
+        gpu_bound = ok[_num(ok, "gpu_busy_share") >= 0.7]
+        rounds = _num(gpu_bound, "timing_rounds")
+        self.gpu_bound_rounds = float(rounds.mean()) if rounds.notna().any() else 2.0
+        setup = _num(ok, "setup_s")
+        self.build_s = float(setup.median()) if setup.notna().any() else 0.5
+        # a model's FLOP count: the most setup_s exceeds the model's median (its first cell's)
+        excess = (setup - setup.groupby(ok["model"]).transform("median")).clip(lower=0)
+        by_size = [ok["model"], ok["img_size"].map(lambda v: _text(v, ""))]
+        self.flops_s = excess.groupby(by_size).max().to_dict()
+        self.gmacs = {
+            **(gmacs or {}),
+            **_num(ok, "infer_gmacs").groupby(by_size).median().to_dict(),
+        }
+        # the profiler's own cost: what a cell's meters took beyond their steps
+        steps = _num(ok, "profiled_steps").fillna(OLD_METER_STEPS)
+        beyond = (_num(ok, "meters_s") - steps * ok["_step_s"]).clip(lower=0)
+        self.profiler_s = float(beyond.median()) if beyond.notna().any() else 0.1
+        self.once_s = ok.groupby("model")["_once_s"].median().to_dict()
+        self.once_all = float(ok["_once_s"].median()) if len(ok) else 0.0
+
+    def estimate(self, cells, timing, reuse_workers: bool) -> TimeEstimate:
+        seconds, guessed = START_S + REPORT_S, 0.0
+        counts = {"measured": 0, "alike": 0, "scaled": 0, "other": 0}
+        counted: set[tuple[str, str]] = set()
+        last_model = None
+        for cell in cells:
+            key = _step_key(cell)
+            model_size = (key[0], key[1])
+            eager = key[6] == "eager"
+            fresh = not (reuse_workers and eager)
+            reused = not fresh and last_model == model_size
+            cost, source = self.cell_seconds(
+                cell, timing, reused, model_size not in counted, reused_worker=not fresh
+            )
+            counted.add(model_size)
+            last_model = model_size if eager else None
+            cost += GAP_S + (FRESH_WORKER_S if fresh and self.on_gpu else 0.0)
+            counts[source] += 1
+            seconds += cost
+            guessed += cost if source in ("scaled", "other") else 0.0
+        low = seconds - guessed * (1 - GUESS_RANGE[0])
+        high = seconds + guessed * (GUESS_RANGE[1] - 1)
+        return TimeEstimate(
+            seconds, low, high, counts["measured"], counts["alike"], counts["scaled"],
+            counts["other"], self.machines, method="components",
+        )  # fmt: skip
+
+    def step_of(self, cell: Mapping[str, Any]) -> tuple[pd.Series | None, str]:
+        """The committed row that gives the cell's step time: its own step's (``measured``), the
+        same step under another compile mode or layout (``alike``), else None."""
+        key = _step_key(cell)
+        own = self.rows_by_step.get(key)
+        if own is not None:
+            return own, "measured"
+        near = self.ok[[k[:5] == key[:5] for k in self.ok["_key"]]]
+        return (near.iloc[0], "alike") if len(near) else (None, "")
+
+    def cell_seconds(
+        self, cell, timing, reused: bool, count_flops: bool, reused_worker: bool = True
+    ) -> tuple[float, str]:
+        """A cell's seconds and where its step time came from. ``reused``: its model is the one
+        its worker kept; ``reused_worker``: its worker measured cells before it."""
+        row, source = self.step_of(cell)
+        if row is not None and (str(row.get("status")) != "ok" or pd.isna(row["_step_s"])):
+            wall_s = float(row.get("wall_s", float("nan")))
+            return (SKIPPED_S if math.isnan(wall_s) else wall_s), source
+        model, size = str(cell.get("model")), str(cell.get("img_size"))
+        if row is not None:
+            step_s, busy = float(row["_step_s"]), float(row.get("gpu_busy_share", float("nan")))
+            first_s = float(row.get("first_step_s", step_s))
+        else:
+            step_s, busy, source = self.scaled_step(cell)
+            if step_s is None:
+                return float(self.ok["wall_s"].median()) if len(self.ok) else 10.0, "other"
+            first_s = step_s + self.once_s.get(model, self.once_all)
+        cost = RESTORE_S if reused else self.build_s
+        cost += self.flops_s.get((model, size), 0.0) if count_flops else 0.0
+        cost += first_s + self.search_s(cell, row, step_s, first_s, timing, reused_worker)
+        kept_try = str(cell.get("batch_size")) == "max"
+        cost += self.rounds_s(step_s, first_s, busy, timing, kept_try)
+        cost += self.meters_s(step_s, timing)
+        return cost, source
+
+    def scaled_step(self, cell) -> tuple[float | None, float, str]:
+        """Step seconds of a model with no committed row of this step: the ms per GMAC of the
+        committed model nearest in GMACs (by ratio) at the same batch, dtype and mode, times this
+        model's GMACs (``infer_gmacs`` of its rows, else the flops suite's count)."""
+        key = _step_key(cell)
+        # favit's reference implementation (+ref) computes the same math: the same count
+        gmacs = self.gmacs.get(
+            (key[0], key[1]), self.gmacs.get((key[0].replace("+ref", ""), key[1]))
+        )
+        same = self.ok[[k[2:5] == key[2:5] for k in self.ok["_key"]]]
+        same = same[_num(same, "infer_gmacs") > 0]
+        if gmacs is None or not len(same):
+            return None, float("nan"), "other"
+        distance = (np.log(_num(same, "infer_gmacs")) - math.log(gmacs)).abs()
+        nearest = same.loc[distance.idxmin()]
+        busy = float(pd.to_numeric(nearest.get("gpu_busy_share"), errors="coerce"))
+        return float(nearest["_ms_per_gmac"]) * gmacs / 1e3, busy, "scaled"
+
+    def rounds_s(
+        self, step_s: float, first_s: float, busy: float, timing, kept_try: bool = False
+    ) -> float:
+        """``kept_try``: a ``max`` cell whose step is its search's last try, two steps run."""
+        from suites.engine.timing import LAUNCH_BOUND_BUSY_SHARE, LONG_STEP_S
+
+        ran = 2 if kept_try else 1
+        spent = first_s + (step_s if kept_try else 0.0)
+        warm = max(0, timing.warmup_steps - ran)
+        if warm:
+            least = 0 if kept_try else 1
+            warm = min(warm, max(least, math.ceil((timing.max_warmup_s - spent) / step_s)))
+        n = timing.timed_steps
+        if timing.min_round_s > 0 and (warm or kept_try):
+            n = max(n, math.ceil(timing.min_round_s / step_s))
+        n = min(n, max(timing.max_steps, timing.timed_steps))
+        later_warm = 0 if step_s >= LONG_STEP_S else min(1, max(0, timing.warmup_steps - ran))
+        launch_bound = self.on_gpu and busy < LAUNCH_BOUND_BUSY_SHARE
+        rounds = (
+            2.0
+            if launch_bound or not self.on_gpu
+            else min(timing.max_rounds, self.gpu_bound_rounds)
+        )
+        rounds = min(rounds, timing.max_rounds)
+        steps = warm + n + (rounds - 1) * (later_warm + n)
+        return steps * step_s + rounds * ROUND_S
+
+    def meters_s(self, step_s: float, timing) -> float:
+        from suites.engine.step import ONE_PROFILED_STEP_MS
+
+        if not self.on_gpu or timing.busy_steps == 0:
+            return step_s
+        steps = 1 if 1e3 * step_s >= ONE_PROFILED_STEP_MS else timing.busy_steps
+        return self.profiler_s + steps * step_s
+
+    @staticmethod
+    def search_s(cell, row, step_s: float, first_s: float, timing, reused_worker: bool) -> float:
+        """A ``max`` cell whose limit is below the start: the failed try one tolerance above the
+        prediction, half a step plus a first step's one-time cost; in a fresh worker, whose
+        prediction needs the start's failure and a probe first, those too."""
+        if str(cell.get("batch_size")) != "max" or row is None:
+            return 0.0
+        found, failed = row.get("batch_found"), row.get("batch_failed")
+        if pd.isna(failed) or not found:
+            return 0.0
+        once = max(0.0, first_s - step_s)
+        above = 0.5 * step_s + once
+        if reused_worker:
+            return above
+        start_try = 0.5 * step_s * timing.max_batch_start / float(found) + once
+        probe = 2 * step_s * (timing.max_batch_start // 16) / float(found) + once
+        return above + start_try + probe
+
+
+def _num(table: pd.DataFrame, column: str) -> pd.Series:
+    if column not in table:
+        return pd.Series(float("nan"), index=table.index)
+    return pd.to_numeric(table[column], errors="coerce")
+
+
+def _step_seconds(rows: pd.DataFrame) -> pd.Series:
+    train = rows["mode"].astype(str) == "train" if "mode" in rows else False
+    return _num(rows, "train_step_time").where(train, _num(rows, "infer_step_time")) / 1e3
 
 
 def relative_link(target: str | Path, document_dir: str | Path) -> str:

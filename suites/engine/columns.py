@@ -14,8 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-STEP_SUITES = ("latency", "scaling")
-MODEL_SUITES = ("memory", "flops", "latency", "scaling", "profile", "accuracy")
+STEP_SUITES = ("latency", "scaling", "crosscheck")
+MODEL_SUITES = ("memory", "flops", "latency", "scaling", "profile", "accuracy", "crosscheck")
 ALL_SUITES = (*MODEL_SUITES, "claims", "paper")
 DOC_PATH = Path("docs") / "COLUMNS.md"
 
@@ -116,13 +116,13 @@ AXES = Section(
         _c(
             "dtype",
             "-",
-            ("memory", "latency", "scaling", "profile"),
+            ("memory", "latency", "scaling", "profile", "crosscheck"),
             "`fp32`; `bf16`/`fp16` under autocast with fp32 weights; `bf16_pure`, bf16 weights and inputs (inference); memory: weights and activations in that dtype",
         ),
         _c(
             "mode",
             "-",
-            ("memory", "latency", "scaling", "profile"),
+            ("memory", "latency", "scaling", "profile", "crosscheck"),
             "`infer` (eval, no gradients) or `train` (forward, backward, AdamW step)",
         ),
         _c("channels_last", "-", "latency", "`on`: model and input in channels-last memory format"),
@@ -142,7 +142,19 @@ AXES = Section(
             "variant",
             "-",
             "memory",
-            "FaViT's global attention: `probsparse_seed`, `probsparse`, `dense`, `dense+sr1`, `sdpa`, `sdpa+sr1`",
+            "FaViT's global attention: `probsparse_seed`, `probsparse`, `dense`, `sdpa`, each also with `+gsr1` (the global branch over every patch); `dense+sr1`, `sdpa+sr1` (reduction 1 in every stage); `as_named` (a model measured as named)",
+        ),
+        _c(
+            "impl",
+            "-",
+            "memory",
+            "FaViT's implementation at the model level: `reference` (the readable one, what the stage levels measure) or `fast`",
+        ),
+        _c(
+            "seed",
+            "-",
+            "accuracy",
+            "the training's seed (`-`: the run's `--seed`); one cell per seed",
         ),
         _c(
             "recipe",
@@ -180,7 +192,7 @@ MODEL = Section(
         _c(
             "param_count",
             "M",
-            ("memory", "flops", "latency", "scaling", "accuracy"),
+            ("memory", "flops", "latency", "scaling", "accuracy", "crosscheck"),
             "parameters, in millions (flops: exact to the parameter)",
             timm=True,
         ),
@@ -357,6 +369,36 @@ STEP = Section(
         _c("round2_median_ms", "ms", STEP_SUITES, "median of the second compared round"),
         _c("repeat_spread_pct", "%", STEP_SUITES, "difference of the two rounds' medians"),
         _c(
+            "spread_target_pct",
+            "%",
+            STEP_SUITES,
+            "the agreement the rounds ran for: rounds repeat until two medians are this close",
+        ),
+        _c(
+            "unstable",
+            "-",
+            STEP_SUITES,
+            "the compared rounds never agreed within `spread_target_pct` (a host-bound step stops at two)",
+        ),
+        _c(
+            "profiled_steps",
+            "steps",
+            (*STEP_SUITES, "profile"),
+            "steps in the profiled window (latency, scaling: the memory and busy-share profile, one for a step of 50 ms or more)",
+        ),
+        _c(
+            "model_reused",
+            "-",
+            STEP_SUITES,
+            "the worker's model of an earlier cell (same name and size), restored to as built",
+        ),
+        _c(
+            "flops_cached",
+            "-",
+            STEP_SUITES,
+            "the FLOP count came from the run's flops.json (counted once per model, size and mode)",
+        ),
+        _c(
             "first_step_s",
             "s",
             STEP_SUITES,
@@ -517,6 +559,12 @@ MEMORY_SUITE = Section(
         _c("stage", "-", "memory", "FaViT stage, 1-4 (`all` at level model)"),
         _c("global_attn", "-", "memory", "the global-attention kernel measured"),
         _c("sr_ratio", "-", "memory", "the stage's spatial reduction"),
+        _c(
+            "global_sr_ratio",
+            "-",
+            "memory",
+            "the global branch's spatial reduction (1 under `+gsr1`, else `sr_ratio`)",
+        ),
         _c("queries", "tokens", "memory", "queries (tokens) of the stage, N = H x W"),
         _c("global_keys", "tokens", "memory", "keys of the global branch after spatial reduction"),
         _c(
@@ -599,7 +647,6 @@ PROFILE = Section(
             "profile",
             "compiled cells: kernels inductor generated for the step",
         ),
-        _c("profiled_steps", "steps", "profile", "steps in the profiled window"),
         _c(
             "top_source",
             "-",
@@ -627,6 +674,12 @@ ACCURACY = Section(
         _c("best_epoch_ema", "epoch", "accuracy", "that epoch"),
         _c("final_train_loss", "-", "accuracy", "training loss of the last epoch"),
         _c("epochs_trained", "epochs", "accuracy", "epochs run"),
+        _c(
+            "train_seed",
+            "-",
+            "accuracy",
+            "the seed the model's weights and the data order came from",
+        ),
         _c("train_s", "s", "accuracy", "time in training epochs"),
         _c("train_wall_s", "s", "accuracy", "training and evaluation time"),
         _c(
@@ -649,7 +702,12 @@ ANALYSIS = Section(
     "",
     (
         _c("claim", "-", "claims", "the claim's number"),
-        _c("verdict", "-", "claims", "the verdict on it (results/CLAIMS.md)"),
+        _c(
+            "verdict",
+            "-",
+            ("claims", "crosscheck"),
+            "claims: the verdict on the claim (results/CLAIMS.md); crosscheck: `agree`, `ours higher`, `ours lower` or `no figure`",
+        ),
         _c("runs_used", "-", "claims", "the committed runs it was judged from"),
         _c("claims_md", "-", "claims", "the CLAIMS.md written"),
         _c("files_written", "files", "paper", "paper tables and figures written"),
@@ -657,7 +715,65 @@ ANALYSIS = Section(
     ),
 )
 
-SECTIONS = (RUNNER, AXES, MODEL, FLOPS, STEP, MEMORY, MEMORY_SUITE, PROFILE, ACCURACY, ANALYSIS)
+CROSSCHECK = Section(
+    "Against timm's benchmark.py (crosscheck suite)",
+    "timm's own `benchmark.py` and our step on the same model and settings, in one cell; our side's figures are in the step columns above.",
+    (
+        _c("timm_model", "-", "crosscheck", "the name the model was registered under for timm"),
+        _c("optimizer", "-", "crosscheck", "our step's optimizer (`timm_adamw`: timm's own AdamW)"),
+        _c("timm_img_s", "img/s", "crosscheck", "timm's samples_per_sec, mean over its repeats"),
+        _c("timm_step_ms", "ms", "crosscheck", "timm's step_time, mean over its repeats"),
+        _c("timm_repeat_img_s", "img/s", "crosscheck", "each repeat's samples_per_sec, `;`-joined"),
+        _c("timm_spread_pct", "%", "crosscheck", "range of the repeats' img/s over their mean"),
+        _c(
+            "timm_window_spread_pct",
+            "%",
+            "crosscheck",
+            "largest range of the five window means in one repeat's log",
+        ),
+        _c("timm_param_count", "M", "crosscheck", "parameters timm counted (must equal ours)"),
+        _c(
+            "sync_img_s",
+            "img/s",
+            "crosscheck",
+            "our step timed timm's way: host clock, a synchronize each step",
+        ),
+        _c("sync_step_ms", "ms", "crosscheck", "that step's mean time"),
+        _c("sync_ratio", "ratio", "crosscheck", "`sync_img_s` / `timm_img_s`"),
+        _c("ratio", "ratio", "crosscheck", "our img/s (batch / median step) / `timm_img_s`"),
+        _c("diff_pct", "%", "crosscheck", "100 x (`ratio` - 1)"),
+        _c("combined_spread_pct", "%", "crosscheck", "the two tools' spreads combined"),
+        _c(
+            "tolerance_pct",
+            "%",
+            "crosscheck",
+            "max(5, `combined_spread_pct`): the agreement asked for",
+        ),
+        _c("agrees", "-", "crosscheck", "`|diff_pct|` within `tolerance_pct`"),
+        _c(
+            "cudnn_benchmark",
+            "-",
+            "crosscheck",
+            "cuDNN autotuning on in our step (timm turns it on)",
+        ),
+        _c("tf32_matmul", "-", "crosscheck", "TF32 matmuls on in our step (timm turns them on)"),
+        _c("benchmark_py_blob", "-", "crosscheck", "git blob hash of the benchmark.py that ran"),
+        _c("timm_version", "-", "crosscheck", "the installed timm"),
+        _c("warmup_steps", "steps", "crosscheck", "warm-up steps, both tools"),
+        _c(
+            "timed_steps_per_round",
+            "steps",
+            "crosscheck",
+            "timed steps per timm repeat and per round of ours",
+        ),
+        _c("timm_repeats", "runs", "crosscheck", "timm's benchmark.py runs per cell"),
+    ),
+)
+
+SECTIONS = (
+    RUNNER, AXES, MODEL, FLOPS, STEP, MEMORY, MEMORY_SUITE, PROFILE, ACCURACY, CROSSCHECK,
+    ANALYSIS,
+)  # fmt: skip
 COLUMNS: tuple[Column, ...] = tuple(c for section in SECTIONS for c in section.columns)
 
 

@@ -11,7 +11,8 @@
   they die inside the block, so the peak is the peak above what lived before the block, as the
   CUDA allocator's peak minus its baseline is.
 - bytes saved for backward: ``torch.autograd.graph.saved_tensors_hooks`` sees every tensor autograd
-  saves; each storage is counted once (all of them, and those created during the step).
+  saves; each storage is counted once while it lives (all of them, and those created during the
+  step; a storage saved after another died at its address counts too).
 
 Both are exact in bytes of storage (``UntypedStorage.nbytes``); the allocator adds its rounding
 (blocks of 512 bytes) and its cache, which is why both are reported side by side on the GPU.
@@ -203,10 +204,19 @@ class TensorAccountant(TorchDispatchMode):
             key = _storage_key(storage)
             if key not in self._saved_keys:
                 self._saved_keys.add(key)
+                # a storage's key is its address: once it dies, another may take it
+                self._finalizers.append(weakref.finalize(storage, self._saved_keys.discard, key))
                 self._saved_bytes += storage.nbytes()
                 if key in self._live:
                     self._saved_activation_bytes += storage.nbytes()
-        return tensor
+        # A detached alias (same storage), never ``tensor`` itself: a saved *output* (amax's,
+        # softmax's...) carries its own grad_fn, so keeping it would close the loop node ->
+        # SavedVariable -> tensor -> grad_fn -> node, through C++, which gc cannot break. Backward
+        # frees the saved tensors of the nodes it runs, but not of a branch it never reaches
+        # (ProbSparse's query selection, which ends in topk indices that carry no gradient), so
+        # that branch would stay alive after the step and through its peak. Autograd itself
+        # saves outputs without their grad_fn; unpacking gives the grad_fn back.
+        return tensor.detach()
 
     def __enter__(self) -> TensorAccountant:
         self._hooks.__enter__()

@@ -51,7 +51,8 @@ class RunRequest:
     isolate: bool | None = None  # None: the suite's own choice
     cell_timeout_s: float | None = None
     stop_after_s: float | None = None
-    reuse_workers: bool | None = None  # None: off (a resumed run: its own)
+    # None: on where the suite lets cells share a worker (a resumed run: its own)
+    reuse_workers: bool | None = None
     gpus: Sequence[int] | None = None
     workers: int | None = None
     seed: int | None = None  # None: 0 (a resumed run: its own)
@@ -380,6 +381,8 @@ def plan_run(request: RunRequest, planning_only: bool = False) -> RunPlan:
             overrides = parse_overrides(suite, previous["axes"], {})
         if reuse_workers is None:
             reuse_workers = bool(previous.get("reuse_workers", False))
+    if reuse_workers is None:
+        reuse_workers = suite.reuse_worker is not None
     check_required_options(suite, options)
     quick = request.quick
     if quick is None and "quick" in previous:
