@@ -365,13 +365,19 @@ class Part:
     stats: list[SeedStats] = field(default_factory=list)  # the trainings it compared
 
 
+def _dtype_text(group: object) -> str:
+    """``, fp32`` for a summary row that names its dtype (a run may measure several)."""
+    dtype = getattr(group, "dtype", None)
+    return f", {dtype}" if isinstance(dtype, str) and dtype else ""
+
+
 def memory_part(ratios: pd.DataFrame, device: str) -> Part:
     """Claim 1's memory part for one reading's rows (measured on ``device``): the measured peaks
     that reach the claim."""
     finished = ratios.dropna(subset=["reduction"])
     lines = [
-        f"    - {g.level} ({g.metric}) vs `{g.comparison}`: {pct(g.min)} to {pct(g.max)} over "
-        f"{g.settings} settings; >= {pct(CLAIMED_MEMORY_REDUCTION)} in {g.meeting}"
+        f"    - {g.level} ({g.metric}{_dtype_text(g)}) vs `{g.comparison}`: {pct(g.min)} to "
+        f"{pct(g.max)} over {g.settings} settings; >= {pct(CLAIMED_MEMORY_REDUCTION)} in {g.meeting}"
         for g in reduction_summary(finished).itertuples()
     ]
     measured = ratios[ratios["level"].isin(MEMORY_JUDGED_LEVELS)]
