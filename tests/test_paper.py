@@ -341,3 +341,10 @@ def test_scaling_figure_marks_host_bound_and_unstable_points(tmp_path, monkeypat
     paper.scaling_outputs(root, tmp_path / "out")
     # memory: every size; time: the GPU-bound sizes only
     assert drawn == [("step_mem_mib", [224], [672]), ("step_ms", [], [672])]
+
+
+def test_the_main_table_compares_favit_and_named_baselines_only() -> None:
+    """A run of models by library name (timm:, tv:) or a user's factory stays out of the paper."""
+    assert paper.is_compared_model("favit_b1:sdpa+gsr1") and paper.is_compared_model("pvt_v2_b1")
+    for name in ("timm:resnet18", "tv:mobilenet_v3_large", "mypkg.nets:MyNet"):
+        assert not paper.is_compared_model(name)

@@ -138,6 +138,14 @@ def canonical_model(name: str) -> str:
     return f"{parsed.model}:{favit.DEFAULT_GLOBAL_ATTN}{rest}"
 
 
+def is_compared_model(name: str) -> bool:
+    """A model the paper compares: FaViT or a named baseline of the registry, not a model a run
+    measured by its library name (``timm:...``, ``tv:...``) or a user's factory."""
+    import baselines
+
+    return baselines.is_favit(name) or name in baselines.REFERENCE_MODELS
+
+
 def model_sort_key(name: str) -> tuple[int, str]:
     import baselines
 
@@ -284,6 +292,7 @@ def main_table(root: Path) -> tuple[pd.DataFrame, list[Path], pd.DataFrame]:
     models = set(latency.get("canonical", [])) | set(accuracy.get("canonical", []))
     if not models:
         models = set(flops.get("canonical", []))
+    models = {m for m in models if is_compared_model(m)}
     records = []
     cited: list[dict[str, object]] = []
 
