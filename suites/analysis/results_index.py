@@ -1,6 +1,6 @@
 """Find and load committed runs under a results root, for the report-only suites (claims, paper).
 
-Layout (DESIGN.md, results/README.md): a committed run is a folder
+Layout (results/README.md): a committed run is a folder
 ``<root>/<machine>/<suite>-<YYYYmmddTHHMMSSZ>[-n]/`` holding ``rows.csv`` and ``env.json``.
 ``<root>/runs/`` (scratch, git-ignored) is never read; ``<root>/reference/`` (CI references) does
 not match the folder pattern and is not read either.

@@ -1,6 +1,6 @@
 """CIFAR-10 training: the seed's loop made fast, repeatable, resumable and data-parallel.
 
-What one epoch does (the seed's ``New_WN_PY.py`` ``main``, with the fixes SEED-NOTES lists):
+What one epoch does (the seed's ``New_WN_PY.py`` ``main``, with the fixes docs/SUBJECT.md lists for its defects):
 AdamW; the learning rate set per epoch by the seed's ``LambdaLR`` (``epoch / warmup`` for the first
 ``warmup`` epochs, then ``0.5 (1 + cos(pi (epoch - warmup) / (epochs - warmup)))``), stepped after
 each epoch, so epoch 0 trains at lr 0 exactly as the seed's did; label-smoothed cross-entropy
