@@ -315,27 +315,18 @@ def memory_reductions(root: Path, reading: MemoryReading) -> tuple[RunChoice | N
 
 
 def reduction_summary(ratios: pd.DataFrame) -> pd.DataFrame:
-    """Per (reading, implementation, dtype, level, metric, ProbSparse variant, comparison):
-    settings, min and max reduction, and how many settings reach the claimed reduction; levels in
-    the memory suite's order (the first three keys where the table has them)."""
+    """``suites.memory.reduction_summary`` per (reading, implementation, dtype, level, metric,
+    ProbSparse variant, comparison), readings and levels in their own order, the rest by name."""
     from suites.memory import LEVELS
+    from suites.memory import reduction_summary as memory_summary
 
     keys = [k for k in SUMMARY_KEYS if k in ratios]
-    ratios = ratios.assign(meets=ratios["reduction"] >= CLAIMED_MEMORY_REDUCTION)
-    groups = (
-        ratios.groupby(keys, sort=True)
-        .agg(
-            settings=("reduction", "count"),
-            min=("reduction", "min"),
-            max=("reduction", "max"),
-            meeting=("meets", "sum"),
-        )
-        .reset_index()
+    groups = memory_summary(ratios, by=keys).rename(
+        columns={"min_reduction": "min", "max_reduction": "max", "holds_98": "meeting"}
     )
-    groups["meeting"] = groups["meeting"].astype(int)
     orders = {"reading": [r.key for r in MEMORY_READINGS], "level": list(LEVELS)}
     by = []
-    for key in keys:  # readings and levels in their own order, the rest by name
+    for key in keys:
         if key in orders:
             rank = {value: i for i, value in enumerate(orders[key])}
             groups[f"_{key}"] = groups[key].map(rank).fillna(len(rank))
