@@ -60,6 +60,7 @@ def _rank_main(rank: int, world_size: int, port: int, out: str) -> None:
                 {"state": result.model.state_dict(), "summary": result.summary},
                 Path(out) / "ddp.pt",
             )
+        dist.barrier()  # leave together: tearing gloo down while the peer still works can abort
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
