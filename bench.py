@@ -328,7 +328,8 @@ def describe_estimate(plan: Any, cells: list) -> str:
             f"step times from committed rows on {machines}: {estimate.measured} cells' own step, "
             f"{estimate.alike} the same step compiled or laid out otherwise, {estimate.scaled} "
             f"scaled from other models by GMACs, {estimate.other} at the median cell; the "
-            "harness's cost from the timing options in force"
+            "harness's cost from the timing options in force, calibrated on the committed runs "
+            "that record their wall time"
             + ("" if plan.reuse_workers else "; a fresh worker per cell (--reuse-workers: faster)")
         )
     else:

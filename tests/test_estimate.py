@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suites.analysis import results_index
+from suites.analysis import estimate_check, results_index
 from suites.analysis.results_index import StepCostModel, estimate_time
 from suites.engine.step import TimingOptions
 from suites.engine.suite import cell_id
@@ -43,8 +43,10 @@ def test_other_suites_take_a_cells_own_row_then_alike_cells_then_the_median(tmp_
     new_level = {**own, "level": "attention", "model": "favit_b0"}  # nothing alike: the median
     estimate = estimate_time(root, "memory", [own, new_variant, new_level], on_gpu=True)
     assert (estimate.measured, estimate.alike, estimate.other) == (1, 1, 1)
-    assert estimate.seconds == 10.0 + 20.0 + 30.0 and estimate.machines == ("h200",)
-    assert estimate.low_s == 10.0 + 20.0 + 15.0 and estimate.high_s == 10.0 + 20.0 + 60.0
+    run_s = results_index.RUN_OVERHEAD_S  # no run records its wall time: the stand-in
+    assert estimate.seconds == run_s + 10.0 + 20.0 + 30.0 and estimate.machines == ("h200",)
+    assert estimate.low_s == run_s + 10.0 + 20.0 + 15.0
+    assert estimate.high_s == run_s + 10.0 + 20.0 + 60.0
     assert estimate_time(root, "memory", [own], on_gpu=False) is None  # no CPU run
 
 
@@ -139,3 +141,63 @@ def test_a_run_records_its_wall_seconds_and_a_resume_adds_its_own(tmp_path):
     env = read_env(run_dir)
     assert env["resumes"][-1]["wall_s"] > 0
     assert env["wall_s"] == pytest.approx(first + env["resumes"][-1]["wall_s"], abs=2e-3)
+
+
+def _timed_run(root: Path, stamp: str, rows: list[dict], wall_s: float) -> Path:
+    folder = write_run(root, "latency", stamp, rows)
+    env = json.loads((folder / "env.json").read_text())
+    (folder / "env.json").write_text(json.dumps({**env, "wall_s": wall_s}))
+    return folder
+
+
+def test_the_harness_cost_is_calibrated_on_runs_that_record_their_wall_time(tmp_path):
+    root = tmp_path / "results"
+    old = _step_row("a", 32, "infer", 100.0, 0.9, 1.1, setup_s=30.0, meters_s=9.0)
+    write_run(root, "latency", "20261201T000000Z", [old, {**old, "batch_size": 64}])
+    counted = _step_row("b", 32, "infer", 10.0, 0.2, 0.1, setup_s=2.0, flops_cached=False)
+    kept = _step_row("b", 64, "infer", 10.0, 0.2, 0.1, setup_s=0.02, model_reused=True,
+                     flops_cached=True)  # fmt: skip
+    built = _step_row("c", 32, "infer", 10.0, 0.2, 0.1, setup_s=0.5, flops_cached=True)
+    _timed_run(root, "20261206T000000Z", [counted, kept, built], wall_s=99.0 * 3 + 12.0)
+    model = StepCostModel(results_index._committed_rows(root, ["latency"], True), True)
+    # the old run gives step times but no harness cost: its setup and meters are not medians here
+    assert model.step_of({"model": "a", "batch_size": 32, "mode": "infer", **STEP})[1] == "measured"
+    assert (model.restore_s, model.build_s) == (0.02, 0.5)
+    assert model.setup_seconds("b", "224", reused=False, count_flops=True) == 2.0
+    assert model.setup_seconds("new", "224", reused=False, count_flops=True) == 2.0  # the median
+    assert model.setup_seconds("b", "224", reused=False, count_flops=False) == 0.5
+    assert model.run_overhead_s == pytest.approx(12.0)  # the run's wall beyond its cells'
+    assert model.profiler_s == pytest.approx(0.1)  # not the old run's 9 s meters
+
+
+def test_without_a_timed_run_the_overhead_is_the_stand_in(tmp_path):
+    root = tmp_path / "results"
+    write_run(root, "latency", "20261201T000000Z", [_step_row("a", 32, "infer", 100.0, 0.9, 1.1)])
+    rows = results_index._committed_rows(root, ["latency"], True)
+    assert results_index.run_overhead_s(rows) == results_index.RUN_OVERHEAD_S
+
+
+COMMITTED = Path(__file__).resolve().parents[1] / "results"
+
+
+@pytest.mark.parametrize("run", estimate_check.timed_runs(COMMITTED), ids=lambda r: r.label)
+def test_the_dry_run_estimates_each_committed_gpu_run_within_a_fifth_of_its_wall_time(run):
+    """The committed runs the current harness wrote, their cells planned again from env.json."""
+    check = estimate_check.check_run(COMMITTED, run)
+    assert check.with_own is not None
+    assert check.with_own.seconds == pytest.approx(
+        check.wall_s, rel=estimate_check.TARGET_PCT / 100
+    )
+
+
+def test_a_held_out_estimate_leaves_the_run_out(tmp_path):
+    root = tmp_path / "results"
+    run = _timed_run(root, "20261206T000000Z", [_step_row("a", 32, "infer", 100.0, 0.9, 1.1)], 9.0)
+    cell = {"model": "a", "batch_size": 32, "mode": "infer", **STEP}
+    assert estimate_time(root, "latency", [cell], on_gpu=True, without=run) is None
+    assert estimate_time(root, "latency", [cell], on_gpu=True).measured == 1
+
+
+def test_the_committed_estimates_page_is_the_one_the_committed_runs_give():
+    page = (COMMITTED / "ESTIMATES.md").read_text()
+    assert page == estimate_check.report(COMMITTED), "rerun: python -m suites.analysis.estimate_check"

@@ -60,6 +60,9 @@ class CommittedRun:
     # come from several code versions
     sessions: tuple[tuple[str, str], ...] = ()
     seed: int = 0  # env.json run.seed: the run's --seed
+    # env.json wall_s: the run's wall seconds, resumes included; the harness that records it is the
+    # one whose cost a time estimate calibrates on (``estimate_time``)
+    wall_s: float | None = None
 
     def commits_of(self, finished_utc: pd.Series) -> pd.Series:
         """The commit each row was measured at: that of the last session started before the row
@@ -157,9 +160,15 @@ def find_runs(root: str | Path, suite: str) -> list[CommittedRun]:
                     quick=bool(run.get("quick", False)),
                     sessions=_sessions(env),
                     seed=int(run.get("seed") or 0),
+                    wall_s=_float_or_none(env.get("wall_s")),
                 )
             )
     return sorted(found, key=CommittedRun.preference, reverse=True)
+
+
+def _float_or_none(value: Any) -> float | None:
+    number = pd.to_numeric(value, errors="coerce")
+    return None if pd.isna(number) else float(number)
 
 
 def load_rows(run: CommittedRun, required: Sequence[str] = ()) -> pd.DataFrame:
@@ -260,17 +269,46 @@ LIKENESS_AXES = (
 )  # fmt: skip
 
 
-def _committed_rows(root: str | Path, suites: Sequence[str], on_gpu: bool) -> pd.DataFrame:
-    """Every committed row of ``suites`` on that kind of device, newest preferred run first."""
+def _committed_rows(
+    root: str | Path, suites: Sequence[str], on_gpu: bool, without: Path | None = None
+) -> pd.DataFrame:
+    """Every committed row of ``suites`` on that kind of device, newest preferred run first, but
+    for the run folder ``without``.
+    ``_timed``: the row's run records its wall time (the current harness wrote it);
+    ``_run_overhead_s``: that run's wall seconds beyond its cells' (start, report), where it was
+    never resumed."""
     parts = []
     for suite in suites:
         for run in find_runs(root, suite):
-            if run.on_gpu == on_gpu:
-                parts.append(load_rows(run, ["cell_id", "wall_s"]).assign(_machine=run.machine))
+            if run.on_gpu == on_gpu and run.path != without:
+                rows = load_rows(run, ["cell_id", "wall_s"])
+                parts.append(
+                    rows.assign(
+                        _machine=run.machine,
+                        _run=run.label,
+                        _timed=run.wall_s is not None,
+                        _run_overhead_s=_run_overhead_s(run, rows),
+                    )
+                )
     rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if not rows.empty:
         rows["wall_s"] = pd.to_numeric(rows["wall_s"], errors="coerce")
     return rows
+
+
+def _run_overhead_s(run: CommittedRun, rows: pd.DataFrame) -> float:
+    """A run's wall seconds outside its cells; NaN without a recorded wall time or after a resume."""
+    if run.wall_s is None or len(run.sessions) > 1:
+        return math.nan
+    cells = pd.to_numeric(rows.drop_duplicates("cell_id")["wall_s"], errors="coerce")
+    return run.wall_s - float(cells.sum())
+
+
+def run_overhead_s(rows: pd.DataFrame) -> float:
+    """A run's own seconds (start, report): the median over the committed runs that record their
+    wall time, else ``RUN_OVERHEAD_S``."""
+    per_run = rows.groupby("_run", sort=False)["_run_overhead_s"].first().dropna()
+    return float(per_run.median()) if len(per_run) else RUN_OVERHEAD_S
 
 
 def estimate_time(
@@ -281,6 +319,7 @@ def estimate_time(
     options: Mapping[str, Any] | None = None,
     quick: bool = False,
     reuse_workers: bool = False,
+    without: Path | None = None,
 ) -> TimeEstimate | None:
     """How long ``cells`` should take, from the committed runs on a GPU (``on_gpu``) or a CPU;
     None when there is no such row.
@@ -290,16 +329,18 @@ def estimate_time(
     property of the model, batch, dtype, mode and GPU, not of the harness), the harness's cost from
     the timing options in force (``options``, ``quick``) and a few calibrated constants. Other
     suites take a cell's own newest ``wall_s``, else the median of the rows alike on
-    ``LIKENESS_AXES`` (then on fewer of them), else the median of all.
+    ``LIKENESS_AXES`` (then on fewer of them), else the median of all. Both add a run's own
+    overhead (``run_overhead_s``). ``without``: a run folder left out (to test the estimate of a
+    run on the runs before it).
     """
     if suite in STEP_SUITES:
-        rows = _committed_rows(root, STEP_SUITES, on_gpu)
+        rows = _committed_rows(root, STEP_SUITES, on_gpu, without)
         if rows.empty:
             return None
         timing = _timing_options(suite, on_gpu, quick, options)
         gmacs = _committed_gmacs(root)
         return StepCostModel(rows, on_gpu, gmacs).estimate(cells, timing, reuse_workers)
-    rows = _committed_rows(root, [suite], on_gpu)
+    rows = _committed_rows(root, [suite], on_gpu, without)
     if rows.empty:
         return None
     return _wall_s_estimate(rows, cells)
@@ -317,7 +358,7 @@ def _wall_s_estimate(rows: pd.DataFrame, cells: Sequence[Mapping[str, Any]]) -> 
         for level in levels
     ]
     overall = float(per_cell["wall_s"].median())
-    seconds, guessed, counts = 0.0, 0.0, {"measured": 0, "alike": 0, "other": 0}
+    seconds, guessed, counts = run_overhead_s(rows), 0.0, {"measured": 0, "alike": 0, "other": 0}
     for cell in cells:
         cid = cell_id(cell)
         if cid in own:
@@ -349,13 +390,13 @@ STEP_SUITES = ("latency", "scaling")  # their cells are suites.engine.step.measu
 STEP_KEY = ("model", "img_size", "batch_size", "dtype", "mode", "channels_last", "compile")
 STEP_DEFAULTS = {"channels_last": "off", "compile": "eager", "dtype": "bf16", "mode": "infer"}
 # harness constants (seconds) that the committed rows cannot give apart; measured on the H200 host
-# (latency_analysis) or the code's own cost: the run's start (forkserver, imports, env.json, the
-# device's matmul peak), the report, the gap between two cells, a fresh worker's extra cost per
-# cell (process and CUDA start, and one-time per-shape costs it cannot share), one round's
-# overhead (a collection of the few objects a cell makes, a sync), taking a kept model back
-# (load its weights), and a skipped cell
-START_S, REPORT_S, GAP_S, FRESH_WORKER_S = 12.0, 20.0, 0.05, 21.0
-ROUND_S, RESTORE_S, SKIPPED_S = 0.01, 0.05, 0.5
+# or the code's own cost: the gap between two cells, a fresh worker's extra cost per cell (process
+# and CUDA start, and one-time per-shape costs it cannot share), one round's overhead (a collection
+# of the few objects a cell makes, a sync) and a skipped cell. The run's own overhead (start: forkserver,
+# imports, env.json, the device's matmul peak; the report) and taking a kept model back are
+# calibrated on the committed runs; ``RUN_OVERHEAD_S`` and ``RESTORE_S`` stand in without them.
+GAP_S, FRESH_WORKER_S, ROUND_S, SKIPPED_S = 0.05, 21.0, 0.01, 0.5
+RUN_OVERHEAD_S, RESTORE_S = 12.0, 0.05
 # steps a meter window held in rows without ``profiled_steps``: a memory step, a warm step and three
 # profiled ones
 OLD_METER_STEPS = 5
@@ -408,16 +449,21 @@ def _text(value: Any, default: str) -> str:
 class StepCostModel:
     """Seconds of a step suite's cells from their parts, calibrated on committed step rows.
 
-    A cell: build (or ``RESTORE_S`` for a model a reused worker kept) + FLOP count (once per model
-    and input size in a run) + first step (as committed: its one-time per-shape cost included) +
+    The harness's cost is calibrated on the runs that record their wall time (written by the
+    current harness; every run where none does), the step time (a property of the model, batch,
+    dtype, mode and GPU) on any run, newest first.
+
+    A cell: its setup (taking back the model a reused worker kept; else building it, plus its FLOP
+    count once per model and input size in a run, as that model's committed setup took) + first step (as committed: its one-time per-shape cost included) +
     the ``max`` search's failed tries + rounds + meters + ``GAP_S``. Rounds follow
     ``suites.engine.step.time_step``'s rules for the step time ``s``: round 1 warms up to
     ``warmup_steps - 1`` steps within ``max_warmup_s`` (the first step counted, at least one), a
     round times ``n = max(timed_steps, min_round_s / s)`` steps, later rounds one warm step (none
     from ``LONG_STEP_S``); a launch-bound step runs two rounds, a GPU-bound one the committed
     GPU-bound rows' mean. Meters: the profiler's cost (calibrated: rows' ``meters_s`` beyond their
-    profiled steps) and one step (``busy_steps`` under ``ONE_PROFILED_STEP_MS``). A run adds ``START_S`` and ``REPORT_S``, and ``FRESH_WORKER_S``
-    per cell that gets a fresh worker.
+    profiled steps) and one step (``busy_steps`` under ``ONE_PROFILED_STEP_MS``). A run adds its
+    overhead (the median of the committed runs' wall time beyond their cells') and
+    ``FRESH_WORKER_S`` per cell that gets a fresh worker.
     """
 
     def __init__(
@@ -433,28 +479,43 @@ class StepCostModel:
         self.rows_by_step = {k: g.iloc[0] for k, g in rows.groupby("_key", sort=False)}
         ok = rows[(rows["status"] == "ok") & rows["_step_s"].notna()]
         self.ok = ok
-        gpu_bound = ok[_num(ok, "gpu_busy_share") >= 0.7]
+        timed = _flag(ok, "_timed")
+        harness = ok[timed] if timed.any() else ok  # the harness whose cost is calibrated
+        self.run_overhead_s = run_overhead_s(rows)
+        gpu_bound = harness[_num(harness, "gpu_busy_share") >= 0.7]
         rounds = _num(gpu_bound, "timing_rounds")
         self.gpu_bound_rounds = float(rounds.mean()) if rounds.notna().any() else 2.0
-        setup = _num(ok, "setup_s")
-        self.build_s = float(setup.median()) if setup.notna().any() else 0.5
-        # a model's FLOP count: the most setup_s exceeds the model's median (its first cell's)
-        excess = (setup - setup.groupby(ok["model"]).transform("median")).clip(lower=0)
-        by_size = [ok["model"], ok["img_size"].map(lambda v: _text(v, ""))]
-        self.flops_s = excess.groupby(by_size).max().to_dict()
+        self._calibrate_setup(harness)
         self.gmacs = {
             **(gmacs or {}),
-            **_num(ok, "infer_gmacs").groupby(by_size).median().to_dict(),
+            **_num(ok, "infer_gmacs").groupby(_by_model_size(ok)).median().to_dict(),
         }
         # the profiler's own cost: what a cell's meters took beyond their steps
-        steps = _num(ok, "profiled_steps").fillna(OLD_METER_STEPS)
-        beyond = (_num(ok, "meters_s") - steps * ok["_step_s"]).clip(lower=0)
+        steps = _num(harness, "profiled_steps").fillna(OLD_METER_STEPS)
+        beyond = (_num(harness, "meters_s") - steps * harness["_step_s"]).clip(lower=0)
         self.profiler_s = float(beyond.median()) if beyond.notna().any() else 0.1
-        self.once_s = ok.groupby("model")["_once_s"].median().to_dict()
-        self.once_all = float(ok["_once_s"].median()) if len(ok) else 0.0
+        self.once_s = harness.groupby("model")["_once_s"].median().to_dict()
+        self.once_all = float(harness["_once_s"].median()) if len(harness) else 0.0
+        self.other_s = float(harness["wall_s"].median()) if len(harness) else 10.0
+
+    def _calibrate_setup(self, harness: pd.DataFrame) -> None:
+        """A cell's setup: ``restore_s`` where its worker kept the model (``model_reused``), else a
+        build (``build_s``: rows whose FLOP count was cached) plus, once per model and size, the
+        count (``setup_s``: that model's uncounted rows; the median of them all for another)."""
+        setup = _num(harness, "setup_s")
+        kept, cached = _flag(harness, "model_reused"), _flag(harness, "flops_cached")
+        restored = setup[kept].dropna()
+        self.restore_s = float(restored.median()) if len(restored) else RESTORE_S
+        built = setup[~kept & cached].dropna()
+        counted = setup[~kept & ~cached]
+        self.build_s = float(built.median()) if len(built) else float(counted.median())
+        if math.isnan(self.build_s):
+            self.build_s = 0.5
+        self.setup_s = counted.groupby(_by_model_size(harness[~kept & ~cached])).median().to_dict()
+        self.counted_s = float(counted.median()) if counted.notna().any() else self.build_s
 
     def estimate(self, cells, timing, reuse_workers: bool) -> TimeEstimate:
-        seconds, guessed = START_S + REPORT_S, 0.0
+        seconds, guessed = self.run_overhead_s, 0.0
         counts = {"measured": 0, "alike": 0, "scaled": 0, "other": 0}
         counted: set[tuple[str, str]] = set()
         last_model = None
@@ -506,15 +567,21 @@ class StepCostModel:
         else:
             step_s, busy, source = self.scaled_step(cell)
             if step_s is None:
-                return float(self.ok["wall_s"].median()) if len(self.ok) else 10.0, "other"
+                return self.other_s, "other"
             first_s = step_s + self.once_s.get(model, self.once_all)
-        cost = RESTORE_S if reused else self.build_s
-        cost += self.flops_s.get((model, size), 0.0) if count_flops else 0.0
+        cost = self.setup_seconds(model, size, reused, count_flops)
         cost += first_s + self.search_s(cell, row, step_s, first_s, timing, reused_worker)
         kept_try = str(cell.get("batch_size")) == "max"
         cost += self.rounds_s(step_s, first_s, busy, timing, kept_try)
         cost += self.meters_s(step_s, timing)
         return cost, source
+
+    def setup_seconds(self, model: str, size: str, reused: bool, count_flops: bool) -> float:
+        if reused:
+            return self.restore_s
+        if count_flops:
+            return self.setup_s.get((model, size), self.counted_s)
+        return self.build_s
 
     def scaled_step(self, cell) -> tuple[float | None, float, str]:
         """Step seconds of a model with no committed row of this step: the ms per GMAC of the
@@ -586,6 +653,17 @@ class StepCostModel:
         start_try = 0.5 * step_s * timing.max_batch_start / float(found) + once
         probe = 2 * step_s * (timing.max_batch_start // 16) / float(found) + once
         return above + start_try + probe
+
+
+def _by_model_size(rows: pd.DataFrame) -> list[pd.Series]:
+    return [rows["model"], rows["img_size"].map(lambda v: _text(v, ""))]
+
+
+def _flag(table: pd.DataFrame, column: str) -> pd.Series:
+    """A true/false column as booleans (written as True/False, or absent: all False)."""
+    if column not in table:
+        return pd.Series(False, index=table.index)
+    return table[column].map(lambda v: str(v).strip().lower() in ("true", "1")).astype(bool)
 
 
 def _num(table: pd.DataFrame, column: str) -> pd.Series:
