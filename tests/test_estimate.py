@@ -180,14 +180,23 @@ def test_without_a_timed_run_the_overhead_is_the_stand_in(tmp_path):
 COMMITTED = Path(__file__).resolve().parents[1] / "results"
 
 
-@pytest.mark.parametrize("run", estimate_check.timed_runs(COMMITTED), ids=lambda r: r.label)
+TARGET = estimate_check.TARGET_PCT / 100
+
+
+@pytest.mark.parametrize("run", estimate_check.timed_runs(COMMITTED), ids=lambda p: p.name)
 def test_the_dry_run_estimates_each_committed_gpu_run_within_a_fifth_of_its_wall_time(run):
     """The committed runs the current harness wrote, their cells planned again from env.json."""
     check = estimate_check.check_run(COMMITTED, run)
-    assert check.with_own is not None
-    assert check.with_own.seconds == pytest.approx(
-        check.wall_s, rel=estimate_check.TARGET_PCT / 100
-    )
+    assert check.with_own is not None and check.cells == check.planned
+    assert check.with_own.seconds == pytest.approx(check.wall_s, rel=TARGET)
+
+
+@pytest.mark.parametrize("run", estimate_check.check_runs(COMMITTED), ids=lambda p: p.name)
+def test_the_dry_run_estimates_each_check_run_held_out_within_a_fifth_of_its_wall_time(run):
+    """Runs made to check the estimate, stopped early: the cells they measured, from the others."""
+    check = estimate_check.check_run(COMMITTED, run)
+    assert check.with_own is None and 0 < check.cells <= check.planned
+    assert check.held_out.seconds == pytest.approx(check.wall_s, rel=TARGET)
 
 
 def test_a_held_out_estimate_leaves_the_run_out(tmp_path):
@@ -200,4 +209,6 @@ def test_a_held_out_estimate_leaves_the_run_out(tmp_path):
 
 def test_the_committed_estimates_page_is_the_one_the_committed_runs_give():
     page = (COMMITTED / "ESTIMATES.md").read_text()
-    assert page == estimate_check.report(COMMITTED), "rerun: python -m suites.analysis.estimate_check"
+    assert page == estimate_check.report(COMMITTED), (
+        "rerun: python -m suites.analysis.estimate_check"
+    )

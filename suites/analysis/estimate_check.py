@@ -1,6 +1,8 @@
 """How close ``--dry-run``'s time estimate comes: each committed GPU run that records its wall time
-(the current harness wrote it), its cells estimated from the other committed runs ("held out", as
-a dry run before it would have) and from all of them, against the wall time it recorded.
+(the current harness wrote it), the cells it measured estimated from the other committed runs
+("held out", as a dry run before it would have) and from all of them, against the wall time it
+recorded. Runs made only to check the estimate lie in ``<machine>/estimate-check/``, where no
+other suite reads them.
 
     python -m suites.analysis.estimate_check > results/ESTIMATES.md
 """
@@ -14,56 +16,80 @@ from pathlib import Path
 import pandas as pd
 
 from suites import get_suite
-from suites.analysis.results_index import CommittedRun, TimeEstimate, estimate_time, find_runs
+from suites.analysis.compare import load_run
+from suites.analysis.results_index import TimeEstimate, estimate_time, find_runs
 from suites.engine.render import markdown_table
 from suites.engine.run_folder import read_env
+from suites.engine.suite import cell_id
 
 CHECKED_SUITES = ("latency", "scaling", "memory", "crosscheck")
+CHECK_FOLDER = "estimate-check"  # <machine>/estimate-check/<suite>-<UTC>/: read by no other suite
 TARGET_PCT = 20.0  # the dry run's estimate of a run lies within this much of its wall time
 
 
 @dataclass(frozen=True)
 class EstimateCheck:
-    run: CommittedRun
+    label: str  # <machine>/<run folder>
+    cells: int  # the cells it measured
+    planned: int  # the cells it planned (more where it was stopped early)
     wall_s: float
     held_out: TimeEstimate | None  # from the other committed runs only
-    with_own: TimeEstimate | None  # its own rows included
+    with_own: TimeEstimate | None  # its own rows included; None for a check run
 
     @staticmethod
     def error_pct(estimate: TimeEstimate | None, wall_s: float) -> float | None:
         return None if estimate is None else 100.0 * (estimate.seconds / wall_s - 1.0)
 
 
-def timed_runs(root: str | Path) -> list[CommittedRun]:
+def timed_runs(root: str | Path) -> list[Path]:
     """The committed GPU runs that record their wall time and were never resumed."""
-    runs = []
-    for suite in CHECKED_SUITES:
-        for run in find_runs(root, suite):
-            if run.on_gpu and run.wall_s is not None and len(run.sessions) == 1:
-                runs.append(run)
-    return runs
+    return [
+        run.path
+        for suite in CHECKED_SUITES
+        for run in find_runs(root, suite)
+        if run.on_gpu and run.wall_s is not None and len(run.sessions) == 1
+    ]
 
 
-def check_run(root: str | Path, run: CommittedRun) -> EstimateCheck:
-    """The run's cells, planned again from its ``env.json``, estimated held out and with its rows."""
-    record = read_env(run.path)["run"]
-    cells = get_suite(run.suite).cells(record.get("axes"), quick=run.quick)
-    options = record.get("options") or None
-    reuse = bool(record.get("reuse_workers"))
+def check_runs(root: str | Path) -> list[Path]:
+    """The runs in ``<machine>/estimate-check/``, made to check the estimate."""
+    return sorted(p.parent for p in Path(root).glob(f"*/{CHECK_FOLDER}/*/env.json"))
+
+
+def check_run(root: str | Path, folder: Path) -> EstimateCheck:
+    """The cells the run in ``folder`` measured (planned again from its ``env.json``), estimated
+    held out and, for a run the suites read, with its own rows too."""
+    env = read_env(folder)
+    record = env["run"]
+    planned = get_suite(record["suite"]).cells(record.get("axes"), quick=bool(record.get("quick")))
+    measured = set(load_run(folder).rows["cell_id"])
+    cells = [cell for cell in planned if cell_id(cell) in measured]
+    read_by_suites = folder.parent.name != CHECK_FOLDER
 
     def estimate(without: Path | None) -> TimeEstimate | None:
         return estimate_time(
-            root, run.suite, cells, on_gpu=True, options=options, quick=run.quick,
-            reuse_workers=reuse, without=without,
+            root, record["suite"], cells, on_gpu=True, options=record.get("options") or None,
+            quick=bool(record.get("quick")), reuse_workers=bool(record.get("reuse_workers")),
+            without=without,
         )  # fmt: skip
 
-    return EstimateCheck(run, float(run.wall_s or 0.0), estimate(run.path), estimate(None))
+    return EstimateCheck(
+        label=str(folder.relative_to(root)),
+        cells=len(cells),
+        planned=len(planned),
+        wall_s=float(env["wall_s"]),
+        held_out=estimate(folder),
+        with_own=estimate(None) if read_by_suites else None,
+    )
 
 
 def report(root: str | Path) -> str:
     rows = []
-    for check in (check_run(root, run) for run in timed_runs(root)):
-        cells = {"run": check.run.label, "wall (s)": f"{check.wall_s:.0f}"}
+    for folder in [*timed_runs(root), *check_runs(root)]:
+        check = check_run(root, folder)
+        gpu = read_env(folder)["gpus"][0]["name"]
+        cells = {"run": check.label, "GPU": gpu, "cells": f"{check.cells} of {check.planned}"}
+        cells["wall (s)"] = f"{check.wall_s:.0f}"
         for name, estimate in (("held out", check.held_out), ("with its rows", check.with_own)):
             error = EstimateCheck.error_pct(estimate, check.wall_s)
             cells[f"{name} (s)"] = "none" if estimate is None else f"{estimate.seconds:.0f}"
@@ -73,12 +99,15 @@ def report(root: str | Path) -> str:
         "# How close the dry run's time estimate comes",
         "",
         "Written by `python -m suites.analysis.estimate_check > results/ESTIMATES.md`. Each "
-        "committed GPU run that records its wall time, its cells estimated as `--dry-run` does: "
-        "held out (from the other committed runs, as a dry run before it would have) and with its "
-        f"own rows. The target: within {TARGET_PCT:.0f}% of the wall time. A held-out estimate "
-        "is only as good as the runs left: where no other run measured the models, their time is "
-        "a guess (the dry run prints its range); where only runs of an older, slower harness "
-        "measured them (runs without a recorded wall time), their cells' own times are too long.",
+        "committed GPU run that records its wall time, the cells it measured estimated as "
+        "`--dry-run` does: held out (from the other committed runs, as a dry run before it would "
+        "have) and with its own rows. Runs in `<machine>/estimate-check/` were made to check the "
+        "estimate (no other suite reads them). The target: within "
+        f"{TARGET_PCT:.0f}% of the wall time. A held-out estimate is only as good as the runs "
+        "left: where no other run measured the models, their time is a guess (the dry run prints "
+        "its range); where only runs of an older, slower harness measured them (runs without a "
+        "recorded wall time), their cells' own times are too long. The step times come from the "
+        "committed runs whatever GPU they were measured on.",
         "",
         markdown_table(pd.DataFrame(rows)),
         "",
