@@ -417,44 +417,60 @@ def _covered(group: pd.DataFrame) -> str:
 
 def verdict_lines(ratios: pd.DataFrame) -> list[str]:
     """Plain sentences: per reading, level, metric, ProbSparse variant, comparison, implementation
-    and dtype, whether >= 98% holds, over which sizes and batches, best and worst setting."""
-    lines = []
+    and dtype, whether >= 98% holds, over which sizes and batches, best and worst setting. Groups
+    with the same sentence share a line (the analytic counts are the same in every dtype, and for
+    dense and SDPA): first their dtypes, then their comparisons."""
+    by_dtype: dict[tuple, list[str]] = {}
     for (reading, level, _, ps, comp, impl, dtype), group in ratios.groupby(
         VERDICT_GROUP, sort=False
     ):
-        measured = group.dropna(subset=["reduction"])
-        oom = group[group["comparison_status"] == "oom"]
-        holds = measured[measured["reduction"] >= CLAIMED_REDUCTION]
         label = group["metric_label"].iloc[0]
-        if measured.empty:
-            text = f"no measured comparison ({len(oom)} out of memory)"
-        else:
-            best = measured.loc[measured["reduction"].idxmax()]
-            worst = measured.loc[measured["reduction"].idxmin()]
-            if len(holds) == len(measured):
-                head = "HOLDS everywhere"
-            elif holds.empty:
-                head = "does NOT hold anywhere"
-            else:
-                head = "holds only in part"
-            text = (
-                f"{head}: >= 98% in {len(holds)} of {len(measured)} settings; "
-                f"best {best['reduction']:.1%} ({_setting(best)}: {best['probsparse_value']:,.4g} vs {best['comparison_value']:,.4g}), "
-                f"worst {worst['reduction']:.1%} ({_setting(worst)}: {worst['probsparse_value']:,.4g} vs {worst['comparison_value']:,.4g})"
-            )
-            if not holds.empty and len(holds) < len(measured):
-                text += "; holds at " + "; ".join(_setting(r) for _, r in holds.iterrows())
-        if not oom.empty:
-            text += (
-                f"; the comparison ran out of memory in {len(oom)} settings ("
-                + "; ".join(_setting(r) for _, r in oom.iterrows())
-                + ") while ProbSparse fit"
-            )
-        where = f"{impl} implementation, {dtype}, {_covered(group)}"
+        key = (level, label, reading, ps, comp, impl, _covered(group), _verdict_text(group))
+        by_dtype.setdefault(key, []).append(dtype)
+    by_comparison: dict[tuple, list[str]] = {}
+    for (level, label, reading, ps, comp, impl, covered, text), dtypes in by_dtype.items():
+        key = (level, label, reading, ps, impl, " and ".join(dtypes), covered, text)
+        by_comparison.setdefault(key, []).append(comp)
+    lines = []
+    for (level, label, reading, ps, impl, dtypes, covered, text), comps in by_comparison.items():
+        against = " and ".join(f"`{c}`" for c in comps)
+        where = f"{impl} implementation, {dtypes}, {covered}"
         lines.append(
-            f"- **{level}** ({label}), reading `{reading}`, `{ps}` vs `{comp}` ({where}): {text}."
+            f"- **{level}** ({label}), reading `{reading}`, `{ps}` vs {against} ({where}): {text}."
         )
     return lines
+
+
+def _verdict_text(group: pd.DataFrame) -> str:
+    """Whether >= 98% holds in a verdict group's settings, its best and worst, and the OOMs."""
+    measured = group.dropna(subset=["reduction"])
+    oom = group[group["comparison_status"] == "oom"]
+    holds = measured[measured["reduction"] >= CLAIMED_REDUCTION]
+    if measured.empty:
+        text = f"no measured comparison ({len(oom)} out of memory)"
+    else:
+        best = measured.loc[measured["reduction"].idxmax()]
+        worst = measured.loc[measured["reduction"].idxmin()]
+        if len(holds) == len(measured):
+            head = "HOLDS everywhere"
+        elif holds.empty:
+            head = "does NOT hold anywhere"
+        else:
+            head = "holds only in part"
+        text = (
+            f"{head}: >= 98% in {len(holds)} of {len(measured)} settings; "
+            f"best {best['reduction']:.1%} ({_setting(best)}: {best['probsparse_value']:,.4g} vs {best['comparison_value']:,.4g}), "
+            f"worst {worst['reduction']:.1%} ({_setting(worst)}: {worst['probsparse_value']:,.4g} vs {worst['comparison_value']:,.4g})"
+        )
+        if not holds.empty and len(holds) < len(measured):
+            text += "; holds at " + "; ".join(_setting(r) for _, r in holds.iterrows())
+    if not oom.empty:
+        text += (
+            f"; the comparison ran out of memory in {len(oom)} settings ("
+            + "; ".join(_setting(r) for _, r in oom.iterrows())
+            + ") while ProbSparse fit"
+        )
+    return text
 
 
 def reduction_summary(ratios: pd.DataFrame, by: Sequence[str] = VERDICT_GROUP) -> pd.DataFrame:
