@@ -212,3 +212,23 @@ def test_the_committed_estimates_page_is_the_one_the_committed_runs_give():
     assert page == estimate_check.report(COMMITTED), (
         "rerun: python -m suites.analysis.estimate_check"
     )
+
+
+def test_rows_without_the_harness_columns_still_give_a_finite_estimate(tmp_path):
+    root = tmp_path / "results"
+    row = _step_row("a", 32, "infer", 100.0, 0.9, 1.1)
+    for column in ("m_setup_s", "m_meters_s", "m_timing_rounds"):
+        row.pop(column)
+    write_run(root, "latency", "20261201T000000Z", [row])
+    cell = {"model": "a", "batch_size": 32, "mode": "infer", **STEP}
+    estimate = estimate_time(root, "latency", [cell], on_gpu=True)
+    assert math.isfinite(estimate.seconds) and estimate.seconds > 0
+
+
+@pytest.mark.parametrize("suite", ["latency", "scaling"])
+def test_the_cpu_dry_run_of_a_step_suite_prints_minutes(suite, capsys):
+    import bench
+
+    assert bench.main(["--suite", suite, "--device", "cpu", "--dry-run"]) == 0
+    line = capsys.readouterr().out.splitlines()[1]
+    assert line.strip().startswith("estimated ") and "nan" not in line

@@ -393,10 +393,11 @@ STEP_DEFAULTS = {"channels_last": "off", "compile": "eager", "dtype": "bf16", "m
 # or the code's own cost: the gap between two cells, a fresh worker's extra cost per cell (process
 # and CUDA start, and one-time per-shape costs it cannot share), one round's overhead (a collection
 # of the few objects a cell makes, a sync) and a skipped cell. The run's own overhead (start: forkserver,
-# imports, env.json, the device's matmul peak; the report) and taking a kept model back are
-# calibrated on the committed runs; ``RUN_OVERHEAD_S`` and ``RESTORE_S`` stand in without them.
+# imports, env.json, the device's matmul peak; the report), taking a kept model back and building
+# one are calibrated on the committed runs; ``RUN_OVERHEAD_S``, ``RESTORE_S`` and ``BUILD_S``
+# stand in where no committed row records them.
 GAP_S, FRESH_WORKER_S, ROUND_S, SKIPPED_S = 0.05, 21.0, 0.01, 0.5
-RUN_OVERHEAD_S, RESTORE_S = 12.0, 0.05
+RUN_OVERHEAD_S, RESTORE_S, BUILD_S = 12.0, 0.05, 0.5
 # steps a meter window held in rows without ``profiled_steps``: a memory step, a warm step and three
 # profiled ones
 OLD_METER_STEPS = 5
@@ -507,12 +508,12 @@ class StepCostModel:
         restored = setup[kept].dropna()
         self.restore_s = float(restored.median()) if len(restored) else RESTORE_S
         built = setup[~kept & cached].dropna()
-        counted = setup[~kept & ~cached]
-        self.build_s = float(built.median()) if len(built) else float(counted.median())
-        if math.isnan(self.build_s):
-            self.build_s = 0.5
-        self.setup_s = counted.groupby(_by_model_size(harness[~kept & ~cached])).median().to_dict()
-        self.counted_s = float(counted.median()) if counted.notna().any() else self.build_s
+        counted = setup[~kept & ~cached].dropna()
+        builds = built if len(built) else counted  # a build with its FLOP count: an upper bound
+        self.build_s = float(builds.median()) if len(builds) else BUILD_S
+        by_size = _by_model_size(harness.loc[counted.index])
+        self.setup_s = counted.groupby(by_size).median().to_dict()
+        self.counted_s = float(counted.median()) if len(counted) else self.build_s
 
     def estimate(self, cells, timing, reuse_workers: bool) -> TimeEstimate:
         seconds, guessed = self.run_overhead_s, 0.0
