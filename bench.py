@@ -8,7 +8,8 @@ Examples:
   python bench.py --suite latency --models timm:convnext_atto,tv:resnet18,mypkg.nets:MyNet
   python bench.py --suite flops --models 'timm:convnext_*' --img-size 224
   python bench.py --suite flops --models @models.txt  # one model name per line
-  python bench.py --suite latency --img-size 320x224 --gpus 0,1
+  python bench.py --suite latency --img-size 224,384 --gpus 0,1
+  python bench.py --suite flops --img-size 320x224
   python bench.py --resume results/runs/memory-20250101T000000Z   # finish an interrupted run
   python bench.py --list                              # suites, their axes and defaults; models
   python bench.py compare BASE_RUN NEW_RUN            # regressions between two runs
@@ -94,7 +95,7 @@ def _add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
         help="model names (axis 'model'): favit_b1, favit_b1:dense, pvt_v2_b1, timm:<name>, "
         "tv:<name>, package.module:factory; wildcards (timm:convnext_*); @FILE: a name per line",
     )
-    matrix.add_argument("--img-size", help="input sizes, e.g. 224,384 or 320x224 where allowed")
+    matrix.add_argument("--img-size", help="input sizes, e.g. 224,384 (flops also WxH: 320x224)")
     matrix.add_argument("--batch-size", help="batch sizes, e.g. 1,32,128")
     matrix.add_argument("--dtype", help="precisions, e.g. fp32,bf16")
     matrix.add_argument("--mode", help="train, infer or both (train,infer)")

@@ -234,3 +234,29 @@ def test_resume_with_another_seed_exits_2_with_one_line(tmp_path, capsys):
     assert lines == [
         "bench.py: error: --resume: --seed 6 differs from the run's own 5; a resumed run keeps its seed"
     ]
+
+
+def _docstring_examples() -> list[list[str]]:
+    """The help's example command lines that need nothing of the user's (no file, run or package
+    of theirs); ``--gpus`` is dropped (this machine has none)."""
+    import shlex
+
+    examples = []
+    for line in bench.__doc__.splitlines():
+        if not line.strip().startswith("python bench.py --"):
+            continue  # prose, or the compare and report commands (they need runs)
+        words = shlex.split(line.split("  #")[0])
+        if any(w.startswith("@") or "mypkg" in w or w == "--resume" for w in words):
+            continue
+        if "--gpus" in words:
+            at = words.index("--gpus")
+            del words[at : at + 2]
+        examples.append(words[2:])
+    return examples
+
+
+@pytest.mark.parametrize("argv", _docstring_examples(), ids=" ".join)
+def test_every_example_of_the_help_plans(argv, capsys):
+    """What the help shows a user runs: each example plans (dry run) on this machine."""
+    extra = [] if "--list" in argv else ["--dry-run", "--device", "cpu"]
+    assert bench.main([*argv, *extra]) == 0, capsys.readouterr().err
