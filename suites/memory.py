@@ -660,6 +660,11 @@ SUITE = Suite(
         "python bench.py --suite memory --set level=model --models pvt_v2_b1,favit_b1 --set variant=dense,as_named",
     ),
     cell_filter=applies,
+    cell_rule=(
+        "levels analytic, global and attention take a FaViT size (favit_b0..favit_b3) at batch 1, "
+        "mode train, impl reference; the model level a FaViT size with its variants, or any other "
+        "model with variant as_named"
+    ),
     in_process=runs_in_process,
     reuse_worker=shares_a_worker,
 )

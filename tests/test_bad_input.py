@@ -118,6 +118,11 @@ def stand_in_model(monkeypatch):
         (["--suite", "accuracy", "--set", "train_images=32"], "batch_size 64 exceeds"),
         (["--suite", "accuracy", "--set", "data=/no/such.npz"], "bad value '/no/such.npz' (no such file"),
         (["--suite", "accuracy", "--set", "data=/no/such/folder"], "(no such folder"),
+        (["--suite", "memory", "--models", "pvt_v2_b1", "--set", "level=analytic"],
+         "memory: no combination of the values asked for is measured (levels analytic"),
+        (["--suite", "memory", "--models", "pvt_v2_b1,favit_b0", "--set", "level=model",
+          "--set", "variant=dense"],
+         "memory: model 'pvt_v2_b1' gives no cell with the other values asked for (levels"),
     ],
 )  # fmt: skip
 def test_values_that_can_never_be_valid_are_refused_before_any_cell(

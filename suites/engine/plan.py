@@ -197,6 +197,24 @@ def checked_axes(
     return axes
 
 
+def check_values_give_cells(
+    suite: Suite, asked: Mapping[str, Sequence[Any]] | None, cells: Sequence[Cell]
+) -> None:
+    """The matrix has a cell, and each value asked for is in one: a suite's ``cell_filter`` may
+    leave every combination of a value out (the memory suite's levels take FaViT sizes only)."""
+    rule = f" ({suite.cell_rule})" if suite.cell_rule else ""
+    if not cells:
+        raise PlanError(f"{suite.name}: no combination of the values asked for is measured{rule}")
+    for name, values in (asked or {}).items():
+        present = {cell[name] for cell in cells}
+        missing = [value for value in values if value not in present]
+        if missing:
+            raise PlanError(
+                f"{suite.name}: {name} {missing[0]!r} gives no cell with the other values asked "
+                f"for{rule}"
+            )
+
+
 def check_cells(suite: Suite, cells: Sequence[Cell]) -> None:
     """``suite.check_cell`` on every cell: values each valid alone but never together."""
     if suite.check_cell is None:
@@ -374,7 +392,7 @@ def plan_run(request: RunRequest, planning_only: bool = False) -> RunPlan:
     options = check_options(suite, dict(request.options or {}))
     seed = request.seed
     reuse_workers = request.reuse_workers
-    overrides = parse_overrides(suite, request.overrides, {})
+    overrides = asked = parse_overrides(suite, request.overrides, {})
     if previous:
         options, seed = resumed_settings(previous, device, options, seed)
         if overrides is None and previous.get("axes"):
@@ -393,6 +411,7 @@ def plan_run(request: RunRequest, planning_only: bool = False) -> RunPlan:
     rows_file = RowsFile(run_dir / ROWS_FILE) if previous else None
     axes = checked_axes(suite, overrides or {}, quick)
     cells = suite.cells(axes)
+    check_values_give_cells(suite, asked, cells)
     check_cells(suite, cells)
     return RunPlan(
         suite=suite,

@@ -94,8 +94,11 @@ class Suite:
     needs_gpu: bool = False
     cell_timeout_s: float = 900.0
     examples: Sequence[str] = ()  # command lines shown by --help and --list
-    # a cell for which this returns False is left out of the matrix (an axis that does not apply)
+    # a cell for which this returns False is left out of the matrix (an axis that does not apply),
+    # and ``cell_rule`` says which combinations it keeps (for the line a run that asks for a value
+    # it leaves out gets)
     cell_filter: Callable[[Cell], bool] | None = None
+    cell_rule: str = ""
     # a cell for which this returns True runs in the parent even when isolating (pure arithmetic)
     in_process: Callable[[Cell], bool] | None = None
     # with --reuse-workers, a cell for which this returns True may run in a worker that measured
