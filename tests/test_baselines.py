@@ -317,7 +317,8 @@ def test_a_factory_gets_num_classes_and_img_size_where_it_names_them(factories: 
     # a factory without num_classes: its logits must still be what the suites feed the loss
     with pytest.raises(baselines.UnsupportedInput, match=r"returns \(1, 10\) for one image"):
         baselines.create(f"{factories}:no_arguments", num_classes=1000, img_size=8)
-    assert baselines.create(f"{factories}:no_arguments", num_classes=10, img_size=8) is not None
+    fits = baselines.create(f"{factories}:no_arguments", num_classes=10, img_size=8)
+    assert fits(torch.zeros(2, 3, 8, 8)).shape == (2, 10)
     with pytest.raises(TypeError, match=r"returned a str, not an nn\.Module"):
         baselines.create(f"{factories}:not_a_module", img_size=8)
     with pytest.raises(ValueError, match="'IMPORTED' is a bool, not a callable"):
