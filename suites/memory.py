@@ -332,9 +332,9 @@ LEVEL_METRICS: dict[str, list[tuple[str, str]]] = {
         ("global_score_elements", "global-branch score elements, one block"),
         ("stage_score_elements", "score elements of all branches, whole stage"),
     ],
-    "global": [("step_mem_mib", "peak memory, global branch fwd+bwd")],
-    "attention": [("step_mem_mib", "peak memory, attention module fwd+bwd")],
-    "model": [("step_mem_mib", "peak memory, whole model")],
+    "global": [("step_mem_mib", "peak memory in MiB, global branch fwd+bwd")],
+    "attention": [("step_mem_mib", "peak memory in MiB, attention module fwd+bwd")],
+    "model": [("step_mem_mib", "peak memory in MiB, whole model")],
 }
 KEYS = ["level", "model", "impl", "img_size", "batch_size", "mode", "dtype", "stage"]
 VERDICT_GROUP = ["reading", "level", "metric", "probsparse", "comparison", "impl", "dtype"]
@@ -499,6 +499,9 @@ def report(table: pd.DataFrame, run_dir: Path) -> None:
     lines = ["# Memory suite: does ProbSparse cut memory by 98%?", ""]
     status_counts = table.drop_duplicates("cell_id").groupby("status").size().to_dict()
     lines.append("Cells: " + ", ".join(f"{n} {s}" for s, n in status_counts.items()) + ".")
+    if "device_name" in table:
+        devices = ", ".join(sorted({str(v) for v in table["device_name"].dropna()}))
+        lines.append(f"Measured on: {devices or 'no device (analytic counts only)'}.")
     source = table.get("mem_source")
     if source is not None and source.notna().any():
         lines.append(
