@@ -188,7 +188,7 @@ CLAIMS = (
         "what the cost argument implies (ProbSparse is faster; its cost grows as N log N), the "
         "scaling suite (GPU: step time and memory against tokens) and the latency suite (GPU: "
         f"step time at {ANALYTIC_IMG_SIZE} px per batch)",
-        "three readings. The counts: does not hold when the token count, its square (to the "
+        "four readings. The counts: does not hold when the token count, its square (to the "
         "claim's one decimal in millions) or the seed's top-u differ from the claim; holds when "
         "they agree and the published design's global branch compares every patch with every "
         "patch; holds only under stated conditions when they agree but it compares fewer pairs. "
