@@ -96,17 +96,28 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
     return {"tokens": stage1_tokens(spec.img_size), **row}
 
 
-def fit_growth_exponent(tokens: Any, values: Any) -> float:
-    """Least-squares slope of log(values) against log(tokens); NaN with < 2 distinct sizes."""
+def fit_growth(tokens: Any, values: Any) -> tuple[float, float]:
+    """Least-squares slope of log(values) against log(tokens) and its standard error,
+    ``sqrt(sum(residual^2) / (n - 2) / sum((x - mean x)^2))`` over the ``n`` fitted points: NaN
+    slope with < 2 distinct sizes, NaN error with fewer than 3 points (no residual left)."""
     x, y = np.broadcast_arrays(  # a missing column comes as one NaN
         np.asarray(tokens, dtype=np.float64), np.asarray(values, dtype=np.float64)
     )
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    x, y = x[keep], y[keep]
+    x, y = np.log(x[keep]), np.log(y[keep])
     if np.unique(x).size < 2:
-        return float("nan")
-    slope, _intercept = np.polyfit(np.log(x), np.log(y), 1)
-    return float(slope)
+        return float("nan"), float("nan")
+    slope, intercept = np.polyfit(x, y, 1)
+    if x.size < 3:
+        return float(slope), float("nan")
+    residual = y - (slope * x + intercept)
+    spread = np.sum((x - x.mean()) ** 2)
+    return float(slope), float(np.sqrt(np.sum(residual**2) / (x.size - 2) / spread))
+
+
+def fit_growth_exponent(tokens: Any, values: Any) -> float:
+    """Least-squares slope of log(values) against log(tokens); NaN with < 2 distinct sizes."""
+    return fit_growth(tokens, values)[0]
 
 
 def _step_ms(table: Any) -> Any:

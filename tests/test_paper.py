@@ -15,7 +15,7 @@ from test_claims import (
     write_run,
 )
 
-from suites.analysis import paper
+from suites.analysis import claims, paper
 from suites.analysis.results_index import ResultsError
 from suites.engine.suite import CellContext
 
@@ -105,6 +105,21 @@ def test_captions_name_the_device_and_the_seeds(written) -> None:
     assert "on the NVIDIA H200, reference implementation, fp32; the claim is 98%" in memory
     scaling = (root / "paper" / "scaling_exponents.md").read_text()
     assert "Measured on the NVIDIA H200 (h200/scaling-20261129T070000Z), batch 8." in scaling
+
+
+def test_a_top1_that_claim_4_does_not_count_as_a_vit_baseline_is_marked(written) -> None:
+    """DeiT-Tiny trained at 32 px sees a 2x2 token grid: the table marks its top-1 and the caption
+    gives the reason claim 4 gives for leaving it out."""
+    root, _, _ = written
+    text = (root / "paper" / "main_table.md").read_text()
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in text.splitlines()[4:]}
+    assert "75.00 ¶" in rows["deit_tiny"] and "88.00" in rows["favit_b1:probsparse"]
+    assert "¶" not in "".join(rows["favit_b1:probsparse"])
+    reason = claims.vit_not_counted("deit_tiny", 32)
+    assert reason == "a 2x2 token grid starves the ViT"
+    assert f"deit_tiny, top-1 (native32, 30 ep): {reason}" in text.splitlines()[0]
+    assert claims.vit_not_counted("deit_tiny", 224) == claims.vit_not_counted("favit_b1", 32) == ""
+    assert r"75.00 \P{}" in (root / "paper" / "main_table.tex").read_text()
 
 
 def test_a_top1_figure_is_the_mean_over_its_seeds(tmp_path: Path) -> None:

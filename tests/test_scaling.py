@@ -43,6 +43,17 @@ def test_fit_recovers_known_exponents_exactly():
     assert math.isnan(scaling.fit_growth_exponent([3136, 3136], [1.0, 2.0]))
 
 
+def test_fit_gives_the_least_squares_slopes_standard_error():
+    """log y = 0, 1, 3 at log x = 0, 1, 2: slope 1.5, residuals 1/6, -1/3, 1/6, so the error is
+    sqrt((1/6) / (3 - 2) / 2) = sqrt(1/12); an exact power law has none; two sizes leave none."""
+    tokens = [math.exp(k) for k in (0, 1, 2)]
+    slope, error = scaling.fit_growth(tokens, [math.exp(v) for v in (0, 1, 3)])
+    assert (slope, error) == (pytest.approx(1.5), pytest.approx(math.sqrt(1 / 12)))
+    assert scaling.fit_growth(tokens, [n**1.5 for n in tokens])[1] == pytest.approx(0, abs=1e-12)
+    slope, error = scaling.fit_growth([3136, 12544], [1.0, 2.0])
+    assert slope == pytest.approx(0.5) and math.isnan(error)
+
+
 def test_fit_exponents_per_model_marks_the_first_oom():
     table = scaling.fit_exponents(_synthetic_rows()).set_index("model")
     assert table.loc["quadratic", "time_exponent"] == pytest.approx(2.0, abs=1e-9)

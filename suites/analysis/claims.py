@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from suites.analysis.compare import ALLOCATOR_TOLERANCE_PCT
 from suites.analysis.results_index import (
     ResultsError,
     RunChoice,
@@ -63,6 +64,8 @@ from suites.analysis.verdicts import (
     FULL_KERNELS,
     HOLDS,
     INDISTINGUISHABLE,
+    MIN_SEEDS,
+    NOT_SHOWN,
     SEED_KERNEL,
     SPREAD_SIGMAS,
     UNTESTED,
@@ -94,6 +97,10 @@ CLAIMED_COMPARISONS_M = 9.8  # "≈ 9.8M": one decimal, in millions
 CLAIMED_TOP_U = 40
 # Our threshold for "minimal accuracy loss" (the seed gives none): top-1 points lost by ProbSparse.
 MINIMAL_LOSS_POINTS = 1.0
+MINIMAL = "minimal"
+LOSS_AT_BOUND = f"not distinguishable from the {MINIMAL_LOSS_POINTS:g}-point bound"
+# a measured peak within compare's allocator tolerance of the comparison's is the same memory
+MEMORY_TOLERANCE_PCT = ALLOCATOR_TOLERANCE_PCT
 SEED_RECIPE = "seed"
 VIT_FAMILY = "vit"  # the "standard ViT baselines": plain ViTs (baselines family ``vit``)
 # A ViT counts as a baseline at an input that gives it at least this token grid: 4-px patches on
@@ -117,15 +124,19 @@ CLAIMS = (
         "changes). Memory part: holds when every measured peak reduction (global branch, "
         f"attention module, whole model; the reference implementation) is >= "
         f"{pct(CLAIMED_MEMORY_REDUCTION)}, does not hold when none is, holds under conditions "
-        "otherwise; analytic score counts are listed, not judged. Accuracy part: the top-1 "
-        "points FaViT-B1 with ProbSparse loses against B1 trained with that reading's full "
-        f"attention at the same recipe, epochs and data (mean over seeds), minimal when <= "
-        f"{MINIMAL_LOSS_POINTS:g} point, not distinguishable when above it by less than "
-        f"{SPREAD_SIGMAS:g} standard deviations of the difference. A reading does not hold when "
-        "its memory part does not or no accuracy pair is minimal (or within its spread); is "
-        "untested when either part is not measured; holds when both parts hold; is not "
-        "distinguishable when memory holds and the loss is within its spread of minimal; "
-        "otherwise holds only under stated conditions. The headline gives every reading's verdict.",
+        "otherwise; analytic score counts are listed, not judged; a peak within "
+        f"{MEMORY_TOLERANCE_PCT:g}% of the comparison's (compare's allocator tolerance) is the "
+        "same memory. Accuracy part: the top-1 points FaViT-B1 with ProbSparse loses against B1 "
+        "trained with that reading's full attention at the same recipe, epochs and data (mean "
+        f"over seeds), minimal when the loss plus {SPREAD_SIGMAS:g} standard deviations of the "
+        f"difference is <= {MINIMAL_LOSS_POINTS:g} point, not minimal when the loss minus them is "
+        f"above it, {LOSS_AT_BOUND} otherwise. A reading does not hold when a measured part does "
+        "not (memory nowhere >= the claim, or no accuracy pair minimal or at the bound); holds "
+        "only under stated conditions when its memory part holds only in part, whatever the "
+        "accuracy; is untested when memory is not measured, or holds everywhere and the accuracy "
+        "is not measured; holds when both parts hold; is not distinguishable when memory holds "
+        "and the loss is at the bound; otherwise holds only under stated conditions. The "
+        "headline gives every reading's verdict.",
     ),
     Claim(
         2,
@@ -137,7 +148,9 @@ CLAIMS = (
         f"weights) reaches the claim; not distinguishable when it falls short by less than "
         f"{SPREAD_SIGMAS:g} standard deviations (the spread over seeds, at least the test set's "
         "binomial sampling error); holds only under stated conditions when only the test-picked "
-        "best epoch, or only another B1 variant, reaches it; does not hold otherwise.",
+        "best epoch, or only another B1 variant, reaches it; does not hold otherwise. With "
+        f"fewer than {MIN_SEEDS} seeds the seed-to-seed spread is unknown: a verdict other than "
+        "not distinguishable is not shown, with the gap stated and the run that settles it named.",
     ),
     Claim(
         3,
@@ -146,7 +159,8 @@ CLAIMS = (
         "per FaViT-B3 variant: holds when the mean final-epoch top-1 over its seeds (raw or EMA) "
         f"reaches the claim; not distinguishable when short by less than {SPREAD_SIGMAS:g} "
         "standard deviations; holds only under stated conditions when only the test-picked best "
-        "epoch does; does not hold otherwise.",
+        f"epoch does; does not hold otherwise; not shown on fewer than {MIN_SEEDS} seeds, as "
+        "for claim 2.",
     ),
     Claim(
         4,
@@ -174,7 +188,7 @@ CLAIMS = (
         "what the cost argument implies (ProbSparse is faster; its cost grows as N log N), the "
         "scaling suite (GPU: step time and memory against tokens) and the latency suite (GPU: "
         f"step time at {ANALYTIC_IMG_SIZE} px per batch)",
-        "three readings. The counts: does not hold when the token count, its square (to the "
+        "four readings. The counts: does not hold when the token count, its square (to the "
         "claim's one decimal in millions) or the seed's top-u differ from the claim; holds when "
         "they agree and the published design's global branch compares every patch with every "
         "patch; holds only under stated conditions when they agree but it compares fewer pairs. "
@@ -183,10 +197,14 @@ CLAIMS = (
         "pair is judged only where the slower row is GPU-bound (busy >= "
         f"{pct(LAUNCH_BOUND_BUSY_SHARE)}: a launch-bound step times the host); holds when faster "
         "in every judged pair, does not hold when in none, holds only under stated conditions "
-        "otherwise (where it is faster is listed). N log N: the log-log growth exponents of "
-        "ProbSparse over every patch (analytic score elements, step memory, GPU-bound step "
-        "time) against tokens: holds when each lies nearer N log N's slope over the same "
-        "tokens than N^2's (2), does not hold when one lies nearer N^2's.",
+        "otherwise (where it is faster is listed). N log N, two readings of ProbSparse over "
+        "every patch against tokens, each log-log exponent set beside the slopes N (1), N log N "
+        "(a least-squares fit of N ln N over the same tokens, about 1 + 1 / ln N) and N^2 (2): "
+        "the analytic score count, exact, holds when N log N's slope is the nearest of the "
+        "three; the measured step memory and GPU-bound step time, each with its fit's standard "
+        f"error, hold when N log N's slope is the only one within {SPREAD_SIGMAS:g} standard "
+        "errors of every exponent, do not hold when one exceeds it by more, and are not shown "
+        "otherwise (the headline says whether the growth is sub-quadratic).",
     ),
 )
 
@@ -354,6 +372,7 @@ class Part:
     lines: list[str] = field(default_factory=list)
     setting: str = ""  # device, implementation, dtype, batch, input size
     stats: list[SeedStats] = field(default_factory=list)  # the trainings it compared
+    summary: str = ""  # the figures in a few words, for the headline
 
 
 def _dtype_text(group: object) -> str:
@@ -391,29 +410,43 @@ def memory_part(ratios: pd.DataFrame, device: str) -> Part:
     lines.append(f"{line} -> memory part {verdict}")
     lines += _more_memory_lines(done)
     impl = joined(ratios["impl"]) if "impl" in ratios else JUDGED_IMPL
-    return Part(verdict, why, lines, setting_text(ratios.assign(device_name=device), impl=impl))
+    setting = setting_text(ratios.assign(device_name=device), impl=impl)
+    summary = (
+        f"memory >= {pct(CLAIMED_MEMORY_REDUCTION)} in {meeting} of {len(done)} measured peaks"
+    )
+    return Part(verdict, why, lines, setting, summary=summary)
+
+
+def memory_side(reduction: float) -> str:
+    """ "more", "less" or "same": ProbSparse's measured peak against the comparison's, the same when
+    the two lie within ``MEMORY_TOLERANCE_PCT`` of the comparison's (``reduction`` = 1 - ratio)."""
+    if abs(reduction) * 100 <= MEMORY_TOLERANCE_PCT:
+        return "same"
+    return "less" if reduction > 0 else "more"
 
 
 def _more_memory_lines(done: pd.DataFrame) -> list[str]:
-    """Where ProbSparse's measured peak is above the comparison's in every setting of a level."""
+    """Per comparison, the levels where ProbSparse's measured peak is nowhere below it beyond the
+    allocator tolerance: more in every setting, or more in some and the same in the rest."""
     lines = []
+    same = f"the same within {MEMORY_TOLERANCE_PCT:g}%"
     for comparison, rows in done.groupby("comparison", sort=True):
-        levels = [
-            level
-            for level in MEMORY_JUDGED_LEVELS
-            if not (at := rows[rows["level"] == level]).empty and (at["reduction"] < 0).all()
-        ]
-        if not levels:
-            continue
-        where = (
-            "at every measured level"
-            if len(levels) == rows["level"].nunique()
-            else "at level" + "s" * (len(levels) > 1)
-        )
-        lines.append(
-            f"  - ProbSparse uses more memory than `{comparison}` in every setting {where} "
-            f"({', '.join(levels)})"
-        )
+        parts = []
+        for level in MEMORY_JUDGED_LEVELS:
+            sides = rows.loc[rows["level"] == level, "reduction"].map(memory_side)
+            more, total = int((sides == "more").sum()), len(sides)
+            if total == 0 or (sides == "less").any():
+                continue
+            if more == total:
+                parts.append(f"more memory in every setting at level {level}")
+            elif more:
+                parts.append(
+                    f"more memory in {more} of {total} settings at level {level}, {same} in the rest"
+                )
+            else:
+                parts.append(f"{same} in every setting at level {level}")
+        if parts:
+            lines.append(f"  - ProbSparse against `{comparison}`: " + "; ".join(parts))
     return lines
 
 
@@ -438,60 +471,73 @@ def _reading_accuracy(stats: list[SeedStats], reading: MemoryReading) -> list[tu
     return [(p, d) for p in probsparse for d in full if same_budget(p, d)]
 
 
+def loss_outcome(loss: float, spread: float) -> str:
+    """The accuracy part's word for one pair's top-1 loss (points) and its spread: minimal only
+    when ``SPREAD_SIGMAS`` spreads above the loss stay within the bound, not minimal when as many
+    below it are beyond the bound, else not distinguishable from the bound."""
+    if loss + SPREAD_SIGMAS * spread <= MINIMAL_LOSS_POINTS:
+        return MINIMAL
+    if loss - SPREAD_SIGMAS * spread > MINIMAL_LOSS_POINTS:
+        return "not minimal"
+    return LOSS_AT_BOUND
+
+
+def _accuracy_pair_line(p: SeedStats, d: SeedStats) -> tuple[str, str]:
+    """(outcome, figure line) of one ProbSparse / full-attention training pair."""
+    loss = d.mean() - p.mean()
+    spread = math.hypot(p.spread, d.spread)
+    outcome = loss_outcome(loss, spread)
+    other = " (the pair also differs in `+seed_compat`)" * bool(
+        p.first["seed_compat"] != d.first["seed_compat"]
+    )
+    line = (
+        f"  - accuracy: `{p.model}` {top1(p.mean())} vs `{d.model}` {top1(d.mean())} (recipe "
+        f"`{p.first['recipe']}`, {int(p.first['epochs_run'])} epochs, final-epoch raw top-1; "
+        f"{pair_seeds_text(p, d)}): loss {loss:+.2f} ± {spread:.2f} points, {outcome}{other} "
+        f"[{training_setting(pd.concat([p.rows, d.rows]))}]"
+    )
+    return outcome, line
+
+
 def accuracy_part(stats: list[SeedStats], reading: MemoryReading) -> Part:
     """Claim 1's accuracy part: the top-1 ProbSparse loses against the same full attention."""
     pairs = _reading_accuracy(stats, reading)
     if not pairs:
         return Part(
             UNTESTED,
-            "accuracy loss not measured",
+            "accuracy untested (no training pair)",
             [f"  - accuracy: untested (no `{'`, `'.join(reading.accuracy_models())}` trained "
              "at one budget)"],
         )  # fmt: skip
-    outcomes, lines = [], []
-    for p, d in pairs:
-        loss = d.mean() - p.mean()
-        spread = math.hypot(p.spread, d.spread)
-        outcome = (
-            "minimal"
-            if loss <= MINIMAL_LOSS_POINTS
-            else "not distinguishable from minimal"
-            if loss - MINIMAL_LOSS_POINTS <= SPREAD_SIGMAS * spread
-            else "not minimal"
-        )
-        outcomes.append(outcome)
-        other = " (the pair also differs in `+seed_compat`)" * bool(
-            p.first["seed_compat"] != d.first["seed_compat"]
-        )
-        lines.append(
-            f"  - accuracy: `{p.model}` {top1(p.mean())} vs `{d.model}` {top1(d.mean())} (recipe "
-            f"`{p.first['recipe']}`, {int(p.first['epochs_run'])} epochs, final-epoch raw "
-            f"top-1; {pair_seeds_text(p, d)}): loss "
-            f"{loss:+.2f} ± {spread:.2f} points, {outcome}{other} "
-            f"[{training_setting(pd.concat([p.rows, d.rows]))}]"
-        )
-    minimal = outcomes.count("minimal")
-    close = outcomes.count("not distinguishable from minimal")
+    outcomes, lines = zip(*(_accuracy_pair_line(p, d) for p, d in pairs), strict=True)
+    minimal, close = outcomes.count(MINIMAL), outcomes.count(LOSS_AT_BOUND)
     if minimal == len(pairs):
         verdict = HOLDS
     elif minimal + close == len(pairs):
         verdict = INDISTINGUISHABLE
     else:
         verdict = FAILS if minimal + close == 0 else CONDITIONAL
-    why = f"accuracy loss <= {MINIMAL_LOSS_POINTS:g} point in {minimal} of {len(pairs)} pairs"
+    why = (
+        f"accuracy loss minimal (+ {SPREAD_SIGMAS:g} standard deviations <= "
+        f"{MINIMAL_LOSS_POINTS:g} point) in {minimal} of {len(pairs)} pairs"
+    )
     if close:
-        why += f" ({close} more within {SPREAD_SIGMAS:g} standard deviations)"
+        why += f" ({close} {LOSS_AT_BOUND})"
     stats_used = list(dict.fromkeys(s for pair in pairs for s in pair))
-    return Part(verdict, why, lines, stats=stats_used)
+    return Part(verdict, why, list(lines), stats=stats_used)
 
 
 def reading_verdict(memory: Part, accuracy: Part) -> str:
-    """Claim 1's verdict for one reading from its memory and accuracy parts (the claim's rule)."""
+    """Claim 1's verdict for one reading from its memory and accuracy parts (the claim's rule): a
+    measured part that fails fails the conjunction; memory that holds only in part caps it there,
+    whatever the accuracy; only memory that holds everywhere leaves the verdict to the accuracy."""
     if FAILS in (memory.verdict, accuracy.verdict):
         return FAILS
-    if UNTESTED in (memory.verdict, accuracy.verdict):
+    if memory.verdict == UNTESTED:
         return UNTESTED
-    if memory.verdict == HOLDS and accuracy.verdict in (HOLDS, INDISTINGUISHABLE):
+    if memory.verdict != HOLDS:
+        return CONDITIONAL
+    if accuracy.verdict in (HOLDS, INDISTINGUISHABLE, UNTESTED):
         return accuracy.verdict
     return CONDITIONAL
 
@@ -530,9 +576,20 @@ def judge_memory_reading(
     setting = f"memory: {memory.setting or 'no run'}"
     if accuracy.stats:
         setting += f"; accuracy: {training_setting(pd.concat([s.rows for s in accuracy.stats]))}"
-    decided_by_accuracy = memory.verdict not in (FAILS, UNTESTED)
-    note = one_seed_note(accuracy.stats) if decided_by_accuracy else ""
-    return Reading(reading.name, verdict, why, setting, note)
+    return Reading(reading.name, verdict, why, setting, _reading_note(memory, accuracy))
+
+
+def _reading_note(memory: Part, accuracy: Part) -> str:
+    """The headline's note on a claim-1 reading that memory does not decide alone: how much of
+    the memory part holds (and that accuracy is untested), and a one-seed accuracy figure."""
+    if memory.verdict in (FAILS, UNTESTED):
+        return ""
+    notes = []
+    if memory.verdict == CONDITIONAL:
+        notes.append(memory.summary)
+        notes += ["accuracy untested"] if accuracy.verdict == UNTESTED else []
+    notes += [one_seed_note(accuracy.stats)] if one_seed_note(accuracy.stats) else []
+    return ", ".join(notes)  # "; " separates the headline's readings
 
 
 def judge_claim_1(root: Path, accuracy: pd.DataFrame) -> ClaimResult:
@@ -597,6 +654,8 @@ def judge_accuracy_claim(
         _accuracy_reading(s, claimed_top1, others, f"for `{s.model}`" if named else "")
         for s in primary
     ]
+    if any(r.verdict == NOT_SHOWN for r in result.readings):
+        result.to_test = [untested_run("accuracy", command)]
     return result
 
 
@@ -605,13 +664,26 @@ def _accuracy_reading(stats: SeedStats, claimed: float, others: list[str], name:
     gap = stats.final - claimed
     why = f"final-epoch top-1 {top1(stats.final)}, {gap:+.2f} points from the claim ({stats.spread_text})"
     verdict = judge_gap(stats.final, claimed, stats.spread)
+    note = one_seed_note([stats])
     if verdict == FAILS and stats.best >= claimed:
         verdict = CONDITIONAL
         why += f"; reaches {top1(claimed)} only when the test set picks the epoch"
     elif verdict == FAILS and others:
         verdict = CONDITIONAL
         why += "; reached only by another variant: " + ", ".join(f"`{m}`" for m in others)
-    return Reading(name, verdict, why, training_setting(stats.rows), one_seed_note([stats]))
+    if stats.seeds < MIN_SEEDS and verdict in (HOLDS, FAILS, CONDITIONAL):
+        verdict, note = NOT_SHOWN, unsettled_note(stats, gap)
+    return Reading(name, verdict, why, training_setting(stats.rows), note)
+
+
+def unsettled_note(stats: SeedStats, gap: float) -> str:
+    """The headline's note on a top-1 from too few seeds: the gap, and what is missing."""
+    side = "above" if gap >= 0 else "below"
+    spread = "unmeasured" if stats.seeds < 2 else f"from {stats.seeds} seeds only"
+    return (
+        f"{stats.seeds_text}: {abs(gap):.2f} points {side} the claim, seed-to-seed spread "
+        f"{spread}, needs {MIN_SEEDS} seeds"
+    )
 
 
 def vit_patch(model: str) -> int | None:
@@ -628,13 +700,29 @@ def vit_patch(model: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def vit_grid(stats: SeedStats) -> int | None:
+def vit_grid(model: str, train_img_size: object) -> int | None:
     """Tokens per side of a ViT's training images, if its patch and input size are known."""
-    size = pd.to_numeric(pd.Series([stats.first.get("train_img_size")]), errors="coerce").iloc[0]
-    patch = vit_patch(stats.model)
+    size = pd.to_numeric(pd.Series([train_img_size]), errors="coerce").iloc[0]
+    patch = vit_patch(model)
     if patch is None or math.isnan(size):
         return None
     return int(size) // patch
+
+
+def vit_not_counted(model: str, train_img_size: object) -> str:
+    """Why a top-1 of ``model`` trained at ``train_img_size`` px is no ViT baseline (fewer than
+    ``VIT_MIN_GRID`` tokens per side); "" when it counts or ``model`` is not a plain ViT."""
+    import baselines
+
+    try:
+        if baselines.info(model).family != VIT_FAMILY:
+            return ""
+    except ValueError:
+        return ""
+    grid = vit_grid(model, train_img_size)
+    if grid is None:
+        return "its token grid is not known"
+    return f"a {grid}x{grid} token grid starves the ViT" if grid < VIT_MIN_GRID else ""
 
 
 def suited_vits() -> dict[str, list[str]]:
@@ -683,17 +771,15 @@ def judge_claim_4(accuracy: pd.DataFrame) -> ClaimResult:
     b1 = [s for s in stats if s.first["base_model"] == ANALYTIC_MODEL]
     vits = [s for s in stats if s.first["family"] == VIT_FAMILY]
     pairs = [(f, v) for f in b1 for v in vits if same_budget(f, v)]
-    counted = [(f, v) for f, v in pairs if (vit_grid(v) or 0) >= VIT_MIN_GRID]
+    counted = [(f, v) for f, v in pairs if not _not_counted(v)]
     low, high = CLAIMED_VIT_TOP1_RANGE
     outcomes = []
     for f, v in pairs:
         outcome, gap, spread = _pair_outcome(f, v)
-        grid = vit_grid(v)
-        counts = (f, v) in counted
-        if counts:
+        if not _not_counted(v):
             outcomes.append(outcome)
         inside = "inside" if low <= v.mean() <= high else "outside"
-        note = "" if counts else f"; not counted: a {grid}x{grid} token grid starves the ViT"
+        note = f"; not counted: {_not_counted(v)}" if _not_counted(v) else ""
         result.figures.append(
             f"`{f.model}` {top1(f.mean())} vs `{v.model}` {top1(v.mean())} (recipe "
             f"`{f.first['recipe']}`, {int(f.first['epochs_run'])} epochs; "
@@ -708,6 +794,10 @@ def judge_claim_4(accuracy: pd.DataFrame) -> ClaimResult:
     if result.readings[0].verdict == UNTESTED:
         result.to_test = vit_runs_to_make()
     return result
+
+
+def _not_counted(vit: SeedStats) -> str:
+    return vit_not_counted(vit.model, vit.first.get("train_img_size"))
 
 
 def _claim_4_reading(outcomes: list[str], counted: list[tuple[SeedStats, SeedStats]]) -> Reading:
@@ -785,8 +875,7 @@ def judge_claim_5(root: Path) -> ClaimResult:
     counts = judge_counts(result)
     scaling = add_measured_growth(result, root)
     faster = judge_faster(result, root, scaling)
-    nlogn = judge_nlogn(result, scaling)
-    result.readings = [counts, faster, nlogn]
+    result.readings = [counts, faster, *judge_nlogn(result, scaling)]
     return result
 
 

@@ -178,10 +178,16 @@ class MetricClass:
     min_abs_bytes: float = 0.0
 
 
+# allocator memory: a peak within this percentage of another is the same memory
+ALLOCATOR_TOLERANCE_PCT = 2.0
 DEFAULT_CLASSES: dict[str, MetricClass] = {
     "exact": MetricClass("exact", judged=True, threshold=0.0),
     "memory": MetricClass(
-        "memory", judged=True, threshold=2.0, higher_is_better=False, min_abs_bytes=64 * 2**10
+        "memory",
+        judged=True,
+        threshold=ALLOCATOR_TOLERANCE_PCT,
+        higher_is_better=False,
+        min_abs_bytes=64 * 2**10,
     ),
     "timing": MetricClass(
         "timing", judged=True, threshold=5.0, higher_is_better=False, log_ratio=True

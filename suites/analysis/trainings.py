@@ -18,6 +18,7 @@ from suites.analysis.verdicts import (
     FAILS,
     HOLDS,
     INDISTINGUISHABLE,
+    MIN_SEEDS,
     SPREAD_SIGMAS,
     impl_of,
     joined,
@@ -291,9 +292,10 @@ RECIPE_COMPILE = {"seed": "cudagraph", "native32": "cudagraph_eager"}
 
 
 def seeds_command(models: Iterable[str], recipe: str, extra: str = "") -> str:
-    """The accuracy run that trains ``models`` with three seeds into one run folder."""
+    """The accuracy run that trains ``models`` with ``MIN_SEEDS`` seeds into one run folder."""
     compile_mode = f" --set compile={RECIPE_COMPILE[recipe]}" if recipe in RECIPE_COMPILE else ""
     return (
-        f"python bench.py --suite accuracy --models {','.join(models)} --set recipe={recipe}"
-        f"{extra}{compile_mode} --set seed=0,1,2"
+        f"python bench.py --suite accuracy --device cuda --models {','.join(models)} "
+        f"--set recipe={recipe}"
+        f"{extra}{compile_mode} --set seed={','.join(map(str, range(MIN_SEEDS)))}"
     )

@@ -17,10 +17,13 @@ HOLDS = "holds"
 CONDITIONAL = "holds only under stated conditions"
 INDISTINGUISHABLE = "not distinguishable from the claim"
 FAILS = "does not hold"
+NOT_SHOWN = "not shown"
 UNTESTED = "untested"
-VERDICTS = (HOLDS, CONDITIONAL, INDISTINGUISHABLE, FAILS, UNTESTED)
+VERDICTS = (HOLDS, CONDITIONAL, INDISTINGUISHABLE, FAILS, NOT_SHOWN, UNTESTED)
 # A gap to the claimed figure inside this many standard deviations of its spread is not a verdict.
 SPREAD_SIGMAS = 2.0
+# Fewer seeds than this leave the seed-to-seed spread unknown: a top-1 on them settles nothing.
+MIN_SEEDS = 3
 # the subject of the claims: FaViT-B1 at its published input, ProbSparse as the seed applies it
 ANALYTIC_MODEL = "favit_b1"
 ANALYTIC_IMG_SIZE = 224
@@ -32,6 +35,7 @@ VERDICT_RULES = {
     CONDITIONAL: "the claimed figure is met only in part: at some levels, sizes or batches, against some comparisons, with another model variant, or only when the test set picks the epoch; the conditions are listed",
     INDISTINGUISHABLE: f"the figure misses the claimed one by less than {SPREAD_SIGMAS:g} standard deviations of its spread (over the seeds trained; with one seed, the test set's binomial sampling error sqrt(p(1-p)/n)): the runs cannot tell it from the claim",
     FAILS: "figures were measured under the claim's conditions and none meets the claimed figure (beyond their spread, where they have one)",
+    NOT_SHOWN: f"figures were measured, but not enough to settle the claim: a top-1 from fewer than {MIN_SEEDS} seeds (the seed-to-seed spread unknown), or a growth exponent whose fit error cannot tell the claimed law from another; what the figures show is stated, and the run that would settle it is named",
     UNTESTED: "no committed run holds the figures; the run that would test the claim is named",
 }
 

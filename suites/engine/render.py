@@ -45,6 +45,7 @@ def _latex_escape(text: str) -> str:
         ("†", r"\textdagger{}"),
         ("‡", r"\textdaggerdbl{}"),
         ("§", r"\S{}"),
+        ("¶", r"\P{}"),
         ("µ", r"\textmu{}"),
     ):
         text = text.replace(char, escaped)
