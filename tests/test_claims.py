@@ -398,6 +398,26 @@ def test_a_loss_is_minimal_only_when_its_spread_stays_inside_the_bound(tmp_path:
     assert f"not distinguishable from the claim (one seed) {PUBLISHED}" in one.verdict
 
 
+def test_more_seeds_narrow_a_means_error_so_a_small_loss_can_be_minimal(tmp_path: Path) -> None:
+    """A mean over n seeds is judged on its standard error (the spread over sqrt(n)): with three
+    seeds a side, a 0.4-point loss is minimal; with one, it is not distinguishable from the bound."""
+    root = tmp_path / "results"
+    write_run(root, "h200", "memory", "20261129T040000Z", memory_rows(1.0))
+    rows = [
+        accuracy_row(model, top1 + step, m_train_seed=n)
+        for model, top1 in (("favit_b1:probsparse_seed+seed_compat", 85.5), ("favit_b1:sdpa", 85.9))
+        for n, step in enumerate((-0.1, 0.0, 0.1))
+    ]
+    write_run(root, "h200", "accuracy", "20261129T050000Z", rows)
+    line = next(f for f in claims.judge_claims(root)[0].figures if "- accuracy: `" in f)
+    assert "loss +0.40 ± 0.29 points, minimal" in line  # 0.35 / sqrt(3) a side
+    one = tmp_path / "one"
+    write_run(one, "h200", "memory", "20261129T040000Z", memory_rows(1.0))
+    write_run(one, "h200", "accuracy", "20261129T050000Z", [rows[1], rows[4]])
+    line = next(f for f in claims.judge_claims(one)[0].figures if "- accuracy: `" in f)
+    assert "loss +0.40 ± 0.50 points, not distinguishable from the 1-point bound" in line
+
+
 @pytest.mark.parametrize(
     ("above_pct", "expected"),
     [(1.0, "the same within 2% in every setting at level model"),

@@ -11,7 +11,7 @@ literals are the claimed figures themselves, quoted from the seed. Same results 
 A claim that can be read several ways (against which baseline, at which scope) gets one verdict per
 reading (``suites.analysis.verdicts.Reading``), and its headline names each of them: never the
 kindest alone. Accuracy figures are judged on the mean over the seeds trained and their spread
-(``suites.analysis.trainings.SeedStats``): a gap inside two standard deviations is "not
+(``suites.analysis.trainings.SeedStats``): a gap inside two standard errors of the mean is "not
 distinguishable from the claim"; with one seed the spread is the test set's binomial sampling
 error. Timings are compared on the log of their ratio against the runs' noise band, as
 ``bench.py compare`` judges them (``suites.analysis.speed_growth``). Every verdict line names the
@@ -128,7 +128,7 @@ CLAIMS = (
         f"{MEMORY_TOLERANCE_PCT:g}% of the comparison's (compare's allocator tolerance) is the "
         "same memory. Accuracy part: the top-1 points FaViT-B1 with ProbSparse loses against B1 "
         "trained with that reading's full attention at the same recipe, epochs and data (mean "
-        f"over seeds), minimal when the loss plus {SPREAD_SIGMAS:g} standard deviations of the "
+        f"over seeds), minimal when the loss plus {SPREAD_SIGMAS:g} standard errors of the "
         f"difference is <= {MINIMAL_LOSS_POINTS:g} point, not minimal when the loss minus them is "
         f"above it, {LOSS_AT_BOUND} otherwise. A reading does not hold when a measured part does "
         "not (memory nowhere >= the claim, or no accuracy pair minimal or at the bound); holds "
@@ -146,8 +146,8 @@ CLAIMS = (
         "per seed's model (`favit_b1:probsparse_seed`, with or without `+seed_compat`; one "
         "verdict each): holds when the mean final-epoch top-1 over its seeds (raw or EMA "
         f"weights) reaches the claim; not distinguishable when it falls short by less than "
-        f"{SPREAD_SIGMAS:g} standard deviations (the spread over seeds, at least the test set's "
-        "binomial sampling error); holds only under stated conditions when only the test-picked "
+        f"{SPREAD_SIGMAS:g} standard errors of the mean (the spread over seeds, at least the test "
+        "set's binomial sampling error, over the square root of the seeds); holds only under stated conditions when only the test-picked "
         "best epoch, or only another B1 variant, reaches it; does not hold otherwise. With "
         f"fewer than {MIN_SEEDS} seeds the seed-to-seed spread is unknown: a verdict other than "
         "not distinguishable is not shown, with the gap stated and the run that settles it named.",
@@ -158,7 +158,7 @@ CLAIMS = (
         f"the accuracy suite (GPU), recipe `{SEED_RECIPE}`, {CLAIMED_B3_EPOCHS} epochs, FaViT-B3",
         "per FaViT-B3 variant: holds when the mean final-epoch top-1 over its seeds (raw or EMA) "
         f"reaches the claim; not distinguishable when short by less than {SPREAD_SIGMAS:g} "
-        "standard deviations; holds only under stated conditions when only the test-picked best "
+        "standard errors of the mean; holds only under stated conditions when only the test-picked best "
         f"epoch does; does not hold otherwise; not shown on fewer than {MIN_SEEDS} seeds, as "
         "for claim 2.",
     ),
@@ -170,7 +170,7 @@ CLAIMS = (
         "the 224-px seed recipe, 4-px patches on 32-px CIFAR-10 (`native32`)",
         f"a ViT counts only where it sees at least a {VIT_MIN_GRID}x{VIT_MIN_GRID} token grid "
         "(a ViT trained on fewer tokens is listed, not counted). Per pair (means over seeds): B1 "
-        f"ahead or behind when the gap exceeds {SPREAD_SIGMAS:g} standard deviations of the "
+        f"ahead or behind when the gap exceeds {SPREAD_SIGMAS:g} standard errors of the "
         "difference, else not distinguishable. Holds when B1 is ahead in every pair; holds only "
         "under stated conditions when in some; does not hold when it is ahead in none and "
         "behind in one or more; not distinguishable when every pair is; untested without a pair "
@@ -485,7 +485,7 @@ def loss_outcome(loss: float, spread: float) -> str:
 def _accuracy_pair_line(p: SeedStats, d: SeedStats) -> tuple[str, str]:
     """(outcome, figure line) of one ProbSparse / full-attention training pair."""
     loss = d.mean() - p.mean()
-    spread = math.hypot(p.spread, d.spread)
+    spread = math.hypot(p.mean_error, d.mean_error)
     outcome = loss_outcome(loss, spread)
     other = " (the pair also differs in `+seed_compat`)" * bool(
         p.first["seed_compat"] != d.first["seed_compat"]
@@ -518,7 +518,7 @@ def accuracy_part(stats: list[SeedStats], reading: MemoryReading) -> Part:
     else:
         verdict = FAILS if minimal + close == 0 else CONDITIONAL
     why = (
-        f"accuracy loss minimal (+ {SPREAD_SIGMAS:g} standard deviations <= "
+        f"accuracy loss minimal (+ {SPREAD_SIGMAS:g} standard errors <= "
         f"{MINIMAL_LOSS_POINTS:g} point) in {minimal} of {len(pairs)} pairs"
     )
     if close:
@@ -663,7 +663,7 @@ def _accuracy_reading(stats: SeedStats, claimed: float, others: list[str], name:
     """One model's verdict on a claimed top-1 (``CLAIMS[1].rule``)."""
     gap = stats.final - claimed
     why = f"final-epoch top-1 {top1(stats.final)}, {gap:+.2f} points from the claim ({stats.spread_text})"
-    verdict = judge_gap(stats.final, claimed, stats.spread)
+    verdict = judge_gap(stats.final, claimed, stats.mean_error)
     note = one_seed_note([stats])
     if verdict == FAILS and stats.best >= claimed:
         verdict = CONDITIONAL
@@ -755,7 +755,7 @@ def vit_runs_to_make() -> list[str]:
 
 def _pair_outcome(b1: SeedStats, vit: SeedStats) -> tuple[str, float, float]:
     gap = b1.mean() - vit.mean()
-    spread = math.hypot(b1.spread, vit.spread)
+    spread = math.hypot(b1.mean_error, vit.mean_error)
     if abs(gap) <= SPREAD_SIGMAS * spread:
         return "not distinguishable", gap, spread
     return ("B1 ahead" if gap > 0 else "B1 behind"), gap, spread

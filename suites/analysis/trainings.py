@@ -185,6 +185,12 @@ class SeedStats:
         return max(float(self.rows["top1"].std(ddof=1)), floor)
 
     @property
+    def mean_error(self) -> float:
+        """The standard error of the mean top-1 in points: one training's spread over the square
+        root of the seeds (with one seed, the test set's sampling error)."""
+        return self.spread / math.sqrt(self.seeds)
+
+    @property
     def spread_text(self) -> str:
         if self.seeds < 2:
             return f"one seed: ± {self.spread:.2f} is the test set's sampling error"
@@ -230,7 +236,7 @@ def same_budget(a: SeedStats, b: SeedStats) -> bool:
 
 def judge_gap(value: float, claimed: float, spread: float) -> str:
     """HOLDS when ``value`` reaches ``claimed``; not distinguishable when short of it by at most
-    ``SPREAD_SIGMAS`` spreads; else FAILS."""
+    ``SPREAD_SIGMAS`` times ``spread`` (a mean's standard error); else FAILS."""
     if value >= claimed:
         return HOLDS
     return INDISTINGUISHABLE if claimed - value <= SPREAD_SIGMAS * spread else FAILS

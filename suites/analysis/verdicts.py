@@ -20,7 +20,8 @@ FAILS = "does not hold"
 NOT_SHOWN = "not shown"
 UNTESTED = "untested"
 VERDICTS = (HOLDS, CONDITIONAL, INDISTINGUISHABLE, FAILS, NOT_SHOWN, UNTESTED)
-# A gap to the claimed figure inside this many standard deviations of its spread is not a verdict.
+# A gap to the claimed figure inside this many standard errors (of a mean, or of a fit) is not a
+# verdict.
 SPREAD_SIGMAS = 2.0
 # Fewer seeds than this leave the seed-to-seed spread unknown: a top-1 on them settles nothing.
 MIN_SEEDS = 3
@@ -33,7 +34,7 @@ SEED_KERNEL = "probsparse_seed"
 VERDICT_RULES = {
     HOLDS: "every measured figure the claim rests on meets the claimed figure, under the claim's own conditions",
     CONDITIONAL: "the claimed figure is met only in part: at some levels, sizes or batches, against some comparisons, with another model variant, or only when the test set picks the epoch; the conditions are listed",
-    INDISTINGUISHABLE: f"the figure misses the claimed one by less than {SPREAD_SIGMAS:g} standard deviations of its spread (over the seeds trained; with one seed, the test set's binomial sampling error sqrt(p(1-p)/n)): the runs cannot tell it from the claim",
+    INDISTINGUISHABLE: f"the figure misses the claimed one by less than {SPREAD_SIGMAS:g} standard errors of its mean (the spread over the seeds trained, at least the test set's binomial sampling error sqrt(p(1-p)/n), over the square root of the seeds): the runs cannot tell it from the claim",
     FAILS: "figures were measured under the claim's conditions and none meets the claimed figure (beyond their spread, where they have one)",
     NOT_SHOWN: f"figures were measured, but not enough to settle the claim: a top-1 from fewer than {MIN_SEEDS} seeds (the seed-to-seed spread unknown), or a growth exponent whose fit error cannot tell the claimed law from another; what the figures show is stated, and the run that would settle it is named",
     UNTESTED: "no committed run holds the figures; the run that would test the claim is named",
