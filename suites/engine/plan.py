@@ -352,25 +352,10 @@ def resumed_settings(
     return kept_options, kept_seed
 
 
-def plan_run(request: RunRequest, planning_only: bool = False) -> RunPlan:
-    """Check ``request`` and decide everything about the run; ``PlanError`` (one line) if it
-    cannot start. ``planning_only`` (``--dry-run``) needs no GPU and writes nothing."""
+def run_folder(request: RunRequest) -> tuple[Path, dict[str, Any]]:
+    """The run's folder, and the run record of the run it resumes (empty for a new run)."""
     suite = request.suite
-    previous: dict[str, Any] = {}
-    if request.resume_dir is not None:
-        if request.out_dir is not None:
-            raise PlanError("--out and --resume both given; a resumed run writes to its own folder")
-        try:
-            previous = check_resumable_run_folder(request.resume_dir)
-        except RunFolderError as exc:
-            raise PlanError(f"--resume: {exc}") from None
-        if previous["suite"] != suite.name:
-            raise PlanError(
-                f"--resume: {str(request.resume_dir)!r} is a {previous['suite']} run, "
-                f"not {suite.name}"
-            )
-        run_dir = Path(request.resume_dir)
-    else:
+    if request.resume_dir is None:
         if request.retry_failed:
             raise PlanError("--retry-failed needs --resume DIR")
         run_dir = Path(request.out_dir) if request.out_dir else default_run_dir(suite.name)
@@ -378,6 +363,25 @@ def plan_run(request: RunRequest, planning_only: bool = False) -> RunPlan:
             check_new_run_folder(run_dir)
         except RunFolderError as exc:
             raise PlanError(f"--out: {exc}") from None
+        return run_dir, {}
+    if request.out_dir is not None:
+        raise PlanError("--out and --resume both given; a resumed run writes to its own folder")
+    try:
+        previous = check_resumable_run_folder(request.resume_dir)
+    except RunFolderError as exc:
+        raise PlanError(f"--resume: {exc}") from None
+    if previous["suite"] != suite.name:
+        raise PlanError(
+            f"--resume: {str(request.resume_dir)!r} is a {previous['suite']} run, not {suite.name}"
+        )
+    return Path(request.resume_dir), previous
+
+
+def plan_run(request: RunRequest, planning_only: bool = False) -> RunPlan:
+    """Check ``request`` and decide everything about the run; ``PlanError`` (one line) if it
+    cannot start. ``planning_only`` (``--dry-run``) needs no GPU and writes nothing."""
+    suite = request.suite
+    run_dir, previous = run_folder(request)
     for name, value in (
         ("--timeout", request.cell_timeout_s),
         ("--stop-after", request.stop_after_s),
