@@ -388,78 +388,61 @@ def _learning_curves(table, run_dir: Path):
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
+REPORT_COLUMNS = (
+    "model", "recipe", "dataset", "epochs_trained", "train_img_size", "compile", "top1",
+    "top1_ema", "train_ema_decay", "top1_best_optimistic", "best_epoch", "train_wall_h",
+    "train_samples_per_sec", "steady_samples_per_sec", "infer_gmacs", "param_count",
+    "peak_mem_mib",
+)  # fmt: skip
+SMOKE_WARNING = "SMOKE RUN (quick profile: tiny subset, 1 epoch) - these accuracies mean nothing."
+SYNTHETIC_WARNING = "SYNTHETIC IMAGES (data=synthetic), not CIFAR-10."
+
+
 def report(table, run_dir: Path) -> None:
     """accuracy.md/.tex, accuracy-vs-gmacs, accuracy-vs-time and learning-curves figures."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    from suites.engine.render import log_x_if_wide, plot_style, save_figure, write_table
-
     run_dir = Path(run_dir)
     done = table[table["status"] == "ok"].copy()
     if done.empty:
         return
     smoke = bool(done.get("smoke_run", False).astype(str).str.lower().eq("true").any())
     synthetic = "dataset" in done and done["dataset"].astype(str).str.startswith(SYNTHETIC).any()
-    warning = " ".join(
-        text
-        for flag, text in (
-            (
-                smoke,
-                "SMOKE RUN (quick profile: tiny subset, 1 epoch) - these accuracies mean nothing.",
-            ),
-            (synthetic, "SYNTHETIC IMAGES (data=synthetic), not CIFAR-10."),
-        )
-        if flag
-    )
-    title = " - ".join(
-        t for flag, t in ((smoke, "SMOKE RUN"), (synthetic, "SYNTHETIC DATA")) if flag
-    )
+    warning = " ".join(t for f, t in ((smoke, SMOKE_WARNING), (synthetic, SYNTHETIC_WARNING)) if f)
+    title = " - ".join(t for f, t in ((smoke, "SMOKE RUN"), (synthetic, "SYNTHETIC DATA")) if f)
     done["train_wall_h"] = done["train_wall_s"].astype(float) / 3600
-    columns = [
-        "model",
-        "recipe",
-        "dataset",
-        "epochs_trained",
-        "train_img_size",
-        "compile",
-        "top1",
-        "top1_ema",
-        "train_ema_decay",
-        "top1_best_optimistic",
-        "best_epoch",
-        "train_wall_h",
-        "train_samples_per_sec",
-        "steady_samples_per_sec",
-        "infer_gmacs",
-        "param_count",
-        "peak_mem_mib",
-    ]
+    _accuracy_table(done, run_dir, warning)
+    _accuracy_scatters(done, run_dir, title)
+    _learning_curves_figure(done, run_dir, title)
+
+
+def _accuracy_table(done, run_dir: Path, warning: str) -> None:
+    from suites.engine.render import write_table
+
     caption = (
         "CIFAR-10 top-1 (%) after the final epoch (top1, top1_ema: the result); "
         "top1_best_optimistic is the best epoch chosen on the test set. train_samples_per_sec: "
         "over the whole run; steady_samples_per_sec: median epoch after the first (which holds "
         "compilation and lazy initialization)."
     )
-    if warning:
-        caption = f"{warning} {caption}"
     write_table(
-        done[[c for c in columns if c in done.columns]],
+        done[[c for c in REPORT_COLUMNS if c in done.columns]],
         run_dir / "accuracy",
-        caption=caption,
+        caption=f"{warning} {caption}" if warning else caption,
         digits={
-            "train_wall_h": 3,
-            "train_ema_decay": 4,
-            "infer_gmacs": 3,
-            "param_count": 2,
-            "epochs_trained": 0,
-            "train_img_size": 0,
-            "best_epoch": 0,
+            "train_wall_h": 3, "train_ema_decay": 4, "infer_gmacs": 3, "param_count": 2,
+            "epochs_trained": 0, "train_img_size": 0, "best_epoch": 0,
         },
-    )
+    )  # fmt: skip
+
+
+def _accuracy_scatters(done, run_dir: Path, title: str) -> None:
+    """Top-1 against GMACs and against training time, a point per training."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from suites.engine.render import log_x_if_wide, plot_style, save_figure
 
     plot_style()
-    done["label"] = done["model"].astype(str) + " (" + done["recipe"].astype(str) + ")"
+    done = done.assign(label=done["model"].astype(str) + " (" + done["recipe"].astype(str) + ")")
     for x_column, x_label, stem in (
         ("infer_gmacs", "GMACs per image (training size)", "accuracy-vs-gmacs"),
         ("train_wall_h", "training time (h)", "accuracy-vs-time"),
@@ -480,19 +463,27 @@ def report(table, run_dir: Path) -> None:
         ax.legend(fontsize=7, loc="best")
         save_figure(fig, run_dir / stem)
 
+
+def _learning_curves_figure(done, run_dir: Path, title: str) -> None:
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from suites.engine.render import save_figure
+
     curves = _learning_curves(done, run_dir)
-    if curves is not None:
-        long = curves.melt(
-            id_vars=["run", "epoch"],
-            value_vars=["test_acc", "test_acc_ema"],
-            var_name="weights",
-            value_name="top1",
-        )
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        sns.lineplot(data=long, x="epoch", y="top1", hue="run", style="weights", marker="o", ax=ax)
-        ax.set(xlabel="epoch", ylabel="test top-1 (%)", title=title or None)
-        ax.legend(fontsize=7, loc="best")
-        save_figure(fig, run_dir / "learning-curves")
+    if curves is None:
+        return
+    long = curves.melt(
+        id_vars=["run", "epoch"],
+        value_vars=["test_acc", "test_acc_ema"],
+        var_name="weights",
+        value_name="top1",
+    )
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sns.lineplot(data=long, x="epoch", y="top1", hue="run", style="weights", marker="o", ax=ax)
+    ax.set(xlabel="epoch", ylabel="test top-1 (%)", title=title or None)
+    ax.legend(fontsize=7, loc="best")
+    save_figure(fig, run_dir / "learning-curves")
 
 
 def _override_axis(name: str) -> Axis:
