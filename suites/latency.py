@@ -256,7 +256,7 @@ def flag_note(rows: Any) -> str:
 def report(table: Any, run_dir: Path) -> None:
     """Table (.md/.tex) with ratios against PVT v2-B1; plots of throughput and memory against batch
     size and an accuracy-free Pareto of img/s against GMACs."""
-    from suites.engine.render import plot_style, write_table
+    from suites.engine.render import plot_style
 
     run_dir = Path(run_dir)
     ok = tidy(table)
@@ -264,83 +264,8 @@ def report(table: Any, run_dir: Path) -> None:
         return
     ok = add_flags(add_reference_ratios(ok))
     ok = ok.sort_values(["mode", "dtype", "compile", "channels_last", "model", "batch"])
-    has_reference = bool((ok["model"] == RATIO_BASELINE).any())
-    ratio_columns = (f"vs_{RATIO_BASELINE}", f"mem_vs_{RATIO_BASELINE}")
-    # the axis value and the smallest batch that ran out of memory say what a `max` row's batch is
-    has_max = bool((ok["batch_size"] == MAX_BATCH).any())
-    max_columns = ("batch_size", "batch_failed")
-    show_mem_source = shows_mem_source(ok)
-    columns = [
-        c
-        for c in TABLE_COLUMNS
-        if c in ok
-        and (has_reference or c not in ratio_columns)
-        and (has_max or c not in max_columns)
-        and (show_mem_source or c != "mem_source")
-    ]
-    ratio_note = (
-        f"vs_{RATIO_BASELINE}: img/s ratio to {RATIO_BASELINE} at the same settings; "
-        if has_reference
-        else ""
-    )
-    drops = throughput_drops(ok)
-    drops_stem = run_dir / "throughput_drops"
-    for stale in (drops_stem.with_suffix(".md"), drops_stem.with_suffix(".tex")):
-        stale.unlink(missing_ok=True)
-    if not drops.empty:
-        write_table(
-            drops,
-            drops_stem,
-            caption=(
-                f"Rows that give more than {THROUGHPUT_DROP_PCT:g}% fewer img/s than a smaller "
-                "batch of the same model and settings (best_smaller_*: the smaller batch with the "
-                "most img/s; drop_pct: how much fewer). A larger batch should not lose "
-                "throughput; where it does, something besides the GPU's width sets the step time."
-            ),
-            digits={
-                "batch": 0,
-                "best_smaller_batch": 0,
-                "img_size": 0,
-                "drop_pct": 1,
-                "host_op_us": 2,
-            },
-        )
-    drops_note = (
-        f" {len(drops)} rows give more than {THROUGHPUT_DROP_PCT:g}% fewer img/s than a smaller "
-        "batch of the same model and settings: throughput_drops.md."
-        if not drops.empty
-        else ""
-    )
-    write_table(
-        ok[columns].reset_index(drop=True),
-        run_dir / "latency",
-        caption=(
-            "Latency and throughput. step_ms: median over the last two timing rounds; "
-            "repeat_spread_pct: spread of their medians (rounds run until two agree within "
-            f"spread_target_pct, 3% by default; timing_rounds in rows.csv); {ratio_note}launch_bound: GPU busy share < "
-            f"{LAUNCH_BOUND_BUSY_SHARE}."
-            + (
-                f" batch_size {MAX_BATCH}: batch is the largest that fits, batch_failed the "
-                "smallest tried that ran out of memory (empty: the start batch fitted, so the "
-                "limit is that or more)."
-                if has_max
-                else ""
-            )
-            + (MEM_SOURCE_NOTE if show_mem_source else "")
-            + drops_note
-            + flag_note(ok)
-        ),
-        digits={
-            "host_op_us": 2,
-            "step_cv": 3,
-            "mfu": 3,
-            "gpu_busy_share": 2,
-            "infer_gmacs": 3,
-            "batch": 0,
-            "batch_failed": 0,
-            "img_size": 0,
-        },
-    )
+    drops = _write_drops_table(ok, run_dir / "throughput_drops")
+    _write_latency_table(ok, run_dir / "latency", drops)
     plot_style()
     _plot_by_batch(ok, "samples_per_sec", "img/s", run_dir / "throughput_vs_batch")
     # the allocator's peak on a GPU; on the CPU, where there is none, the step's exact tensor peak
@@ -350,6 +275,80 @@ def report(table: Any, run_dir: Path) -> None:
         memory_label = "step memory above steady state (MiB)"
         _plot_by_batch(ok, "step_mem_mib", memory_label, run_dir / "memory_vs_batch")
     _plot_pareto(ok, run_dir / "pareto_throughput_gmacs")
+
+
+def _write_drops_table(ok: Any, stem: Path) -> Any:
+    """``throughput_drops`` rows as a table (none: no file, an earlier one removed)."""
+    from suites.engine.render import write_table
+
+    drops = throughput_drops(ok)
+    for stale in (stem.with_suffix(".md"), stem.with_suffix(".tex")):
+        stale.unlink(missing_ok=True)
+    if drops.empty:
+        return drops
+    write_table(
+        drops,
+        stem,
+        caption=(
+            f"Rows that give more than {THROUGHPUT_DROP_PCT:g}% fewer img/s than a smaller "
+            "batch of the same model and settings (best_smaller_*: the smaller batch with the "
+            "most img/s; drop_pct: how much fewer). A larger batch should not lose "
+            "throughput; where it does, something besides the GPU's width sets the step time."
+        ),
+        digits={"batch": 0, "best_smaller_batch": 0, "img_size": 0, "drop_pct": 1, "host_op_us": 2},
+    )
+    return drops
+
+
+def _write_latency_table(ok: Any, stem: Path, drops: Any) -> None:
+    from suites.engine.render import write_table
+
+    has_reference = bool((ok["model"] == RATIO_BASELINE).any())
+    ratio_columns = (f"vs_{RATIO_BASELINE}", f"mem_vs_{RATIO_BASELINE}")
+    # the axis value and the smallest batch that ran out of memory say what a `max` row's batch is
+    has_max = bool((ok["batch_size"] == MAX_BATCH).any())
+    show_mem_source = shows_mem_source(ok)
+    columns = [
+        c
+        for c in TABLE_COLUMNS
+        if c in ok
+        and (has_reference or c not in ratio_columns)
+        and (has_max or c not in ("batch_size", "batch_failed"))
+        and (show_mem_source or c != "mem_source")
+    ]
+    ratio_note = (
+        f"vs_{RATIO_BASELINE}: img/s ratio to {RATIO_BASELINE} at the same settings; "
+        if has_reference
+        else ""
+    )
+    max_note = (
+        f" batch_size {MAX_BATCH}: batch is the largest that fits, batch_failed the smallest "
+        "tried that ran out of memory (empty: the start batch fitted, so the limit is that or "
+        "more)."
+    )
+    drops_note = (
+        f" {len(drops)} rows give more than {THROUGHPUT_DROP_PCT:g}% fewer img/s than a smaller "
+        "batch of the same model and settings: throughput_drops.md."
+    )
+    caption = (
+        "Latency and throughput. step_ms: median over the last two timing rounds; "
+        "repeat_spread_pct: spread of their medians (rounds run until two agree within "
+        "spread_target_pct, 3% by default; timing_rounds in rows.csv); "
+        f"{ratio_note}launch_bound: GPU busy share < {LAUNCH_BOUND_BUSY_SHARE}."
+        + (max_note if has_max else "")
+        + (MEM_SOURCE_NOTE if show_mem_source else "")
+        + (drops_note if len(drops) else "")
+        + flag_note(ok)
+    )
+    write_table(
+        ok[columns].reset_index(drop=True),
+        stem,
+        caption=caption,
+        digits={
+            "host_op_us": 2, "step_cv": 3, "mfu": 3, "gpu_busy_share": 2, "infer_gmacs": 3,
+            "batch": 0, "batch_failed": 0, "img_size": 0,
+        },
+    )  # fmt: skip
 
 
 SUITE = Suite(
