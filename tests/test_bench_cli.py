@@ -102,6 +102,36 @@ def test_bad_arguments_exit_2_with_one_line(args, expected, capsys):
     assert expected in lines[0]
 
 
+DATA_VALID = (
+    "valid: a CIFAR-10 JPEG pack (.npz) that exists, torchvision's CIFAR-10 folder "
+    "(cifar-10-batches-py, the folder holding it, or the one download=on fetches it into), or "
+    "'synthetic'"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--suite", "latency", "--dtype", "fp33"],
+         "--dtype: bad value 'fp33'; valid: fp32, bf16, fp16, bf16_pure"),
+        (["--suite", "latency", "--mode", "bogus"], "--mode: bad value 'bogus'; valid: infer, train"),
+        (["--suite", "latency", "--set", "compile=maybe"],
+         "--set compile: bad value 'maybe'; valid: eager, compile, cudagraph, cudagraph_eager"),
+        (["--suite", "latency", "--set", "channels_last=maybe"],
+         "--set channels_last: bad value 'maybe'; valid: off, on"),
+        (["--suite", "memory", "--img-size", "abc"],
+         "--img-size: bad value 'abc'; valid: a positive integer (pixels per side)"),
+        (["--suite", "accuracy", "--set", "data=/no/such.npz"],
+         f"--set data: bad value '/no/such.npz' (no such file; {DATA_VALID})"),
+        (["--suite", "accuracy", "--set", "data=/no/such/folder"],
+         f"--set data: bad value '/no/such/folder' (no such folder; {DATA_VALID})"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_names_the_valid_values_once(args, line, capsys):
+    assert bench.main([*args, "--dry-run"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"bench.py: error: {line}"]
+
+
 def test_option_without_an_axis_is_an_error_in_process():
     args = bench.build_parser().parse_args(["--batch-size", "4"])
     with pytest.raises(
