@@ -33,7 +33,7 @@ def test_bad_arguments_exit_2_with_one_line_subprocess(args, expected):
     done = run_cli(*args)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bench.py: error:")
+    assert len(lines) == 1 and lines[0].startswith(("bench.py: error:", "bench.py report: error:"))
     assert expected in lines[0]
 
 
@@ -98,7 +98,7 @@ def test_bad_arguments_exit_2_with_one_line(args, expected, capsys):
         code = exc.code
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert len(lines) == 1 and lines[0].startswith("bench.py: error:")
+    assert len(lines) == 1 and lines[0].startswith(("bench.py: error:", "bench.py report: error:"))
     assert expected in lines[0]
 
 
@@ -263,4 +263,29 @@ def test_resume_with_another_seed_exits_2_with_one_line(tmp_path, capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [
         "bench.py: error: --resume: --seed 6 differs from the run's own 5; a resumed run keeps its seed"
+    ]
+
+
+def test_a_reader_that_goes_away_gives_exit_141_not_a_verdict():
+    """``bench.py compare A B | head`` on an OK comparison: the closed pipe exits 141 (128 +
+    SIGPIPE, as a shell reports it), never compare's 1 (a regression), and prints no traceback."""
+    reference = "results/reference/flops-cpu-quick"
+    command = [sys.executable, "bench.py", "compare", reference, reference]
+    cwd = bench.__file__.rsplit("/", 1)[0]
+    assert subprocess.run(command, capture_output=True, cwd=cwd, timeout=120).returncode == 0
+    reader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
+    reader.stdout.close()  # the reader is gone before the report is written
+    _, err = reader.communicate(timeout=120)
+    assert (reader.returncode, err.decode()) == (bench.EXIT_BROKEN_PIPE, "")
+
+
+def test_error_lines_name_the_installed_command(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/favit-bench"])
+    assert bench.main(["report", "/nonexistent/run"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "favit-bench report: error: '/nonexistent/run' is not a run folder (no rows.csv)"
+    ]
+    assert bench.main(["compare", "/nonexistent/a", "/nonexistent/b"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "favit-bench compare: error: /nonexistent/a: no such run folder or rows.csv"
     ]

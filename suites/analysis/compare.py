@@ -1098,6 +1098,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
+    parser.set_defaults(command_prog=parser.prog)
     return parser
 
 
@@ -1192,7 +1193,7 @@ def run(args: argparse.Namespace) -> int:
         options = options_from_args(args)
         result = compare_runs(load_run(args.base), load_run(args.new), options)
     except (RunLoadError, ValueError) as err:
-        print(f"bench.py compare: error: {err}", file=sys.stderr)
+        print(f"{args.command_prog}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     report = RENDERERS[args.format](result)
     if args.out is not None:
