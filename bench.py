@@ -166,6 +166,9 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     for name, command in commands.COMMANDS.items():
         sub = subparsers.add_parser(name, help=command.help, description=command.help)
         command.add_arguments(sub)
+        sub.set_defaults(
+            command_prog=sub.prog
+        )  # its error lines: "favit-bench compare: error: ..."
 
 
 # ---- from arguments to a run request ------------------------------------------------------------
@@ -492,21 +495,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except RunFolderError as exc:
-        print(f"bench.py: error: {exc}", file=sys.stderr)
+        print(f"{prog()}: error: {exc}", file=sys.stderr)
         return 2
     if result.failure:  # every cell failed, most often for one bad input: the run is an error
-        print(f"bench.py: error: {result.failure}", file=sys.stderr)
+        print(f"{prog()}: error: {result.failure}", file=sys.stderr)
         return 2
     return 0
 
 
+# the exit code of a command a closed pipe stopped (128 + SIGPIPE), as a shell reports it
+EXIT_BROKEN_PIPE = 141
+
+
 def cli() -> NoReturn:
-    """The ``favit-bench`` console command and ``python bench.py``: ``main``'s exit code."""
+    """The ``favit-bench`` console command and ``python bench.py``: ``main``'s exit code, or
+    ``EXIT_BROKEN_PIPE`` when the reader of its output went away (``bench.py compare A B | head``),
+    never a code that means something else (compare's 1 is a regression)."""
     try:
-        sys.exit(main())
-    except BrokenPipeError:  # the reader went away (`bench.py --dry-run | head`): stop quietly
+        code = main()
+        sys.stdout.flush()  # a reader that went away shows here, not at the interpreter's exit
+    except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
+        sys.exit(EXIT_BROKEN_PIPE)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

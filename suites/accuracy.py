@@ -254,6 +254,13 @@ def subset_size(name: str, text: str) -> str:
     return text
 
 
+VALID_DATA = (
+    "valid: a CIFAR-10 JPEG pack (.npz) that exists, torchvision's CIFAR-10 folder "
+    "(cifar-10-batches-py, the folder holding it, or the one download=on fetches it into), or "
+    f"{SYNTHETIC!r}"
+)
+
+
 def data_source(text: str) -> str:
     """The kind of the ``data`` axis: ``synthetic``, a ``.npz`` JPEG pack that exists, or a
     folder that exists (``cifar-10-batches-py``, the folder holding it, or the folder that
@@ -262,12 +269,9 @@ def data_source(text: str) -> str:
         return text
     path = Path(text)
     if path.suffix == ".npz" and not path.is_file():
-        raise ValueError(f"no such file; valid: a CIFAR-10 JPEG pack that exists, or {SYNTHETIC!r}")
+        raise ValueError(f"no such file; {VALID_DATA}")
     if path.suffix != ".npz" and not path.is_dir():
-        raise ValueError(
-            "no such folder; valid: a .npz JPEG pack, a CIFAR-10 folder (cifar-10-batches-py, "
-            f"the folder holding it, or the one download=on fetches it into), or {SYNTHETIC!r}"
-        )
+        raise ValueError(f"no such folder; {VALID_DATA}")
     return text
 
 

@@ -21,8 +21,11 @@ One cell = (model, mode) at the settings of the latency suite's main table: bf16
    differ, this tells the clock apart from the step: if it agrees with timm's, the gap is how
    each tool times, not what it runs.
 
-``judge`` holds ours against timm's: ``ratio`` = ours / timm, agreed when within
-``tolerance_pct`` = max(``AGREEMENT_PCT``, the two tools' spreads combined). The report
+``judge`` holds ours against timm's by the log-ratio rule ``bench.py compare`` judges a throughput
+with (``suites.engine.log_ratio``): ``ratio`` = ours / timm; each tool's log spread is the largest
+its own spread columns give (``OUR_SPREAD_COLUMNS``, ``TIMM_SPREAD_COLUMNS``); a row agrees when
+``ln(ratio)`` lies inside the 5% threshold and a noise band no wider than it, ours is higher or
+lower beyond both, and the row is too noisy to judge inside a band wider than the threshold. The report
 (``crosscheck.md``/``.tex`` and ``crosscheck.png``) gives the table per row, notes with numbers on
 every row that does not agree, the ``benchmark.py`` version (its git blob hash; a warning when it
 is not the one this suite was written against) and the host-bound and unstable flags of
@@ -49,6 +52,14 @@ from typing import Any
 import torch
 
 from suites.engine import timm_benchmark
+from suites.engine.log_ratio import (
+    DEFAULT_NOISE_K,
+    INCONCLUSIVE,
+    TIMING_THRESHOLD_PCT,
+    judge_log_ratio,
+    noise_band,
+    row_log_spread,
+)
 from suites.engine.row_flags import (
     FLAG_NOTE,
     add_flags,
@@ -70,7 +81,16 @@ from suites.engine.timing import free_device_memory, is_cuda, synchronize
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ("deit_tiny", "vit_small", "swin_t", "pvt_v2_b1", "favit_b1")
-AGREEMENT_PCT = 5.0
+# each tool's spread columns: ours from the latency step's timing, timm's from its repeats' logs
+OUR_SPREAD_COLUMNS = ("step_cv", "step_p10_ms", "repeat_spread_pct")
+TIMM_SPREAD_COLUMNS = ("timm_spread_pct", "timm_window_spread_pct")
+# the log-ratio rule's verdict on ours (NEW) against timm's (BASE), for a throughput
+VERDICTS = {
+    "unchanged": "agree",
+    "improvement": "ours higher",
+    "regression": "ours lower",
+    INCONCLUSIVE: "too noisy to judge",
+}
 DTYPE = "bf16"
 TIMM_TIMEOUT_S = 600.0
 
@@ -261,25 +281,27 @@ def synced_throughput(spec: StepSpec, device: str, settings: Settings, seed: int
 # ----------------------------------------------------------------------------- judging
 
 
-def judge(
-    ours_img_s: float, timm_img_s: float, ours_spread_pct: float, timm_spread_pct: float
-) -> Row:
-    """``ratio`` = ours / timm and whether it is within ``tolerance_pct`` = max(``AGREEMENT_PCT``,
-    ``combined_spread_pct``), the root sum of squares of the two spreads (a missing one counts 0)."""
-    spreads = [s for s in (ours_spread_pct, timm_spread_pct) if not math.isnan(s)]
-    combined = math.hypot(*spreads) if spreads else math.nan
-    tolerance = max(AGREEMENT_PCT, combined) if spreads else AGREEMENT_PCT
+def judge(ours_img_s: float, timm_img_s: float, spreads: Mapping[str, Any]) -> Row:
+    """``ratio`` = ours / timm and its verdict by the log-ratio rule (module docstring), each
+    tool's log spread read from its columns in ``spreads``: ``combined_spread_pct`` is the two
+    combined (``100 * (exp(hypot) - 1)``), ``tolerance_pct`` the move allowed (the ratio agrees
+    inside x/÷ ``1 + tolerance_pct / 100``: the threshold, or the noise band when wider)."""
+    ours, timm = (
+        row_log_spread(spreads, OUR_SPREAD_COLUMNS),
+        row_log_spread(spreads, TIMM_SPREAD_COLUMNS),
+    )
+    threshold, band = math.log1p(TIMING_THRESHOLD_PCT / 100.0), noise_band(timm, ours)
     ratio = ours_img_s / timm_img_s if timm_img_s > 0 else math.nan
-    diff_pct = 100.0 * (ratio - 1.0)
-    agrees = bool(abs(diff_pct) <= tolerance) if not math.isnan(ratio) else False
-    verdict = "agree" if agrees else ("ours higher" if diff_pct > 0 else "ours lower")
+    verdict = "no figure"
+    if ratio > 0:
+        verdict = VERDICTS[judge_log_ratio(math.log(ratio), threshold, band, higher_is_better=True)]
     return {
         "ratio": ratio,
-        "diff_pct": diff_pct,
-        "combined_spread_pct": combined,
-        "tolerance_pct": tolerance,
-        "agrees": agrees,
-        "verdict": verdict if not math.isnan(ratio) else "no figure",
+        "diff_pct": 100.0 * (ratio - 1.0),
+        "combined_spread_pct": 100.0 * math.expm1(math.hypot(ours, timm)),
+        "tolerance_pct": 100.0 * math.expm1(max(threshold, band)),
+        "agrees": verdict == "agree",
+        "verdict": verdict,
     }
 
 
@@ -298,12 +320,7 @@ def measure(cell: Cell, ctx: CellContext) -> Row:
     spec = StepSpec(model, settings.img_size, batch, dtype=DTYPE, mode=mode, optimizer="timm_adamw")
     ours = measure_step(spec, ctx, settings.timing(ctx.quick))
     synced = synced_throughput(spec, ctx.device, settings, ctx.seed)
-    verdict = judge(
-        ours[f"{mode}_samples_per_sec"],
-        timm_side["timm_img_s"],
-        ours["repeat_spread_pct"],
-        timm_side["timm_spread_pct"],
-    )
+    verdict = judge(ours[f"{mode}_samples_per_sec"], timm_side["timm_img_s"], {**timm_side, **ours})
     return {
         "model_id": baselines.info(model).model_id,
         "timm_model": timm_benchmark.timm_model_name(model),
@@ -348,15 +365,14 @@ def crosscheck_table(table: Any) -> Any:
     )
     numbers = {
         c: pd.to_numeric(ok[c], errors="coerce") if c in ok else pd.Series(math.nan, index=ok.index)
-        for c in ("timm_img_s", "repeat_spread_pct", "timm_spread_pct", "sync_img_s")
+        for c in ("timm_img_s", "sync_img_s")
     }
     verdicts = [
-        judge(o, t, s, ts)
-        for o, t, s, ts in zip(
-            ok["ours_img_s"], numbers["timm_img_s"], numbers["repeat_spread_pct"],
-            numbers["timm_spread_pct"], strict=True,
+        judge(o, t, row)
+        for o, t, row in zip(
+            ok["ours_img_s"], numbers["timm_img_s"], ok.to_dict("records"), strict=True
         )
-    ]  # fmt: skip
+    ]
     for column in verdicts[0]:
         ok[column] = [v[column] for v in verdicts]
     ok["sync_ratio"] = numbers["sync_img_s"] / numbers["timm_img_s"]
@@ -367,30 +383,20 @@ def crosscheck_table(table: Any) -> Any:
 
 
 def explain(row: Mapping[str, Any]) -> str:
-    """Why a row that does not agree differs, in numbers: the clock, or the step."""
+    """Why a row does not agree, in numbers: the noise when it is too noisy to judge, else the
+    clock or the step; then its flags."""
     text = (
         f"{row['model']} {row['mode']}: ours {row['ours_img_s']:,.0f} img/s against timm's "
-        f"{row['timm_img_s']:,.0f} ({row['diff_pct']:+.1f}%, allowed ±{row['tolerance_pct']:.1f}%)."
+        f"{row['timm_img_s']:,.0f} ({row['diff_pct']:+.1f}%, allowed x/÷ "
+        f"{1 + row['tolerance_pct'] / 100:.3f})."
     )
-    sync_diff = 100.0 * (row.get("sync_ratio", math.nan) - 1.0)
-    if not math.isnan(sync_diff):
-        clocks = (
-            f"per step, {row['sync_step_ms']:.2f} ms timed timm's way against our events' median "
-            f"of {row['ours_step_ms']:.2f} ms ({row['sync_step_ms'] - row['ours_step_ms']:+.2f} ms)"
+    if row["verdict"] == VERDICTS[INCONCLUSIVE]:
+        text += (
+            f" The two tools' combined spread ({row['combined_spread_pct']:.1f}%) makes a noise "
+            f"band wider than {TIMING_THRESHOLD_PCT:g}%: the figures neither agree nor differ."
         )
-        if abs(sync_diff) <= row["tolerance_pct"]:
-            text += (
-                f" Our step timed timm's way (host clock, a synchronize after every step) gives "
-                f"{row['sync_img_s']:,.0f} img/s, {sync_diff:+.1f}% from timm's: the gap is the "
-                f"timing, not the step; {clocks}."
-            )
-        else:
-            text += (
-                f" Timed timm's way our step still gives {row['sync_img_s']:,.0f} img/s "
-                f"({sync_diff:+.1f}% from timm's; {clocks}): the steps differ beyond the clock "
-                "(timm runs inference under inference_mode, and makes its training targets and "
-                "zeroes its gradients around the timed step)."
-            )
+    else:
+        text += _clock_or_step(row)
     if row.get("launch_bound"):
         text += (
             f" The row is host-bound (GPU busy {row['gpu_busy_share']:.0%} of the step, host "
@@ -401,6 +407,30 @@ def explain(row: Mapping[str, Any]) -> str:
             f" Our rounds never agreed within the target (spread {row['repeat_spread_pct']:.1f}%)."
         )
     return text
+
+
+def _clock_or_step(row: Mapping[str, Any]) -> str:
+    """Whether our step timed timm's way lands within the row's allowance of timm's figure."""
+    sync_ratio = row.get("sync_ratio", math.nan)
+    if not sync_ratio > 0:
+        return ""
+    sync_diff = 100.0 * (sync_ratio - 1.0)
+    clocks = (
+        f"per step, {row['sync_step_ms']:.2f} ms timed timm's way against our events' median "
+        f"of {row['ours_step_ms']:.2f} ms ({row['sync_step_ms'] - row['ours_step_ms']:+.2f} ms)"
+    )
+    if abs(math.log(sync_ratio)) <= math.log1p(row["tolerance_pct"] / 100.0):
+        return (
+            f" Our step timed timm's way (host clock, a synchronize after every step) gives "
+            f"{row['sync_img_s']:,.0f} img/s, {sync_diff:+.1f}% from timm's: the gap is the "
+            f"timing, not the step; {clocks}."
+        )
+    return (
+        f" Timed timm's way our step still gives {row['sync_img_s']:,.0f} img/s "
+        f"({sync_diff:+.1f}% from timm's; {clocks}): the steps differ beyond the clock "
+        "(timm runs inference under inference_mode, and makes its training targets and "
+        "zeroes its gradients around the timed step)."
+    )
 
 
 TABLE_COLUMNS = (
@@ -460,12 +490,15 @@ def _plot(rows: Any, path_stem: Path) -> None:
     data = rows.reset_index(drop=True).copy()
     data["position"] = range(len(data))[::-1]
     fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(data) + 1.6))
-    tolerance = data["tolerance_pct"].astype(float) / 100.0
-    ax.axvspan(1 - AGREEMENT_PCT / 100, 1 + AGREEMENT_PCT / 100, color="0.9", zorder=0,
-               label=f"±{AGREEMENT_PCT:g}%")  # fmt: skip
+    factor = 1.0 + data["tolerance_pct"].astype(float) / 100.0  # agrees when 1 is inside x/÷ it
+    ratio = data["ratio"].astype(float)
+    threshold = 1.0 + TIMING_THRESHOLD_PCT / 100.0
+    ax.axvspan(1 / threshold, threshold, color="0.9", zorder=0,
+               label=f"x/÷ {threshold:g}")  # fmt: skip
     ax.axvline(1.0, color="0.4", linewidth=1, zorder=1)
-    ax.errorbar(data["ratio"], data["position"], xerr=tolerance, fmt="o", color="tab:blue",
-                capsize=3, zorder=3, label="ours / timm (± tolerance)")  # fmt: skip
+    ax.errorbar(ratio, data["position"], xerr=[ratio - ratio / factor, ratio * factor - ratio],
+                fmt="o", color="tab:blue", capsize=3, zorder=3,
+                label="ours / timm (x/÷ the allowance)")  # fmt: skip
     ax.scatter(data["sync_ratio"], data["position"], marker="D", facecolors="none",
                edgecolors="tab:orange", zorder=3, label="ours timed timm's way / timm")  # fmt: skip
     mark_flagged_points(ax, data, "ratio", "position")
@@ -478,6 +511,14 @@ def _plot(rows: Any, path_stem: Path) -> None:
     ax.legend(handles=handles + flag_legend_handles(data), loc="center left",
               bbox_to_anchor=(1.0, 0.5), fontsize=8)  # fmt: skip
     save_figure(fig, path_stem)
+
+
+def verdict_counts(rows: Any) -> str:
+    """How many rows got each verdict, in ``VERDICTS``' order: "Of 10 rows: 7 agree, ..."."""
+    counts = rows["verdict"].value_counts()
+    order = [*VERDICTS.values(), *(v for v in counts.index if v not in VERDICTS.values())]
+    parts = [f"{counts[v]} {v}" for v in order if v in counts]
+    return f"Of {len(rows)} rows: {', '.join(parts)}."
 
 
 def report(table: Any, run_dir: Path) -> None:
@@ -497,13 +538,18 @@ def report(table: Any, run_dir: Path) -> None:
         "one repeat's five window means; ours_img_s: batch over our median step (CUDA events on "
         "a GPU, last two rounds); repeat_spread_pct: the spread of those two rounds; sync_img_s: our "
         "step timed timm's way (host clock, a synchronize after every step); ratio, sync_ratio: "
-        f"over timm_img_s; a row agrees within tolerance_pct = max({AGREEMENT_PCT:g}%, the two "
-        "spreads' root sum of squares). " + FLAG_NOTE
+        f"over timm_img_s. Judged as bench.py compare judges a throughput: ln(ratio) against "
+        f"ln(1 + {TIMING_THRESHOLD_PCT:g}%) and a noise band of {DEFAULT_NOISE_K:g} x the two "
+        "tools' combined log spread (ours the largest of step_cv, step p10/p90 and "
+        "repeat_spread_pct; timm's of timm_spread_pct and timm_window_spread_pct); agree inside "
+        "both, ours higher or lower beyond both, too noisy to judge inside a band wider than "
+        f"{TIMING_THRESHOLD_PCT:g}%; tolerance_pct: the ratio allowed, x/÷ (1 + tolerance_pct / "
+        "100). " + FLAG_NOTE
     )
     (run_dir / "crosscheck.tex").write_text(
         latex_table(rows[columns], caption=caption, label="tab:crosscheck", digits=DIGITS)
     )
-    disagree = rows[~rows["agrees"].astype(bool)]
+    disagree = rows[rows["verdict"] != VERDICTS["unchanged"]]
     lines = [
         "# Cross-check against timm's benchmark.py",
         "",
@@ -513,7 +559,7 @@ def report(table: Any, run_dir: Path) -> None:
         caption,
         "",
         markdown_table(rows[columns], DIGITS),
-        f"{int(rows['agrees'].sum())} of {len(rows)} rows agree.",
+        verdict_counts(rows),
         "",
     ]
     if not disagree.empty:

@@ -33,7 +33,7 @@ def test_bad_arguments_exit_2_with_one_line_subprocess(args, expected):
     done = run_cli(*args)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bench.py: error:")
+    assert len(lines) == 1 and lines[0].startswith(("bench.py: error:", "bench.py report: error:"))
     assert expected in lines[0]
 
 
@@ -98,8 +98,38 @@ def test_bad_arguments_exit_2_with_one_line(args, expected, capsys):
         code = exc.code
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert len(lines) == 1 and lines[0].startswith("bench.py: error:")
+    assert len(lines) == 1 and lines[0].startswith(("bench.py: error:", "bench.py report: error:"))
     assert expected in lines[0]
+
+
+DATA_VALID = (
+    "valid: a CIFAR-10 JPEG pack (.npz) that exists, torchvision's CIFAR-10 folder "
+    "(cifar-10-batches-py, the folder holding it, or the one download=on fetches it into), or "
+    "'synthetic'"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--suite", "latency", "--dtype", "fp33"],
+         "--dtype: bad value 'fp33'; valid: fp32, bf16, fp16, bf16_pure"),
+        (["--suite", "latency", "--mode", "bogus"], "--mode: bad value 'bogus'; valid: infer, train"),
+        (["--suite", "latency", "--set", "compile=maybe"],
+         "--set compile: bad value 'maybe'; valid: eager, compile, cudagraph, cudagraph_eager"),
+        (["--suite", "latency", "--set", "channels_last=maybe"],
+         "--set channels_last: bad value 'maybe'; valid: off, on"),
+        (["--suite", "memory", "--img-size", "abc"],
+         "--img-size: bad value 'abc'; valid: a positive integer (pixels per side)"),
+        (["--suite", "accuracy", "--set", "data=/no/such.npz"],
+         f"--set data: bad value '/no/such.npz' (no such file; {DATA_VALID})"),
+        (["--suite", "accuracy", "--set", "data=/no/such/folder"],
+         f"--set data: bad value '/no/such/folder' (no such folder; {DATA_VALID})"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_names_the_valid_values_once(args, line, capsys):
+    assert bench.main([*args, "--dry-run"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"bench.py: error: {line}"]
 
 
 def test_option_without_an_axis_is_an_error_in_process():
@@ -260,3 +290,28 @@ def test_every_example_of_the_help_plans(argv, capsys):
     """What the help shows a user runs: each example plans (dry run) on this machine."""
     extra = [] if "--list" in argv else ["--dry-run", "--device", "cpu"]
     assert bench.main([*argv, *extra]) == 0, capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_gives_exit_141_not_a_verdict():
+    """``bench.py compare A B | head`` on an OK comparison: the closed pipe exits 141 (128 +
+    SIGPIPE, as a shell reports it), never compare's 1 (a regression), and prints no traceback."""
+    reference = "results/reference/flops-cpu-quick"
+    command = [sys.executable, "bench.py", "compare", reference, reference]
+    cwd = bench.__file__.rsplit("/", 1)[0]
+    assert subprocess.run(command, capture_output=True, cwd=cwd, timeout=120).returncode == 0
+    reader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
+    reader.stdout.close()  # the reader is gone before the report is written
+    _, err = reader.communicate(timeout=120)
+    assert (reader.returncode, err.decode()) == (bench.EXIT_BROKEN_PIPE, "")
+
+
+def test_error_lines_name_the_installed_command(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/favit-bench"])
+    assert bench.main(["report", "/nonexistent/run"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "favit-bench report: error: '/nonexistent/run' is not a run folder (no rows.csv)"
+    ]
+    assert bench.main(["compare", "/nonexistent/a", "/nonexistent/b"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "favit-bench compare: error: /nonexistent/a: no such run folder or rows.csv"
+    ]

@@ -128,6 +128,85 @@ def test_a_change_inside_a_noise_band_wider_than_the_threshold_is_inconclusive(t
     assert code == 0
 
 
+def test_max_band_passes_inconclusive_figures_inside_it_and_fails_wider_ones(tmp_path):
+    # the 12% move inside a x/÷ 1.527 band (as above): a gate accepting bands up to 60% passes it,
+    # listed apart; one accepting 50% calls it too noisy to gate and exits 3
+    noisy = {"step_cv": 0.10}
+    base, new = make_rows(row0=noisy), make_rows(row0={**noisy, "infer_step_time": 11.2})
+    code, report = run_compare(tmp_path / "wide", base, new, "--max-band", "60")
+    assert code == 0, report
+    assert "## favit-bench compare: OK" in report
+    assert "2 inconclusive (0 too noisy to gate: band wider than x/÷ 1.600)" in report
+    inside = report.split("### Inconclusive inside the gate's band (pass) (2)")[1].split("###")[0]
+    assert "`infer_step_time`" in inside and "x/÷ 1.527" in inside
+    code, report = run_compare(tmp_path / "narrow", base, new, "--max-band", "50")
+    assert code == 3, report
+    assert "## favit-bench compare: TOO NOISY TO GATE" in report
+    failing = report.split("### Too noisy to gate: band wider than x/÷ 1.500 (2)")[1]
+    assert "`infer_step_time`" in failing.split("###")[0]
+    # a regression beyond the band still fails as one
+    code, _ = run_compare(
+        tmp_path / "slow",
+        base,
+        make_rows(row0={**noisy, "infer_step_time": 20.0}),
+        "--max-band",
+        "60",
+    )
+    assert code == 1
+
+
+@pytest.mark.parametrize("bad", ["-1", "nan", "inf", "x"])
+def test_max_band_must_be_a_percent(tmp_path, capsys, bad):
+    run = write_run(tmp_path / "run", make_rows())
+    assert main([str(run), str(run), "--max-band", bad]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"bench.py compare: error: argument --max-band: bad --max-band {bad!r}; expected a percent "
+        ">= 0, e.g. 20"
+    ]
+
+
+SCALING_RUN = Path(__file__).resolve().parent.parent / "results/h200/scaling-20261206T035136Z"
+# the GPU CI gate the documentation gives; it passes only on exit code 0
+GATE = ("--judge", "timing,throughput,memory", "--max-band", "20")
+
+
+def slowed(rows: pd.DataFrame, keys: pd.Series, factor: float) -> pd.DataFrame:
+    """``rows`` with the rows at ``keys`` ``factor`` x slower: every time up, every rate down."""
+    out = rows.copy()
+    for column in out.columns:
+        kind = classify_column(column)
+        if kind in ("timing", "throughput") or column.endswith(("_p10_ms", "_p90_ms")):
+            scale = factor if kind != "throughput" else 1.0 / factor
+            out.loc[keys, column] = pd.to_numeric(out.loc[keys, column]) * scale
+    return out
+
+
+def test_a_2x_slowdown_of_an_unstable_row_never_passes_the_gate(tmp_path):
+    """Every unstable ok row of a committed H200 scaling run, twice as slow: the gate exits 1
+    (a regression beyond its band) or 3 (too noisy to gate), never 0; so does the comparison
+    without ``--max-band`` (3 is a failure there too)."""
+    rows = pd.read_csv(SCALING_RUN / "rows.csv")
+    unstable = (rows["status"] == "ok") & rows["unstable"].astype(str).eq("True")
+    assert unstable.sum() >= 10
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "env.json").write_text((SCALING_RUN / "env.json").read_text())
+    for key in rows.index[unstable]:
+        slowed(rows, rows.index == key, 2.0).to_csv(slow / "rows.csv", index=False)
+        gated = main([str(SCALING_RUN), str(slow), *GATE, "--quiet"])
+        plain = main([str(SCALING_RUN), str(slow), *GATE[:2], "--quiet"])
+        assert gated in (1, 3) and plain in (1, 3), rows.at[key, "cell_id"]
+
+
+def test_the_gate_passes_a_run_against_itself_only_when_every_band_fits(tmp_path, capsys):
+    """The committed scaling run against itself: nothing moved, but its unstable rows' bands are
+    wider than 20%, so the gate cannot vouch for them (3); a gate accepting any band passes (0)."""
+    assert main([str(SCALING_RUN), str(SCALING_RUN), *GATE, "--quiet"]) == 3
+    assert "too noisy to gate" in capsys.readouterr().out
+    assert main([str(SCALING_RUN), str(SCALING_RUN), *GATE[:2], "--max-band", "1e9"]) == 0
+
+
 def test_a_40x_throughput_drop_fails_however_noisy_the_runs(tmp_path):
     """A drop is never below -100 %, so a relative band of +-430 % let any drop through; on the log
     of the ratio a 40x drop is ln 40 = 3.69 from no change, beyond 3 x the combined spread of two
@@ -580,8 +659,8 @@ def test_json_format_carries_the_verdicts_and_the_exit_code(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == document  # printed and written alike
     assert (document["verdict"], document["exit_code"]) == ("REGRESSION", 1)
     assert document["counts"] | {"common": 3} == {
-        "regressions": 1, "improvements": 1, "unchanged": 19, "inconclusive": 0, "common": 3,
-        "only_in_base": 0, "only_in_new": 0,
+        "regressions": 1, "improvements": 1, "unchanged": 19, "inconclusive": 0, "too_noisy": 0,
+        "common": 3, "only_in_base": 0, "only_in_new": 0,
     }  # fmt: skip
     [slower] = [c for c in document["comparisons"] if c["verdict"] == "regression"]
     assert slower["metric"] == "infer_step_time" and slower["scale"] == "log"

@@ -25,18 +25,29 @@ from suites.engine.step import StepSpec, build_step, make_optimizer
 # ----------------------------------------------------------------------------- judging, table
 
 
-def test_judge_allows_five_percent_or_the_combined_spread():
-    agree = crosscheck.judge(104.0, 100.0, 1.0, 2.0)
-    assert agree["ratio"] == pytest.approx(1.04) and agree["agrees"]
-    assert agree["tolerance_pct"] == 5.0 and agree["combined_spread_pct"] == pytest.approx(5**0.5)
-    higher = crosscheck.judge(106.0, 100.0, 1.0, 2.0)
-    assert not higher["agrees"] and higher["verdict"] == "ours higher"
-    # spreads of 6% and 8% combine to 10%: a 9% gap is inside the noise
-    noisy = crosscheck.judge(91.0, 100.0, 6.0, 8.0)
-    assert noisy["tolerance_pct"] == pytest.approx(10.0) and noisy["agrees"]
-    assert crosscheck.judge(89.0, 100.0, 6.0, 8.0)["verdict"] == "ours lower"
-    # a missing spread counts nothing
-    assert crosscheck.judge(100.0, 100.0, math.nan, 12.0)["tolerance_pct"] == pytest.approx(12.0)
+def test_judge_is_the_log_ratio_rule_with_each_tools_spread():
+    quiet = {"repeat_spread_pct": 0.5, "timm_spread_pct": 1.0}  # band 3 x hypot(.005, .01) < 5%
+    agree = crosscheck.judge(104.0, 100.0, quiet)
+    assert agree["ratio"] == pytest.approx(1.04) and agree["verdict"] == "agree" and agree["agrees"]
+    assert agree["tolerance_pct"] == pytest.approx(5.0)
+    assert crosscheck.judge(106.0, 100.0, quiet)["verdict"] == "ours higher"
+    # 1/1.06 is as far below as 1.06 is above: the log ratio's symmetry
+    assert crosscheck.judge(100.0 / 1.06, 100.0, quiet)["verdict"] == "ours lower"
+    assert crosscheck.judge(100.0 / 1.04, 100.0, quiet)["verdict"] == "agree"
+    # spreads of 6% and 8% (each read as a log spread, as compare reads them): a band of
+    # 3 x 0.0998 = x/÷ 1.349, wider than 5%: a 9% gap is too noisy to judge, never "agree"
+    noisy = crosscheck.judge(91.0, 100.0, {"repeat_spread_pct": 6.0, "timm_spread_pct": 8.0})
+    assert noisy["verdict"] == "too noisy to judge" and not noisy["agrees"]
+    combined = math.hypot(math.sqrt(math.log1p(0.06**2)), math.sqrt(math.log1p(0.08**2)))
+    assert combined == pytest.approx(0.0998, abs=1e-4)
+    assert noisy["combined_spread_pct"] == pytest.approx(100 * math.expm1(combined))
+    assert noisy["tolerance_pct"] == pytest.approx(100 * math.expm1(3 * combined))
+    beyond = crosscheck.judge(70.0, 100.0, {"repeat_spread_pct": 6.0, "timm_spread_pct": 8.0})
+    assert beyond["verdict"] == "ours lower"  # ln 0.7 = -0.357, beyond the band of 0.299
+    # each tool's largest spread: our step's CV counts, a missing one counts nothing
+    assert crosscheck.judge(100.0, 100.0, {"step_cv": 0.1})["verdict"] == "too noisy to judge"
+    assert crosscheck.judge(100.0, 100.0, {"timm_spread_pct": math.nan})["verdict"] == "agree"
+    assert crosscheck.judge(100.0, 0.0, quiet)["verdict"] == "no figure"
 
 
 def _rows() -> pd.DataFrame:
@@ -65,18 +76,28 @@ def test_table_builder_computes_ratios_spreads_verdicts_and_flags():
     assert favit["ratio"] == pytest.approx(1.2) and favit["sync_ratio"] == pytest.approx(1.01)
     assert not favit["agrees"] and favit["verdict"] == "ours higher"
     assert favit["flags"] == "host-bound"
-    assert deit["ratio"] == pytest.approx(1.01) and deit["agrees"]
+    # 1% apart, but spreads of 4% and 1% make a band of x/÷ 1.132: too noisy to call agreement
+    assert deit["ratio"] == pytest.approx(1.01) and deit["verdict"] == "too noisy to judge"
+    assert not deit["agrees"] and deit["tolerance_pct"] == pytest.approx(13.2, abs=0.05)
     assert deit["flags"] == "unstable"  # 4% > the 3% target
-    assert deit["combined_spread_pct"] == pytest.approx(17**0.5)
+    combined = math.hypot(math.sqrt(math.log1p(0.04**2)), math.sqrt(math.log1p(0.01**2)))
+    assert deit["combined_spread_pct"] == pytest.approx(100 * math.expm1(combined))
 
 
 def test_a_row_that_differs_is_explained_with_numbers():
     favit = crosscheck.crosscheck_table(_rows()).set_index("model").loc["favit_b1"]
     text = crosscheck.explain({**favit.to_dict(), "model": "favit_b1"})
-    assert "ours 1,200 img/s against timm's 1,000 (+20.0%, allowed ±5.0%)" in text
+    assert "ours 1,200 img/s against timm's 1,000 (+20.0%, allowed x/÷ 1.069)" in text
     assert "gives 1,010 img/s, +1.0% from timm's: the gap is the timing, not the step" in text
     assert "126.00 ms timed timm's way against our events' median of 106.70 ms" in text
     assert "host-bound (GPU busy 50% of the step, host 3.00 µs/op)" in text
+    deit = crosscheck.crosscheck_table(_rows()).set_index("model").loc["deit_tiny"]
+    text = crosscheck.explain({**deit.to_dict(), "model": "deit_tiny"})
+    assert text == (
+        "deit_tiny infer: ours 10,100 img/s against timm's 10,000 (+1.0%, allowed x/÷ 1.132). The "
+        "two tools' combined spread (4.2%) makes a noise band wider than 5%: the figures neither "
+        "agree nor differ. Our rounds never agreed within the target (spread 4.0%)."
+    )
 
 
 def test_report_writes_the_table_notes_and_a_warning_for_another_benchmark_py(tmp_path):
@@ -85,7 +106,8 @@ def test_report_writes_the_table_notes_and_a_warning_for_another_benchmark_py(tm
     text = (tmp_path / "crosscheck.md").read_text()
     assert f"benchmark.py git blob: {'0' * 40}; timm 1.0.29." in text
     assert "**warning:** benchmark.py is not the version" in text
-    assert "1 of 2 rows agree." in text and "## Rows that do not agree" in text
+    assert "Of 2 rows: 1 ours higher, 1 too noisy to judge." in text
+    assert "## Rows that do not agree" in text
     line = next(x for x in text.splitlines() if x.startswith("| favit_b1"))
     assert (
         "| 1,000 | 2.0 |" in line and "| 1.200 |" in line and "| ours higher | host-bound |" in line

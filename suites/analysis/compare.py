@@ -37,6 +37,14 @@ threshold ``t = ln(1 + threshold / 100)``:
 - else: inconclusive (the change lies inside a noise band wider than the threshold: the runs are
   too noisy to say whether it moved by the threshold). Never reported as unchanged.
 
+The rule is ``suites.engine.log_ratio``'s. A row whose timing rounds never agreed (unstable) reads
+their spread as its ``s``: a rerun of that row moves about that far, so its band is that wide.
+
+A gate (``--max-band PCT``) bounds the band it accepts: an inconclusive figure whose band is at
+most ``ln(1 + PCT / 100)`` is listed and passes (no figure moved beyond its band, and no band is
+wider than PCT); one whose band is wider is *too noisy to gate* and fails with exit code 3. Without
+``--max-band`` every inconclusive figure gives exit code 3.
+
 A status change away from ``ok`` is a regression, a change to ``ok`` an improvement, any other
 status change is reported as a change (and fails). Cells present in only one run are listed;
 ``--require-same-cells`` makes a cell in only one run fail too (CI uses it: the reference must
@@ -46,9 +54,10 @@ hold exactly the cells of the profile it stands for). Runs of different suites (
 Output: a Markdown report (``--format markdown``, the default, fit for a pull request or a job
 summary) or a JSON document (``--format json``), printed and, with ``--out``, written to a file.
 
-Exit codes: 0 every judged figure unchanged or better; 1 at least one regression or change (or a
-cell in one run only, with ``--require-same-cells``); 2 bad input; 3 no regression, but at least one
-figure too noisy to judge (inconclusive).
+Exit codes: 0 every judged figure unchanged or better (with ``--max-band``, or inconclusive inside
+a band of at most PCT); 1 at least one regression or change (or a cell in one run only, with
+``--require-same-cells``); 2 bad input; 3 no regression, but at least one figure too noisy to judge
+(inconclusive; with ``--max-band``, too noisy to gate: its band is wider than PCT).
 """
 
 from __future__ import annotations
@@ -65,6 +74,14 @@ from typing import Any
 
 import pandas as pd
 
+from suites.engine.log_ratio import (
+    DEFAULT_NOISE_K,
+    INCONCLUSIVE,
+    TIMING_THRESHOLD_PCT,
+    judge_log_ratio,
+    noise_band,
+    row_log_spread,
+)
 from suites.engine.render import markdown_table
 from suites.engine.row_flags import (
     HOST_BOUND,
@@ -190,10 +207,18 @@ DEFAULT_CLASSES: dict[str, MetricClass] = {
         min_abs_bytes=64 * 2**10,
     ),
     "timing": MetricClass(
-        "timing", judged=True, threshold=5.0, higher_is_better=False, log_ratio=True
+        "timing",
+        judged=True,
+        threshold=TIMING_THRESHOLD_PCT,
+        higher_is_better=False,
+        log_ratio=True,
     ),
     "throughput": MetricClass(
-        "throughput", judged=True, threshold=5.0, higher_is_better=True, log_ratio=True
+        "throughput",
+        judged=True,
+        threshold=TIMING_THRESHOLD_PCT,
+        higher_is_better=True,
+        log_ratio=True,
     ),
     "accuracy": MetricClass(
         "accuracy", judged=True, threshold=0.5, higher_is_better=True, absolute=True
@@ -204,11 +229,7 @@ DEFAULT_CLASSES: dict[str, MetricClass] = {
 JUDGED_CLASSES: tuple[str, ...] = ("exact", "memory", "timing", "throughput", "accuracy")
 
 VERDICT_FAILS: frozenset[str] = frozenset({"regression", "changed", "missing"})
-INCONCLUSIVE = "inconclusive"
-# a log-normal's 10th and 90th percentiles lie this many standard deviations from its median
-P90_Z = 1.2816
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
-DEFAULT_NOISE_K = 3.0  # a change must exceed this many combined standard deviations to count
 
 
 class RunLoadError(ValueError):
@@ -251,6 +272,7 @@ class CompareOptions:
     noise_k: float = DEFAULT_NOISE_K
     judge: tuple[str, ...] = JUDGED_CLASSES
     require_same_cells: bool = False
+    max_band: float | None = None  # percent: the widest noise band a gate accepts (--max-band)
 
 
 @dataclass
@@ -287,6 +309,15 @@ class CompareResult:
         return [c for c in self.comparisons if c.verdict == INCONCLUSIVE]
 
     @property
+    def too_noisy(self) -> list[Comparison]:
+        """The inconclusive figures that fail: all of them, or with ``max_band`` those whose band
+        (their ``allowed``, wider than the threshold) exceeds it."""
+        if self.options.max_band is None:
+            return self.inconclusive
+        widest = math.log1p(self.options.max_band / 100.0)
+        return [c for c in self.inconclusive if c.allowed > widest]
+
+    @property
     def cells_differ(self) -> bool:
         """A cell is in one run only and ``--require-same-cells`` makes that fail."""
         return self.options.require_same_cells and bool(self.only_in_base or self.only_in_new)
@@ -299,7 +330,7 @@ class CompareResult:
     def exit_code(self) -> int:
         if self.failed:
             return EXIT_FAILED
-        return EXIT_INCONCLUSIVE if self.inconclusive else EXIT_OK
+        return EXIT_INCONCLUSIVE if self.too_noisy else EXIT_OK
 
     @property
     def verdict(self) -> str:
@@ -308,7 +339,9 @@ class CompareResult:
             return "REGRESSION"
         if self.cells_differ:
             return "CELLS DIFFER"
-        return "INCONCLUSIVE" if self.inconclusive else "OK"
+        if not self.too_noisy:
+            return "OK"
+        return "INCONCLUSIVE" if self.options.max_band is None else "TOO NOISY TO GATE"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -498,41 +531,6 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
-def log_spread_of_cv(cv: float) -> float:
-    """The standard deviation of ``ln(time)`` for a log-normal time whose std/mean is ``cv``."""
-    return math.sqrt(math.log1p(cv * cv))
-
-
-def row_log_spread(row: Mapping[str, Any], columns: Iterable[str]) -> float:
-    """The largest log spread a row reports (0.0 when it reports none): the standard deviation of
-    ``ln(time)`` from ``*_cv`` (std/mean), ``*_spread_pct`` (percent, read as a CV) or a
-    ``<p>_p10_ms``/``<p>_p90_ms`` pair (``ln(p90 / p10) / (2 * P90_Z)``)."""
-    spreads = [0.0]
-    for column in columns:
-        lowered = column.lower()
-        value = _as_float(row.get(column))
-        if math.isnan(value):
-            continue
-        if lowered.endswith("_cv"):
-            spreads.append(log_spread_of_cv(abs(value)))
-        elif lowered.endswith("_spread_pct"):
-            spreads.append(log_spread_of_cv(abs(value) / 100.0))
-        elif lowered.endswith("_p10_ms"):
-            upper = _as_float(row.get(column[: -len("_p10_ms")] + "_p90_ms"))
-            if value > 0 and upper > 0:
-                spreads.append(abs(math.log(upper / value)) / (2 * P90_Z))
-    return max(spreads)
-
-
-def judge_log_ratio(log_ratio: float, threshold: float, band: float, higher_is_better: bool) -> str:
-    """regression | improvement | unchanged | inconclusive for ``ln(NEW / BASE)`` (module docstring);
-    ``threshold`` and ``band`` are in log units."""
-    worse = -log_ratio if higher_is_better else log_ratio
-    if abs(worse) > max(threshold, band):
-        return "regression" if worse > 0 else "improvement"
-    return "unchanged" if band <= threshold else INCONCLUSIVE
-
-
 def _threshold_for(column: str, kind: str, options: CompareOptions) -> float:
     for pattern, threshold in options.column_thresholds.items():
         if fnmatch.fnmatchcase(column.lower(), pattern.lower()):
@@ -547,10 +545,10 @@ def judge_metric(
     base: Any,
     new: Any,
     options: CompareOptions,
-    noise: float = 0.0,
+    band: float = 0.0,
 ) -> Comparison:
-    """The verdict on one metric of one cell. ``noise`` is the combined log spread of the two rows
-    (``hypot`` of each ``row_log_spread``), used by the log-ratio classes."""
+    """The verdict on one metric of one cell. ``band`` is the two rows' noise band in log units
+    (``noise_band`` of each ``row_log_spread``), used by the log-ratio classes."""
     rule = options.classes[kind]
     threshold = _threshold_for(column, kind, options)
     base_missing, new_missing = _is_missing(base), _is_missing(new)
@@ -572,7 +570,7 @@ def judge_metric(
         return result(math.nan, 0.0, "unchanged" if str(base) == str(new) else "changed")
 
     if rule.log_ratio:
-        return _judge_on_log_ratio(result, rule, base_value, new_value, threshold, noise, options)
+        return _judge_on_log_ratio(result, rule, base_value, new_value, threshold, band)
     if rule.absolute:
         change = new_value - base_value
     elif base_value == new_value:
@@ -603,11 +601,10 @@ def _judge_on_log_ratio(
     base_value: float,
     new_value: float,
     threshold: float,
-    noise: float,
-    options: CompareOptions,
+    band: float,
 ) -> Comparison:
     """A timing or throughput: ``ln(NEW / BASE)`` against the threshold and the noise band."""
-    log_threshold, band = math.log1p(threshold / 100.0), options.noise_k * noise
+    log_threshold = math.log1p(threshold / 100.0)
     allowed = max(log_threshold, band)
     if base_value <= 0.0 or new_value <= 0.0:  # no ratio to take the log of
         return result(math.nan, allowed, "unchanged" if base_value == new_value else "changed")
@@ -697,16 +694,17 @@ def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> 
         both_ok = (
             str(base_row.get("status", "ok")) == "ok" and str(new_row.get("status", "ok")) == "ok"
         )
-        noise = math.hypot(
+        band = noise_band(
             row_log_spread(base_row, base_spread_columns),
             row_log_spread(new_row, new_spread_columns),
+            options.noise_k,
         )
         for column in shared:
             kind = kinds[column]
             b, n = base_row[column], new_row[column]
             if kind in judged and classes[kind].judged:
                 if both_ok and not (_is_missing(b) and _is_missing(n)):  # a column this row lacks
-                    comparisons.append(judge_metric(cell, column, kind, b, n, options, noise))
+                    comparisons.append(judge_metric(cell, column, kind, b, n, options, band))
             elif (
                 kind != "spread"
                 and not (_is_missing(b) and _is_missing(n))
@@ -883,17 +881,45 @@ def summary_line(result: CompareResult) -> str:
     cells = f"{len(result.only_in_base)} {unit} only in BASE, {len(result.only_in_new)} only in NEW"
     if result.cells_differ:
         cells += " (fails: --require-same-cells)"
+    inconclusive = f"{len(result.inconclusive)} inconclusive"
+    if result.options.max_band is not None:
+        inconclusive += f" ({len(result.too_noisy)} too noisy to gate: {_gate_band(result)})"
     return (
         f"**{len(result.regressions)} regression(s), {len(result.improvements)} improvement(s), "
-        f"{len(result.unchanged)} unchanged, {len(result.inconclusive)} inconclusive** over "
+        f"{len(result.unchanged)} unchanged, {inconclusive}** over "
         f"{result.common_rows} common {unit}; {cells}. Judged: {', '.join(result.options.judge)}."
     )
+
+
+def _gate_band(result: CompareResult) -> str:
+    """The widest band ``--max-band`` accepts, as the report writes an allowance."""
+    return f"band wider than x/÷ {1 + (result.options.max_band or 0.0) / 100:.3f}"
+
+
+def _inconclusive_sections(result: CompareResult, max_rows: int) -> list[str]:
+    """The inconclusive figures: one section, or with ``--max-band`` those too noisy to gate
+    (which fail) apart from those inside the gate's band (which pass)."""
+    flags, noisy = result.row_flags, result.too_noisy
+    if result.options.max_band is None:
+        sections = [("Inconclusive: too noisy to judge", noisy)]
+    else:
+        failing = {id(c) for c in noisy}
+        inside = [c for c in result.inconclusive if id(c) not in failing]
+        sections = [
+            (f"Too noisy to gate: {_gate_band(result)}", noisy),
+            ("Inconclusive inside the gate's band (pass)", inside),
+        ]
+    lines = []
+    for title, comparisons in sections:
+        lines += [f"### {title} ({len(comparisons)})", ""]
+        lines += [_comparison_table(comparisons, max_rows, flags) if comparisons else "None.\n"]
+    return lines
 
 
 def render_markdown(result: CompareResult, max_rows: int = 200) -> str:
     """A Markdown report fit for a pull-request comment or a CI job summary."""
     regressions, improvements = result.regressions, result.improvements
-    unchanged, inconclusive = result.unchanged, result.inconclusive
+    unchanged = result.unchanged
     unit = "row(s)" if result.key_columns else "cell(s)"  # several rows per cell: keyed rows
     lines = [f"## favit-bench compare: {result.verdict}", "", summary_line(result), ""]
     if result.key_columns:
@@ -910,8 +936,7 @@ def render_markdown(result: CompareResult, max_rows: int = 200) -> str:
     lines += [f"### Regressions ({len(regressions)})", ""]
     flags = result.row_flags
     lines += [_comparison_table(regressions, max_rows, flags) if regressions else "None.\n"]
-    lines += [f"### Inconclusive: too noisy to judge ({len(inconclusive)})", ""]
-    lines += [_comparison_table(inconclusive, max_rows, flags) if inconclusive else "None.\n"]
+    lines += _inconclusive_sections(result, max_rows)
     lines += [f"### Improvements ({len(improvements)})", ""]
     lines += [_comparison_table(improvements, max_rows, flags) if improvements else "None.\n"]
     cells_unchanged = len({c.cell_id for c in unchanged})
@@ -965,12 +990,14 @@ def render_json(result: CompareResult) -> str:
             "improvements": len(result.improvements),
             "unchanged": len(result.unchanged),
             "inconclusive": len(result.inconclusive),
+            "too_noisy": len(result.too_noisy),
             "common": result.common_rows,
             "only_in_base": len(result.only_in_base),
             "only_in_new": len(result.only_in_new),
         },
         "judged": list(result.options.judge),
         "require_same_cells": result.options.require_same_cells,
+        "max_band_pct": result.options.max_band,
         "key_columns": ["cell_id", *result.key_columns],
         "base": env_summary(result.base),
         "new": env_summary(result.new),
@@ -1032,6 +1059,18 @@ def _parse_threshold(text: str) -> tuple[str, float]:
     return name, number
 
 
+def _parse_max_band(text: str) -> float:
+    try:
+        number = float(text.rstrip("%"))
+    except ValueError:
+        number = math.nan
+    if not number >= 0 or math.isinf(number):
+        raise argparse.ArgumentTypeError(
+            f"bad --max-band {text!r}; expected a percent >= 0, e.g. 20"
+        )
+    return number
+
+
 def _parse_judge(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     bad = [n for n in names if n not in JUDGED_CLASSES]
@@ -1047,12 +1086,13 @@ EXAMPLES = (
     "  python bench.py compare results/runs/memory-20250101T000000Z results/runs/memory-20250102T000000Z\n"
     "  python bench.py compare BASE NEW --threshold timing=8 --threshold peak_alloc_mib=5 --out report.md\n"
     "  python bench.py compare results/reference/flops-cpu-quick NEW --judge exact --require-same-cells\n"
+    "  python bench.py compare REFERENCE NEW --judge timing,throughput,memory --max-band 20   # a CI gate\n"
     "classes: "
     + ", ".join(f"{k} (default {v.threshold:g})" for k, v in DEFAULT_CLASSES.items() if v.judged)
 )
 HELP = (
     "compare two runs cell by cell; exit 1 on a regression, 2 on bad input, 3 when a figure is "
-    "too noisy to judge"
+    "too noisy to judge (with --max-band: its noise band is wider than the gate accepts)"
 )
 
 
@@ -1064,6 +1104,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
+    parser.set_defaults(command_prog=parser.prog)
     return parser
 
 
@@ -1086,6 +1127,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_NOISE_K,
         metavar="K",
         help="timings and throughputs may move by K x the runs' combined log spread (default 3)",
+    )
+    parser.add_argument(
+        "--max-band",
+        type=_parse_max_band,
+        default=None,
+        metavar="PCT",
+        help="gate: an inconclusive figure passes when its noise band is at most PCT %% and fails "
+        "(exit 3, too noisy to gate) when wider; without it every inconclusive figure exits 3",
     )
     parser.add_argument(
         "--judge",
@@ -1131,6 +1180,7 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
         noise_k=args.noise_k,
         judge=args.judge,
         require_same_cells=args.require_same_cells,
+        max_band=args.max_band,
     )
 
 
@@ -1149,7 +1199,7 @@ def run(args: argparse.Namespace) -> int:
         options = options_from_args(args)
         result = compare_runs(load_run(args.base), load_run(args.new), options)
     except (RunLoadError, ValueError) as err:
-        print(f"bench.py compare: error: {err}", file=sys.stderr)
+        print(f"{args.command_prog}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     report = RENDERERS[args.format](result)
     if args.out is not None:

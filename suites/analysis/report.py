@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
             raise RunFolderError(f"{str(run_dir)!r} is not a run folder (no {ROWS_FILE})")
         suite = get_suite(run_record(run_dir)["suite"])
     except (RunFolderError, KeyError) as exc:
-        print(f"bench.py: error: report: {exc.args[0]}", file=sys.stderr)
+        print(f"{args.command_prog}: error: {exc.args[0]}", file=sys.stderr)
         return 2
     if not write_report(suite, run_dir):
         return 1

@@ -138,16 +138,27 @@ def parse_axis_values(suite: Suite, axis_name: str, values: Sequence[Any], where
             converted = axis.kind(value.strip()) if isinstance(value, str) else value
             axis.kind(str(converted))
         except (ValueError, TypeError) as exc:
-            valid = f"; valid: {', '.join(map(str, axis.choices))}" if axis.choices else ""
-            raise PlanError(
-                f"{where}: bad value {value!r} ({' '.join(str(exc).split())}){valid}"
-            ) from None
+            raise PlanError(bad_value(where, value, str(exc), axis.choices)) from None
         if axis.choices is not None and converted not in axis.choices:
             raise PlanError(
                 f"{where}: bad value {value!r}; valid: {', '.join(map(str, axis.choices))}"
             )
         parsed.append(converted)
     return parsed
+
+
+def bad_value(where: str, value: Any, reason: str, choices: Sequence[Any] | None) -> str:
+    """The one line for a value an axis's kind refused, naming the value and the valid values
+    once: the kind's "bad dtype 'fp33'; valid: ..." becomes "bad value 'fp33'; valid: ..."; a
+    reason that lists no valid values gets the axis's choices."""
+    reason = " ".join(reason.split())
+    head, _, tail = reason.partition("; ")
+    if head.startswith("bad ") and head.endswith(repr(str(value).strip())) and tail:
+        reason = tail
+    if reason.startswith("valid:"):
+        return f"{where}: bad value {value!r}; {reason}"
+    valid = f"; valid: {', '.join(map(str, choices))}" if choices and "valid:" not in reason else ""
+    return f"{where}: bad value {value!r} ({reason}){valid}"
 
 
 def expand_values(axis: Axis, values: Sequence[Any], where: str) -> list[Any]:
