@@ -299,18 +299,15 @@ def print_dry_run(plan: Any) -> None:
 
 
 def describe_estimate(plan: Any, cells: list) -> str:
-    """One line: how long the cells should take (``results_index.estimate_time``), and a range
-    where some cells' time is a guess."""
+    """One line: how long the cells should take, from the committed runs under ``results/``."""
     from suites.analysis.results_index import ResultsError, estimate_time
 
-    on_gpu = plan.device == "cuda"
-    where = "a GPU" if on_gpu else "a CPU"
     try:
         estimate = estimate_time(
             "results",
             plan.suite.name,
             cells,
-            on_gpu,
+            plan.device == "cuda",
             options=plan.options,
             quick=plan.quick,
             reuse_workers=plan.reuse_workers,
@@ -318,32 +315,9 @@ def describe_estimate(plan: Any, cells: list) -> str:
     except ResultsError as exc:
         return f"no time estimate ({exc})"
     if estimate is None:
+        where = "a GPU" if plan.device == "cuda" else "a CPU"
         return f"no time estimate: no committed {plan.suite.name} run on {where}"
-    machines = ", ".join(estimate.machines)
-    guessed = estimate.scaled + estimate.other
-    span = (
-        f" (range {estimate.low_s / 60:.1f}-{estimate.high_s / 60:.1f} min: {guessed} cells' "
-        "time is a guess)"
-        if guessed
-        else ""
-    )
-    if estimate.method == "components":
-        how = (
-            f"step times from committed rows on {machines}: {estimate.measured} cells' own step, "
-            f"{estimate.alike} the same step compiled or laid out otherwise, {estimate.scaled} "
-            f"scaled from other models by GMACs, {estimate.other} at the median cell; the "
-            "harness's cost from the timing options in force, calibrated on the committed runs "
-            "that record their wall time"
-            + ("" if plan.reuse_workers else "; a fresh worker per cell (--reuse-workers: faster)")
-        )
-    else:
-        how = (
-            f"from committed runs on {machines}: {estimate.measured} cells measured before, "
-            f"{estimate.alike} timed by alike cells (same variant, model, size, batch, dtype, "
-            f"mode... as far as rows match), {estimate.other} at the median cell; cell start-up "
-            "included, compile time where measured"
-        )
-    return f"estimated {estimate.seconds / 60:.1f} min on {where}{span} ({how})"
+    return estimate.describe(plan.device == "cuda", plan.reuse_workers)
 
 
 def list_suites() -> str:

@@ -261,6 +261,36 @@ class TimeEstimate:
     machines: tuple[str, ...]  # where the rows come from
     method: str = "wall_s"  # "components" (step suites) or "wall_s" (committed cells' wall_s)
 
+    def describe(self, on_gpu: bool, reuse_workers: bool) -> str:
+        """One line for ``--dry-run``: the minutes, the range where some cells' time is a guess,
+        and where the figures came from."""
+        where = "a GPU" if on_gpu else "a CPU"
+        machines = ", ".join(self.machines)
+        guessed = self.scaled + self.other
+        span = (
+            f" (range {self.low_s / 60:.1f}-{self.high_s / 60:.1f} min: {guessed} cells' time "
+            "is a guess)"
+            if guessed
+            else ""
+        )
+        if self.method == "components":
+            how = (
+                f"step times from committed rows on {machines}: {self.measured} cells' own step, "
+                f"{self.alike} the same step compiled or laid out otherwise, {self.scaled} scaled "
+                f"from other models by GMACs, {self.other} at the median cell; the harness's cost "
+                "from the timing options in force, calibrated on the committed runs that record "
+                "their wall time"
+                + ("" if reuse_workers else "; a fresh worker per cell (--reuse-workers: faster)")
+            )
+        else:
+            how = (
+                f"from committed runs on {machines}: {self.measured} cells measured before, "
+                f"{self.alike} timed by alike cells (same variant, model, size, batch, dtype, "
+                f"mode... as far as rows match), {self.other} at the median cell; cell start-up "
+                "included, compile time where measured"
+            )
+        return f"estimated {self.seconds / 60:.1f} min on {where}{span} ({how})"
+
 
 # most specific first; a level drops the first axes (axes a suite lacks are skipped)
 LIKENESS_AXES = (
