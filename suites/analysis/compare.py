@@ -669,48 +669,21 @@ def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> 
     base_columns = [c for c in base.rows.columns if c not in skip]
     new_columns = [c for c in new.rows.columns if c not in skip]
     shared = [c for c in base_columns if c in set(new_columns)]
-    kinds = {c: classify_column(c) for c in shared}
-    for column in shared:  # an overridden threshold makes an unclassified column judged, two-sided
-        if kinds[column] == "info" and any(
-            fnmatch.fnmatchcase(column.lower(), p.lower()) for p in options.column_thresholds
-        ):
-            kinds[column] = "override"
-    classes = dict(options.classes)
-    classes["override"] = MetricClass("override", judged=True)
-    options = replace(options, classes=classes)
-    judged = set(options.judge) | {"override"}
-    base_spread_columns = [c for c in base.rows.columns if classify_column(c) == "spread"]
-    new_spread_columns = [c for c in new.rows.columns if classify_column(c) == "spread"]
+    kinds, options = _column_kinds(shared, options)
     if not common:
         raise RunLoadError(_no_common_cell(base_keys, new_keys))
-
+    spread_columns = (
+        [c for c in base.rows.columns if classify_column(c) == "spread"],
+        [c for c in new.rows.columns if classify_column(c) == "spread"],
+    )
     comparisons: list[Comparison] = []
     informational: dict[str, int] = {}
     for cell in common:
-        base_row, new_row = base_rows.loc[cell].to_dict(), new_rows.loc[cell].to_dict()
-        status = judge_status(cell, base_row.get("status", "ok"), new_row.get("status", "ok"))
-        if status is not None:
-            comparisons.append(status)
-        both_ok = (
-            str(base_row.get("status", "ok")) == "ok" and str(new_row.get("status", "ok")) == "ok"
-        )
-        band = noise_band(
-            row_log_spread(base_row, base_spread_columns),
-            row_log_spread(new_row, new_spread_columns),
-            options.noise_k,
-        )
-        for column in shared:
-            kind = kinds[column]
-            b, n = base_row[column], new_row[column]
-            if kind in judged and classes[kind].judged:
-                if both_ok and not (_is_missing(b) and _is_missing(n)):  # a column this row lacks
-                    comparisons.append(judge_metric(cell, column, kind, b, n, options, band))
-            elif (
-                kind != "spread"
-                and not (_is_missing(b) and _is_missing(n))
-                and _key_text(b) != _key_text(n)  # 1 and 1.0 are the same value
-            ):
-                informational[column] = informational.get(column, 0) + 1
+        rows = base_rows.loc[cell].to_dict(), new_rows.loc[cell].to_dict()
+        judged, changed = _judge_cell(cell, rows, kinds, options, spread_columns)
+        comparisons += judged
+        for column in changed:
+            informational[column] = informational.get(column, 0) + 1
 
     warnings = _warnings(base, new)
     row_flags, flag_warnings = timing_flags(base_rows, new_rows, common)
@@ -735,6 +708,53 @@ def compare_runs(base: Run, new: Run, options: CompareOptions | None = None) -> 
         common_rows=len(common),
         row_flags=row_flags,
     )
+
+
+def _column_kinds(
+    shared: list[str], options: CompareOptions
+) -> tuple[dict[str, str], CompareOptions]:
+    """Each shared column's class; a column a ``--threshold`` names, unclassified otherwise, is
+    judged two-sided (class ``override``, added to the options' classes)."""
+    kinds = {c: classify_column(c) for c in shared}
+    for column in shared:
+        if kinds[column] == "info" and any(
+            fnmatch.fnmatchcase(column.lower(), p.lower()) for p in options.column_thresholds
+        ):
+            kinds[column] = "override"
+    classes = {**options.classes, "override": MetricClass("override", judged=True)}
+    return kinds, replace(options, classes=classes)
+
+
+def _judge_cell(
+    cell: str,
+    rows: tuple[dict, dict],
+    kinds: Mapping[str, str],
+    options: CompareOptions,
+    spread_columns: tuple[list[str], list[str]],
+) -> tuple[list[Comparison], list[str]]:
+    """One common cell: its status change and judged metrics, and its informational columns that
+    differ."""
+    (base_row, new_row), judged = rows, set(options.judge) | {"override"}
+    comparisons, changed = [], []
+    status = judge_status(cell, base_row.get("status", "ok"), new_row.get("status", "ok"))
+    if status is not None:
+        comparisons.append(status)
+    both_ok = str(base_row.get("status", "ok")) == "ok" and str(new_row.get("status", "ok")) == "ok"
+    band = noise_band(
+        row_log_spread(base_row, spread_columns[0]),
+        row_log_spread(new_row, spread_columns[1]),
+        options.noise_k,
+    )
+    for column, kind in kinds.items():
+        b, n = base_row[column], new_row[column]
+        if _is_missing(b) and _is_missing(n):  # a column this row lacks
+            continue
+        if kind in judged and options.classes[kind].judged:
+            if both_ok:
+                comparisons.append(judge_metric(cell, column, kind, b, n, options, band))
+        elif kind != "spread" and _key_text(b) != _key_text(n):  # 1 and 1.0 are the same value
+            changed.append(column)
+    return comparisons, changed
 
 
 def timing_flags(
