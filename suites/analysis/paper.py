@@ -580,11 +580,8 @@ def device_names(rows: pd.DataFrame) -> str:
 def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
     """``scaling.png/.pdf`` (log-log memory and time against tokens) and the exponent table;
     returns (files written, run folders used)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     from suites.latency import tidy
-    from suites.scaling import FIT_COLUMNS, fit_exponents, launch_bound_rows, stage1_tokens
+    from suites.scaling import FIT_COLUMNS, fit_exponents, stage1_tokens
 
     choice = choose_run(
         root,
@@ -623,10 +620,22 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
     if "tokens" not in ok:
         ok["tokens"] = [stage1_tokens(int(s)) for s in ok["img_size"]]
     ok = add_flags(ok.sort_values(["model", "tokens"], kind="stable"))
+    files += scaling_figure(ok, out_dir / "scaling")
+    return files, [choice.run.path]
+
+
+def scaling_figure(ok: pd.DataFrame, stem: Path) -> list[Path]:
+    """Step memory (every row) and step time (GPU-bound rows) against stage-1 tokens, log-log,
+    one colour and marker per model in both panels."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from suites.scaling import launch_bound_rows
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     # step time only where the GPU set it: a launch-bound step times the host, flat in the size
     gpu_bound = ok[~launch_bound_rows(ok)]
-    palette = model_palette(ok["model"])  # one colour and marker per model in both panels
+    palette = model_palette(ok["model"])
     models = list(palette)
     for ax, (rows, column, label, empty) in zip(
         axes,
@@ -658,8 +667,7 @@ def scaling_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
     handles, labels = handles + flag_handles, labels + [h.get_label() for h in flag_handles]
     if handles:
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
-    files += save_figure(fig, out_dir / "scaling")
-    return files, [choice.run.path]
+    return save_figure(fig, stem)
 
 
 def accuracy_outputs(root: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
