@@ -78,6 +78,7 @@ from suites.engine.log_ratio import (
     DEFAULT_NOISE_K,
     INCONCLUSIVE,
     TIMING_THRESHOLD_PCT,
+    as_float,
     judge_log_ratio,
     noise_band,
     row_log_spread,
@@ -520,13 +521,6 @@ def keyed_rows(rows: pd.DataFrame, key_columns: Sequence[str]) -> tuple[pd.DataF
     return indexed[~duplicated], int(duplicated.sum())
 
 
-def _as_float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
@@ -552,7 +546,7 @@ def judge_metric(
     rule = options.classes[kind]
     threshold = _threshold_for(column, kind, options)
     base_missing, new_missing = _is_missing(base), _is_missing(new)
-    base_value, new_value = _as_float(base), _as_float(new)
+    base_value, new_value = as_float(base), as_float(new)
     ratio = new_value / base_value if base_value != 0.0 else math.nan  # NaN propagates
     scale = "points" if rule.absolute else "log" if rule.log_ratio else "percent"
 
@@ -831,7 +825,7 @@ def _warnings(base: Run, new: Run) -> list[str]:
 def _format_value(value: Any, kind: str) -> str:
     if _is_missing(value):
         return "-"
-    number = _as_float(value)
+    number = as_float(value)
     if math.isnan(number):
         return str(value)
     if kind == "exact":
@@ -988,7 +982,7 @@ def _json_value(value: Any) -> Any:
     """A cell value as JSON: numbers as numbers (NaN as null), the rest as text."""
     if _is_missing(value):
         return None
-    number = _as_float(value)
+    number = as_float(value)
     if not math.isnan(number):
         return int(number) if isinstance(value, (int, bool)) or number.is_integer() else number
     return str(value)

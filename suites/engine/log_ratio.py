@@ -27,7 +27,8 @@ INCONCLUSIVE = "inconclusive"
 P90_Z = 1.2816
 
 
-def _number(value: Any) -> float:
+def as_float(value: Any) -> float:
+    """A cell's value as a float; NaN where it is not a number."""
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -46,7 +47,7 @@ def row_log_spread(row: Mapping[str, Any], columns: Iterable[str]) -> float:
     spreads = [0.0]
     for column in columns:
         lowered = column.lower()
-        value = _number(row.get(column))
+        value = as_float(row.get(column))
         if math.isnan(value):
             continue
         if lowered.endswith("_cv"):
@@ -54,7 +55,7 @@ def row_log_spread(row: Mapping[str, Any], columns: Iterable[str]) -> float:
         elif lowered.endswith("_spread_pct"):
             spreads.append(log_spread_of_cv(abs(value) / 100.0))
         elif lowered.endswith("_p10_ms"):
-            upper = _number(row.get(column[: -len("_p10_ms")] + "_p90_ms"))
+            upper = as_float(row.get(column[: -len("_p10_ms")] + "_p90_ms"))
             if value > 0 and upper > 0:
                 spreads.append(abs(math.log(upper / value)) / (2 * P90_Z))
     return max(spreads)
