@@ -174,7 +174,7 @@ CLAIMS = (
         "difference, else not distinguishable. Holds when B1 is ahead in every pair; holds only "
         "under stated conditions when in some; does not hold when it is ahead in none and "
         "behind in one or more; not distinguishable when every pair is; untested without a pair "
-        "that counts. "
+        f"that counts; not shown when a side has fewer than {MIN_SEEDS} seeds, as for claim 2. "
         f"The {CLAIMED_VIT_TOP1_RANGE[0]:g}-{CLAIMED_VIT_TOP1_RANGE[1]:g}% describes the "
         "baselines: it is reported, not judged.",
     ),
@@ -811,6 +811,10 @@ def _claim_4_reading(outcomes: list[str], counted: list[tuple[SeedStats, SeedSta
         verdict = CONDITIONAL
     else:
         verdict = FAILS if behind else INDISTINGUISHABLE
+    fewest = min(s.seeds for pair in counted for s in pair)
+    if fewest < MIN_SEEDS and verdict != INDISTINGUISHABLE:
+        verdict = NOT_SHOWN
+        why += f" (a side of {fewest} seed{'s' * (fewest > 1)}: seed-to-seed spread unmeasured)"
     rows = pd.concat([s.rows for pair in counted for s in pair])
     note = one_seed_note(s for pair in counted for s in pair)
     return Reading("", verdict, why, training_setting(rows), note)
