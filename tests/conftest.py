@@ -26,3 +26,25 @@ def _one_intra_op_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def stand_in_model(monkeypatch):
+    """``baselines`` builds a tiny convolutional model for any name (CPU seconds to train), and no
+    name is FaViT."""
+    from torch import nn
+
+    import baselines
+
+    def stand_in(name: str, num_classes: int = 1000, img_size: int = 224) -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8, num_classes),
+        )
+
+    monkeypatch.setattr(baselines, "create", stand_in)
+    monkeypatch.setattr(baselines, "is_favit", lambda name: False)

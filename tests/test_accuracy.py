@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
-from torch import nn
 
 from suites.accuracy import RECIPES, SUITE, build_config, cell_seed, parse_extra
 from suites.engine.suite import CellContext
@@ -95,23 +93,7 @@ def test_quick_profile_is_a_small_smoke_run() -> None:
     assert int(cell["train_images"]) <= 512
 
 
-def test_one_cell_end_to_end_then_resume_and_report(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import baselines
-
-    def stand_in(name: str, num_classes: int = 1000, img_size: int = 224) -> nn.Module:
-        torch.manual_seed(0)
-        return nn.Sequential(
-            nn.Conv2d(3, 8, 3, stride=2, padding=1),
-            nn.GELU(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(8, num_classes),
-        )
-
-    monkeypatch.setattr(baselines, "create", stand_in)
-    monkeypatch.setattr(baselines, "is_favit", lambda name: False)
+def test_one_cell_end_to_end_then_resume_and_report(tmp_path: Path, stand_in_model) -> None:
     cell = {
         **SUITE.cells(quick=True)[0],
         "model": "stand_in",

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import bench
 from suites.engine.plan import RunRequest, plan_run
@@ -68,25 +67,6 @@ def assert_one_line(code: int, lines: list[str], *expected: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("bench.py: error: "), lines
     for text in expected:
         assert text in lines[0], lines[0]
-
-
-@pytest.fixture
-def stand_in_model(monkeypatch):
-    """The accuracy suite trains a tiny convolutional model instead of a ViT (CPU seconds)."""
-    import baselines
-
-    def stand_in(name: str, num_classes: int = 1000, img_size: int = 224) -> nn.Module:
-        torch.manual_seed(0)
-        return nn.Sequential(
-            nn.Conv2d(3, 8, 3, stride=2, padding=1),
-            nn.GELU(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(8, num_classes),
-        )
-
-    monkeypatch.setattr(baselines, "create", stand_in)
-    monkeypatch.setattr(baselines, "is_favit", lambda name: False)
 
 
 # ---- values that can never be valid: refused before any cell runs --------------------------------
