@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from suites.analysis.compare import RunLoadError, load_run
+from suites.engine.row_flags import flag_column
 from suites.engine.run_folder import ENV_FILE, RunFolderError, read_env
 from suites.engine.suite import Axis, cell_id
 
@@ -510,7 +511,7 @@ class StepCostModel:
         self.rows_by_step = {k: g.iloc[0] for k, g in rows.groupby("_key", sort=False)}
         ok = rows[(rows["status"] == "ok") & rows["_step_s"].notna()]
         self.ok = ok
-        timed = _flag(ok, "_timed")
+        timed = flag_column(ok, "_timed")
         harness = ok[timed] if timed.any() else ok  # the harness whose cost is calibrated
         self.run_overhead_s = run_overhead_s(rows)
         gpu_bound = harness[_num(harness, "gpu_busy_share") >= 0.7]
@@ -534,7 +535,7 @@ class StepCostModel:
         build (``build_s``: rows whose FLOP count was cached) plus, once per model and size, the
         count (``setup_s``: that model's uncounted rows; the median of them all for another)."""
         setup = _num(harness, "setup_s")
-        kept, cached = _flag(harness, "model_reused"), _flag(harness, "flops_cached")
+        kept, cached = flag_column(harness, "model_reused"), flag_column(harness, "flops_cached")
         restored = setup[kept].dropna()
         self.restore_s = float(restored.median()) if len(restored) else RESTORE_S
         built = setup[~kept & cached].dropna()
@@ -688,13 +689,6 @@ class StepCostModel:
 
 def _by_model_size(rows: pd.DataFrame) -> list[pd.Series]:
     return [rows["model"], rows["img_size"].map(lambda v: _text(v, ""))]
-
-
-def _flag(table: pd.DataFrame, column: str) -> pd.Series:
-    """A true/false column as booleans (written as True/False, or absent: all False)."""
-    if column not in table:
-        return pd.Series(False, index=table.index)
-    return table[column].map(lambda v: str(v).strip().lower() in ("true", "1")).astype(bool)
 
 
 def _num(table: pd.DataFrame, column: str) -> pd.Series:

@@ -65,6 +65,13 @@ def _as_flag(value: Any) -> bool | None:
     return None
 
 
+def flag_column(table: pd.DataFrame, column: str) -> pd.Series:
+    """A recorded boolean column as booleans: empty cells, or no such column, read False."""
+    if column not in table:
+        return pd.Series(False, index=table.index)
+    return table[column].map(lambda v: _as_flag(v) is True).astype(bool)
+
+
 def is_unstable(table: pd.DataFrame) -> pd.Series:
     """True where the row's two compared rounds never agreed within the target (module docstring);
     False where they did or where the row records no spread."""
