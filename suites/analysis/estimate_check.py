@@ -30,6 +30,7 @@ TARGET_PCT = 20.0  # the dry run's estimate of a run lies within this much of it
 @dataclass(frozen=True)
 class EstimateCheck:
     label: str  # <machine>/<run folder>
+    gpu: str  # the GPU env.json names
     cells: int  # the cells it measured
     planned: int  # the cells it planned (more where it was stopped early)
     wall_s: float
@@ -75,6 +76,7 @@ def check_run(root: str | Path, folder: Path) -> EstimateCheck:
 
     return EstimateCheck(
         label=str(folder.relative_to(root)),
+        gpu=str(env["gpus"][0]["name"]),
         cells=len(cells),
         planned=len(planned),
         wall_s=float(env["wall_s"]),
@@ -87,8 +89,7 @@ def report(root: str | Path) -> str:
     rows = []
     for folder in [*timed_runs(root), *check_runs(root)]:
         check = check_run(root, folder)
-        gpu = read_env(folder)["gpus"][0]["name"]
-        cells = {"run": check.label, "GPU": gpu, "cells": f"{check.cells} of {check.planned}"}
+        cells = {"run": check.label, "GPU": check.gpu, "cells": f"{check.cells} of {check.planned}"}
         cells["wall (s)"] = f"{check.wall_s:.0f}"
         for name, estimate in (("held out", check.held_out), ("with its rows", check.with_own)):
             error = EstimateCheck.error_pct(estimate, check.wall_s)
